@@ -1,0 +1,79 @@
+"""Binance USDⓈ-M futures: `!forceOrder@arr` liquidations on the `/market` route."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from feeds.model import Liquidation, ParseError, Side
+from feeds.parsing import dec, loads, need, positive, text, ts_ms
+
+EXCHANGE = "binance"
+# Since 2026-04-23 forceOrder is only served on the /market route (PROTOCOLS.md §1).
+DEFAULT_URL = "wss://fstream.binance.com/market/ws/!forceOrder@arr"
+STREAM = "!forceOrder@arr"
+
+_SIDES = {"SELL": Side.LONG, "BUY": Side.SHORT}
+
+
+def parse_force_order(
+    raw: dict[str, Any], recv_ms: int, exchange: str = EXCHANGE
+) -> Liquidation:
+    """Normalize one forceOrder event.
+
+    {"e": "forceOrder", "E": 1568014460893,
+     "o": {"s": "BTCUSDT", "S": "SELL",          # SELL: the order sold, so a LONG was liquidated
+           "q": "0.014", "p": "9910",             # original qty, IOC limit price (worse than fill)
+           "ap": "9910", "z": "0.014",            # average fill price, cumulative filled qty
+           "T": 1568014460893}}                   # trade time: our exchange timestamp
+    """
+    o = need(raw, "o", "forceOrder")
+    symbol = text(need(o, "s", "o"), "o.s")
+    side_raw = need(o, "S", "o")
+    if side_raw not in _SIDES:
+        raise ParseError(f"o.S: unknown side {str(side_raw)[:20]!r}")
+    qty = positive(need(o, "z", "o"), "o.z")
+    price = dec(need(o, "ap", "o"), "o.ap")
+    if price <= 0:  # ap is 0 on some unfilled edge cases: fall back to the limit price
+        price = positive(need(o, "p", "o"), "o.p")
+    return Liquidation(
+        exchange=exchange,
+        symbol=symbol,
+        position_side=_SIDES[side_raw],
+        qty_base=qty,
+        price=price,
+        notional_usd=qty * price,
+        ts_exchange_ms=ts_ms(o.get("T", raw.get("E")), "o.T"),
+        ts_recv_ms=recv_ms,
+        sampled=True,  # at most one liquidation per symbol per 1000 ms
+        raw=raw,
+    )
+
+
+def parse_message(
+    msg: Any,
+    recv_ms: int,
+    parse_item: Callable[[dict[str, Any], int], Liquidation] = parse_force_order,
+) -> list[Liquidation]:
+    """Normalize one websocket message: raw, combined-stream wrapped, or an array.
+
+    Subscription acks ({"result": null, "id": 1}) and other event types yield [].
+    """
+    if isinstance(msg, (str, bytes)):
+        msg = loads(msg)
+    if isinstance(msg, dict) and "stream" in msg and "data" in msg:
+        msg = msg["data"]
+    items = msg if isinstance(msg, list) else [msg]
+    out: list[Liquidation] = []
+    for item in items:
+        if not isinstance(item, dict):
+            raise ParseError(f"expected an object, got {type(item).__name__}")
+        if "result" in item and "id" in item:
+            continue  # subscription ack
+        if item.get("e") != "forceOrder":
+            if "e" in item:
+                continue  # another stream's event on a combined socket
+            raise ParseError("not a forceOrder event: missing key 'e'")
+        out.append(parse_item(item, recv_ms))
+    return out
+
