@@ -99,8 +99,8 @@ MIGRATIONS: list[str] = [
         key TEXT PRIMARY KEY,             -- kind|scope|window|episode start|severity
         kind TEXT NOT NULL, scope TEXT NOT NULL, window TEXT NOT NULL,
         severity INTEGER NOT NULL,
-        episode_ms INTEGER NOT NULL,      -- bar open of the episode's first alert
-        signal_ms INTEGER NOT NULL,       -- bar open of this signal's window end bar
+        episode_ms INTEGER NOT NULL,      -- window start of the episode's first alert
+        signal_ms INTEGER NOT NULL,       -- end (exclusive) of the signal's window
         created_ms INTEGER NOT NULL,
         payload TEXT NOT NULL             -- JSON: totals, context, rendered text
     );

@@ -350,6 +350,27 @@ class Store:
         )
         return [Candle(*r) for r in self.conn.execute(sql, (coin.upper(), span_ms, start_ms, end_ms))]
 
+    def price_change(self, coin: str, start_ms: int, end_ms: int) -> float | None:
+        """Fractional price change over [start, end) from the finest candles inside it."""
+        rows = self.conn.execute(
+            "SELECT open, close FROM candles WHERE coin = ? AND start_ms >= ? "
+            "AND start_ms + span_ms <= ? AND span_ms = (SELECT min(span_ms) FROM candles "
+            "WHERE coin = ? AND start_ms >= ? AND start_ms + span_ms <= ?) ORDER BY start_ms",
+            (coin.upper(), start_ms, end_ms, coin.upper(), start_ms, end_ms),
+        ).fetchall()
+        if not rows or rows[0][0] <= 0:
+            return None
+        return float(rows[-1][1] / rows[0][0] - 1.0)
+
+    def latest_ms(self) -> int | None:
+        """End of the newest data in the store (events or aggregate rows), or None."""
+        row = self.conn.execute(
+            "SELECT max(t) FROM (SELECT max(ts_ms) + 1 AS t FROM events "
+            "UNION ALL SELECT max(start_ms + 60000) FROM buckets_1m "
+            "UNION ALL SELECT max(start_ms + span_ms) FROM agg_buckets)"
+        ).fetchone()
+        return None if row[0] is None else int(row[0])
+
     def iter_events(self, start_ms: int, end_ms: int) -> Iterator[dict[str, Any]]:
         sql = "SELECT * FROM events WHERE ts_ms >= ? AND ts_ms < ? ORDER BY ts_ms"
         cur = self.conn.execute(sql, (start_ms, end_ms))

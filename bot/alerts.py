@@ -1,0 +1,62 @@
+"""The Alert: a signal the policy decided to send, frozen with everything render needs."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from signals import Signal
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    key: str  # kind|scope|window|episode start|severity: stable across reruns
+    kind: str
+    severity: int
+    severity_name: str
+    scope: str  # coin, or "*" for market-wide
+    window_ms: int
+    start_ms: int
+    end_ms: int
+    long_usd: float
+    short_usd: float
+    share: float
+    ratio: float | None
+    episode_ms: int
+    escalation: bool = False
+    lower_bound: bool = False
+    top_coins: list[tuple[str, float, float]] = field(default_factory=list)
+    top_exchanges: list[tuple[str, float, float]] = field(default_factory=list)
+    price_change: float | None = None
+    funding_8h: float | None = None
+    reasons: list[str] = field(default_factory=list)
+    track_record: str | None = None
+
+    @property
+    def total_usd(self) -> float:
+        return self.long_usd + self.short_usd
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> Alert:
+        data: dict[str, Any] = json.loads(text)
+        for key in ("top_coins", "top_exchanges"):
+            data[key] = [tuple(x) for x in data.get(key, [])]
+        return cls(**data)
+
+    @classmethod
+    def from_signal(cls, s: Signal, episode_ms: int, escalation: bool) -> Alert:
+        st = s.stat
+        key = f"{s.kind.value}|{st.scope}|{st.window_ms}|{episode_ms}|{s.severity}"
+        return cls(
+            key=key, kind=s.kind.value, severity=s.severity, severity_name=s.severity_name,
+            scope=st.scope, window_ms=st.window_ms, start_ms=st.start_ms, end_ms=st.end_ms,
+            long_usd=st.long_usd, short_usd=st.short_usd, share=s.share, ratio=s.ratio,
+            episode_ms=episode_ms, escalation=escalation, lower_bound=st.lower_bound,
+            top_coins=list(st.top_coins), top_exchanges=list(st.top_exchanges),
+            price_change=st.context.price_change, funding_8h=st.context.funding_8h,
+            reasons=list(s.reasons),
+        )

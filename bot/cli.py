@@ -1,0 +1,169 @@
+"""`liqbot` command line: run, run --replay, totals, decode."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TextIO
+
+from bot.config import ConfigError, Settings, load_settings
+from bot.render import render_totals
+from feeds.model import MARKET, ParseError
+from feeds.store import Store, StoreError, parse_window
+
+logger = logging.getLogger("liqbot")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="liqbot", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="stream venues (or replay files), alert on squeezes/cascades")
+    _common(run)
+    run.add_argument("--replay", nargs="+", metavar="FILE", help="replay recorded data instead")
+    run.add_argument("--symbol", help="symbol for files that carry none (CoinGlass exports)")
+    run.add_argument("--speed", type=float, default=0.0,
+                     help="replay speed: 0 = as fast as possible (default), 60 = 60x real time")
+    run.add_argument("--tz-offset", type=float, default=6.0, metavar="HOURS",
+                     help="Coinalyze exports: hours their local time is ahead of UTC (default 6)")
+    run.add_argument("--instruments", help="OKX instruments JSON for contract values")
+
+    tot = sub.add_parser("totals", help="liquidation totals for a window from the database")
+    _common(tot)
+    tot.add_argument("--window", default="1h", help="5m, 15m, 30m, 1h, 4h or 24h (default 1h)")
+    tot.add_argument("--symbol", help="coin or venue symbol (BTC, BTCUSDT)")
+    tot.add_argument("--exchange", help="one venue (binance, bybit, ...)")
+    tot.add_argument("--at", default="now",
+                     help="window end: now (default), latest (newest data) or ISO time")
+    tot.add_argument("--json", action="store_true", help="machine-readable output")
+
+    dec = sub.add_parser("decode", help="raw exchange frames on stdin -> normalized JSON lines")
+    dec.add_argument("--exchange", required=True, help="venue: binance (more to come)")
+    dec.add_argument("--instruments", help="the venue's instruments response (contract values)")
+    return p
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="TOML config file (default: $LIQBOT_CONFIG)")
+    p.add_argument("--db", help="SQLite database (default: $LIQBOT_DB or ./liqbot.db)")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(args.config, overrides={"db": args.db})
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO), stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # httpx logs every request URL at INFO, and a Bot API URL contains the token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from bot.runner import run_live, run_replay
+
+    settings = _settings(args)
+    _setup_logging("DEBUG" if args.verbose else settings.log_level)
+    if args.replay:
+        from feeds.replay import load_replay
+
+        data = load_replay(args.replay, symbol=args.symbol, tz_offset_hours=args.tz_offset,
+                           instruments=args.instruments)
+        if args.speed < 0:
+            raise ConfigError("--speed must be >= 0")
+        s = asyncio.run(run_replay(data, settings, speed=args.speed))
+        logger.info("replay done: %d items, %d new events, %d evaluations, %d alerts, %d delivered",
+                    s.items, s.events_new, s.evaluations, s.alerts, s.delivered)
+        return 0
+    try:
+        asyncio.run(run_live(settings))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _parse_at(text: str, store: Store) -> int:
+    if text == "now":
+        return int(datetime.now(UTC).timestamp() * 1000)
+    if text == "latest":
+        latest = store.latest_ms()
+        if latest is None:
+            raise ConfigError("--at latest: the database holds no data yet")
+        return latest
+    try:
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"--at: not an ISO time: {text!r}") from None
+    return int((dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp() * 1000)
+
+
+def cmd_totals(args: argparse.Namespace, out: TextIO) -> int:
+    settings = _settings(args)
+    try:
+        window = parse_window(args.window)
+    except ValueError as exc:
+        raise ConfigError(f"--window: {exc}") from None
+    store = Store(settings.db)
+    try:
+        at = _parse_at(args.at, store)
+        t = store.totals(at, window, coin=args.symbol, exchange=args.exchange)
+    finally:
+        store.close()
+    if args.json:
+        out.write(json.dumps({"window": args.window, "symbol": args.symbol or MARKET,
+                              "exchange": args.exchange or MARKET, **t.as_dict()}) + "\n")
+    else:
+        label = args.symbol.upper() if args.symbol else "All coins"
+        out.write(render_totals(t, window, label) + "\n")
+    return 0
+
+
+def cmd_decode(args: argparse.Namespace, stdin: TextIO, out: TextIO, err: TextIO) -> int:
+    from feeds.decode import decoder_for
+
+    try:
+        decode = decoder_for(args.exchange, args.instruments)
+    except ValueError as exc:
+        raise ConfigError(f"--exchange: {exc}") from None
+    bad = 0
+    for lineno, line in enumerate(stdin, 1):
+        if not line.strip():
+            continue
+        try:
+            events = decode(line)
+        except ParseError as exc:
+            bad += 1
+            err.write(f"line {lineno}: {exc}\n")
+            continue
+        for e in events:
+            out.write(json.dumps(e.as_short_dict()) + "\n")
+    out.flush()
+    return 1 if bad else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return cmd_run(args)
+        if args.command == "totals":
+            return cmd_totals(args, sys.stdout)
+        return cmd_decode(args, sys.stdin, sys.stdout, sys.stderr)
+    except (ConfigError, StoreError, ParseError) as exc:
+        print(f"liqbot: error: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, ConfigError) else 1
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,193 @@
+"""Settings: one TOML file plus LIQBOT_* environment variables, which win.
+
+Secrets appear in files only as references — `"$env:NAME"` or `"$file:/path"` —
+resolved here against the environment; `sanitize()` is the only way config is shown.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from signals import SignalParams
+
+DEFAULT_TELEGRAM_API = "https://api.telegram.org/bot"
+_SECRET_FIELDS = {"telegram_token", "discord_token", "coinglass_api_key", "discord_webhook_urls"}
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be used; the message names the key and the problem."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    db: str = "./liqbot.db"
+    venues: tuple[str, ...] = ("binance",)
+    binance_url: str = "wss://fstream.binance.com/market/ws/!forceOrder@arr"
+    eval_interval_s: float = 15.0
+    deliver_interval_s: float = 2.0
+    cooldown_s: float = 4 * 3600.0
+    retention_days: float = 30.0
+    backoff_cap_s: float = 60.0
+    console: bool = True
+    log_level: str = "INFO"
+    telegram_token: str | None = None
+    telegram_api_url: str = DEFAULT_TELEGRAM_API
+    telegram_chat_ids: tuple[str, ...] = ()
+    discord_token: str | None = None
+    discord_webhook_urls: tuple[str, ...] = ()
+    discord_channel_ids: tuple[str, ...] = ()
+    coinglass_api_key: str | None = None
+    signals: SignalParams = field(default_factory=SignalParams)
+
+    def sanitize(self) -> dict[str, Any]:
+        """Settings as a dict with every secret replaced by `***`."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name == "signals":
+                value = value.as_dict()
+            elif f.name in _SECRET_FIELDS and value:
+                value = ["***"] * len(value) if isinstance(value, tuple) else "***"
+            out[f.name] = value
+        return out
+
+
+# Top-level keys and [section] keys of the TOML file, mapped to Settings fields.
+_FILE_KEYS: dict[str, dict[str, str]] = {
+    "": {"db": "db", "log_level": "log_level", "console": "console"},
+    "feeds": {"venues": "venues", "binance_url": "binance_url", "backoff_cap_s": "backoff_cap_s"},
+    "scheduler": {"eval_interval_s": "eval_interval_s", "deliver_interval_s": "deliver_interval_s"},
+    "policy": {"cooldown_s": "cooldown_s"},
+    "retention": {"days": "retention_days"},
+    "telegram": {"token": "telegram_token", "api_url": "telegram_api_url",
+                 "chat_ids": "telegram_chat_ids"},
+    "discord": {"token": "discord_token", "webhook_urls": "discord_webhook_urls",
+                "channel_ids": "discord_channel_ids"},
+    "coinglass": {"api_key": "coinglass_api_key"},
+}
+
+_ENV_KEYS = {
+    "LIQBOT_DB": "db",
+    "LIQBOT_TELEGRAM_TOKEN": "telegram_token",
+    "LIQBOT_TELEGRAM_API_URL": "telegram_api_url",
+    "LIQBOT_TELEGRAM_CHAT_IDS": "telegram_chat_ids",
+    "LIQBOT_DISCORD_TOKEN": "discord_token",
+    "LIQBOT_DISCORD_WEBHOOK_URLS": "discord_webhook_urls",
+    "LIQBOT_DISCORD_CHANNEL_IDS": "discord_channel_ids",
+    "LIQBOT_COINGLASS_API_KEY": "coinglass_api_key",
+    "LIQBOT_LOG_LEVEL": "log_level",
+}
+_ENV_OTHER = {"LIQBOT_CONFIG", "LIQBOT_CRASH_AT"}
+
+
+def resolve_secret(value: str, environ: Mapping[str, str], key: str) -> str:
+    """Resolve `$env:NAME` / `$file:PATH` references; other strings pass through."""
+    if value.startswith("$env:"):
+        name = value[5:]
+        if name not in environ:
+            raise ConfigError(f"{key}: environment variable {name} is not set")
+        return environ[name]
+    if value.startswith("$file:"):
+        path = Path(value[6:]).expanduser()
+        try:
+            return path.read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"{key}: cannot read secret file {path}: {exc.strerror}") from None
+    return value
+
+
+def _flatten(data: dict[str, Any], source: str) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if key == "signals":
+            if not isinstance(value, dict):
+                raise ConfigError(f"{source}: [signals] must be a table")
+            flat["signals"] = value
+        elif isinstance(value, dict):
+            known = _FILE_KEYS.get(key)
+            if known is None or key == "":
+                raise ConfigError(f"{source}: unknown section [{key}]")
+            for sub, sub_value in value.items():
+                if sub not in known:
+                    raise ConfigError(f"{source}: unknown key {key}.{sub}")
+                flat[known[sub]] = sub_value
+        elif key in _FILE_KEYS[""]:
+            flat[_FILE_KEYS[""][key]] = value
+        else:
+            raise ConfigError(f"{source}: unknown key {key!r}")
+    return flat
+
+
+def _coerce(name: str, value: Any, default: Any) -> Any:
+    if isinstance(default, tuple):
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list):
+            raise ConfigError(f"{name}: expected a list or a comma-separated string")
+        return tuple(str(v) for v in value)
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{name}: expected true or false, got {value!r}")
+        return value
+    if isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise ConfigError(f"{name}: expected a positive number, got {value!r}")
+        return float(value)
+    if not isinstance(value, str):
+        raise ConfigError(f"{name}: expected a string, got {value!r}")
+    return value
+
+
+def load_settings(
+    path: str | Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Read the TOML file (if any), overlay the environment, then explicit overrides."""
+    env = os.environ if environ is None else environ
+    path = path or env.get("LIQBOT_CONFIG")
+    flat: dict[str, Any] = {}
+    if path:
+        try:
+            data = tomllib.loads(Path(path).read_text())
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read config ({exc.strerror})") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: invalid TOML ({exc})") from None
+        flat = _flatten(data, str(path))
+    for var in env:
+        if var.startswith("LIQBOT_") and var not in _ENV_KEYS and var not in _ENV_OTHER:
+            raise ConfigError(f"unknown environment variable {var}")
+    flat.update({field_: env[var] for var, field_ in _ENV_KEYS.items() if env.get(var)})
+    flat.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    return _build(flat, env)
+
+
+def _build(flat: dict[str, Any], env: Mapping[str, str]) -> Settings:
+    defaults = Settings()
+    values: dict[str, Any] = {}
+    for name, value in flat.items():
+        if name == "signals":
+            try:
+                values[name] = SignalParams.from_dict(value)
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"[signals]: {exc}") from None
+            continue
+        value = _coerce(name, value, getattr(defaults, name))
+        if name in _SECRET_FIELDS:
+            if isinstance(value, tuple):
+                value = tuple(resolve_secret(v, env, name) for v in value)
+            else:
+                value = resolve_secret(value, env, name)
+        values[name] = value
+    settings = dataclasses.replace(defaults, **values)
+    unknown = set(settings.venues) - {"binance"}
+    if unknown:
+        raise ConfigError(f"feeds.venues: unsupported venue(s) {', '.join(sorted(unknown))}")
+    return settings

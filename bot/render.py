@@ -1,0 +1,137 @@
+"""Pure text for alerts and totals: the money, percent and headline rules of DESIGN.md."""
+
+from __future__ import annotations
+
+import math
+from decimal import ROUND_HALF_UP, Decimal
+
+from bot.alerts import Alert
+from feeds.model import MARKET, ms_to_dt
+from feeds.store import Totals, window_name
+
+_UNITS = ((Decimal("1e12"), "T"), (Decimal("1e9"), "B"), (Decimal("1e6"), "M"), (Decimal("1e3"), "K"))
+_ICONS = {"short_squeeze": "🚨", "long_cascade": "🩸"}
+
+
+def _to_decimal(value: float | Decimal) -> Decimal:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"cannot render a non-finite amount: {value!r}")
+    return value if isinstance(value, Decimal) else Decimal(repr(float(value)))
+
+
+def _round_sig(d: Decimal, digits: int) -> Decimal:
+    if d == 0:
+        return d
+    exp = d.adjusted() - digits + 1
+    return d.quantize(Decimal(1).scaleb(exp), rounding=ROUND_HALF_UP)
+
+
+def _scaled(d: Decimal) -> tuple[Decimal, str]:
+    for size, unit in _UNITS:
+        if d >= size:
+            return d / size, unit
+    return d, ""
+
+
+def money(value: float | Decimal) -> str:
+    """`$` + 3 significant digits with K/M/B, trailing zeros dropped: 458.07e6 -> `$458M`."""
+    d = _to_decimal(value)
+    sign = "-" if d < 0 else ""
+    # Round first, then pick the unit: 999.6K rounds to 1.00M and must print `$1M`.
+    scaled, unit = _scaled(_round_sig(abs(d), 3))
+    text = f"{scaled:f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return f"{sign}${text}{unit}"
+
+
+def money_exact(value: float | Decimal) -> str:
+    """Two decimals in the value's unit, for the split line: 419.03e6 -> `$419.03M`."""
+    d = _to_decimal(value)
+    scaled, unit = _scaled(abs(d))
+    sign = "-" if d < 0 else ""
+    return f"{sign}${scaled.quantize(Decimal('0.01'), rounding=ROUND_HALF_UP)}{unit}"
+
+
+def pct(share: float) -> int:
+    """The dominant side's share as a whole percent, rounded half up: 0.91477 -> 91."""
+    d = _to_decimal(share) * 100
+    return int(d.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def headline(long_usd: float, short_usd: float, window_ms: int) -> str:
+    """`{MONEY} liquidated in {WINDOW}, {PCT}% {shorts|longs}` for the dominant side."""
+    total = long_usd + short_usd
+    shorts = short_usd >= long_usd
+    share = (short_usd if shorts else long_usd) / total if total > 0 else 0.0
+    side = "shorts" if shorts else "longs"
+    return f"{money(total)} liquidated in {window_name(window_ms)}, {pct(share)}% {side}"
+
+
+def signed_pct(fraction: float, digits: int = 1) -> str:
+    return f"{fraction * 100:+.{digits}f}%"
+
+
+def _span(start_ms: int, end_ms: int) -> str:
+    a, b = ms_to_dt(start_ms), ms_to_dt(end_ms)
+    day = a.strftime("%Y-%m-%d")
+    return f"{day} {a:%H:%M}–{b:%H:%M} UTC"
+
+
+def _top(items: list[tuple[str, float, float]], limit: int = 3) -> str:
+    return " · ".join(f"{name} {money(lg + sh)}" for name, lg, sh in items[:limit])
+
+
+def alert_lines(a: Alert) -> list[str]:
+    """The alert as plain lines; the headline is always the second line, alone."""
+    scope = "market-wide" if a.scope == MARKET else a.scope
+    title = f"{_ICONS.get(a.kind, '⚠️')} {a.kind.replace('_', ' ').upper()} — {scope}"
+    title += f" · {a.severity_name}" + (" (escalated)" if a.escalation else "")
+    lines = [title, headline(a.long_usd, a.short_usd, a.window_ms)]
+    lines.append(f"Shorts {money_exact(a.short_usd)} · Longs {money_exact(a.long_usd)}")
+    when = _span(a.start_ms, a.end_ms)
+    if a.ratio is not None and math.isfinite(a.ratio):
+        when += f" · {a.ratio:.1f}× the trailing average"
+    lines.append(when)
+    if a.scope == MARKET and len(a.top_coins) > 1:
+        lines.append("Top: " + _top(a.top_coins))
+    if a.top_exchanges and a.top_exchanges[0][0] != MARKET:
+        lines.append("Venues: " + _top(a.top_exchanges, 4))
+    context = []
+    if a.price_change is not None:
+        context.append(f"Price {signed_pct(a.price_change)}")
+    if a.funding_8h is not None:
+        context.append(f"Funding {a.funding_8h * 100:+.4f}%/8h")
+    if context:
+        lines.append(" · ".join(context))
+    if a.lower_bound:
+        lines.append("Lower bound: sampled venue feeds (Binance/OKX) omit some liquidations.")
+    if a.track_record:
+        lines.append(a.track_record)
+    return lines
+
+
+def render_text(a: Alert) -> str:
+    """Plain text, as printed on the console and used as the chat fallback."""
+    return "\n".join(alert_lines(a))
+
+
+def render_totals(t: Totals, window_ms: int, label: str) -> str:
+    """The answer to `/liqs` and `liqbot totals`: headline, split and breakdowns."""
+    if t.total_usd <= 0:
+        return f"No liquidations recorded for {label} in the last {window_name(window_ms)}."
+    lines = [
+        f"{label}: " + headline(t.long_usd, t.short_usd, window_ms),
+        f"Shorts {money_exact(t.short_usd)} · Longs {money_exact(t.long_usd)} · {t.count} events",
+        f"Window {_span(t.start_ms, t.end_ms)}",
+    ]
+    coins = t.by("coin")
+    if len(coins) > 1:
+        lines.append("Top: " + _top(coins, 5))
+    venues = t.by("exchange")
+    if venues and venues[0][0] != MARKET:
+        lines.append("Venues: " + _top(venues, 5))
+    if t.sampled_exchanges:
+        names = ", ".join(sorted(t.sampled_exchanges))
+        lines.append(f"Lower bound: {names} feed(s) are sampled.")
+    return "\n".join(lines)
