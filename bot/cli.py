@@ -13,6 +13,7 @@ from typing import TextIO
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.render import render_totals
+from bot.runner import AlreadyRunning
 from feeds.model import MARKET, ParseError
 from feeds.store import Store, StoreError, parse_window
 
@@ -69,7 +70,7 @@ def _setup_logging(level: str) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from bot.runner import run_live, run_replay
+    from bot.runner import run_live, run_replay  # noqa: PLC0415 (heavy imports only for run)
 
     settings = _settings(args)
     _setup_logging("DEBUG" if args.verbose else settings.log_level)
@@ -158,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "totals":
             return cmd_totals(args, sys.stdout)
         return cmd_decode(args, sys.stdin, sys.stdout, sys.stderr)
-    except (ConfigError, StoreError, ParseError) as exc:
+    except (ConfigError, StoreError, ParseError, AlreadyRunning) as exc:
         print(f"liqbot: error: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, ConfigError) else 1
     except BrokenPipeError:

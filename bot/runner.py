@@ -127,6 +127,7 @@ async def run_live(
 ) -> RunSummary:
     """Stream the configured venues, evaluate on a schedule, deliver alerts, until stopped."""
     from feeds.binance import binance_feed
+    from feeds.connector import Backoff
 
     clock = clock or WallClock()
     stop = stop or _stop_on_signals()
@@ -156,8 +157,10 @@ async def run_live(
     scheduler.add_job(deliver_job, "interval", seconds=settings.deliver_interval_s, id="deliver", **common)
     scheduler.add_job(prune_job, "interval", hours=6, id="prune", **common)
     if feeds is None:
-        feeds = [binance_feed(url=settings.binance_url, sink=sink, clock=clock,
-                              backoff_cap_s=settings.backoff_cap_s, on_gap=_gap_recorder(writer))]
+        cap = settings.backoff_cap_s
+        feeds = [binance_feed(sink, url=settings.binance_url, clock=clock,
+                              backoff=Backoff(base_s=min(1.0, cap), cap_s=cap),
+                              on_gap=_gap_recorder(writer))]
     tasks = [asyncio.create_task(f.run(), name=f"feed-{getattr(f, 'exchange', i)}")
              for i, f in enumerate(feeds)]
     scheduler.start()

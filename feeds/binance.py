@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
+from feeds.clock import Clock
+from feeds.connector import Backoff, FeedTiming, GapFn, Sink, WsFeed
 from feeds.model import Liquidation, ParseError, Side
 from feeds.parsing import dec, loads, need, positive, text, ts_ms
 
@@ -12,6 +15,8 @@ EXCHANGE = "binance"
 # Since 2026-04-23 forceOrder is only served on the /market route (PROTOCOLS.md §1).
 DEFAULT_URL = "wss://fstream.binance.com/market/ws/!forceOrder@arr"
 STREAM = "!forceOrder@arr"
+# The production host, where a route outside /market/ silently carries no forceOrder at all.
+_HOSTS = frozenset({"fstream.binance.com"})
 
 _SIDES = {"SELL": Side.LONG, "BUY": Side.SHORT}
 
@@ -30,7 +35,7 @@ def parse_force_order(
     o = need(raw, "o", "forceOrder")
     symbol = text(need(o, "s", "o"), "o.s")
     side_raw = need(o, "S", "o")
-    if side_raw not in _SIDES:
+    if not isinstance(side_raw, str) or side_raw not in _SIDES:
         raise ParseError(f"o.S: unknown side {str(side_raw)[:20]!r}")
     qty = positive(need(o, "z", "o"), "o.z")
     price = dec(need(o, "ap", "o"), "o.ap")
@@ -77,3 +82,33 @@ def parse_message(
         out.append(parse_item(item, recv_ms))
     return out
 
+
+def binance_feed(
+    sink: Sink,
+    *,
+    url: str = DEFAULT_URL,
+    on_gap: GapFn | None = None,
+    clock: Clock | None = None,
+    backoff: Backoff | None = None,
+    timing: FeedTiming | None = None,
+    connect_options: Mapping[str, Any] | None = None,
+) -> WsFeed:
+    """Build the live USDⓈ-M liquidation feed; `await feed.run()` streams until cancelled.
+
+    The raw-stream URL names the stream itself, so nothing is sent after connecting.
+    """
+    _check_route(url)
+    return WsFeed(
+        EXCHANGE, url, parse_message, sink,
+        on_gap=on_gap, clock=clock, backoff=backoff, timing=timing,
+        connect_options=connect_options,
+    )
+
+
+def _check_route(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.hostname in _HOSTS and not parts.path.startswith("/market/"):
+        raise ValueError(
+            f"{url}: Binance serves forceOrder only on the /market route since 2026-04-23; "
+            f"use {DEFAULT_URL}"
+        )

@@ -1,0 +1,81 @@
+"""`liqbot run` live: Binance frames from a local fake server through to a console alert."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import signal
+import subprocess
+import time
+
+from bot.config import load_settings
+from bot.notify import ConsoleNotifier
+from bot.runner import run_live
+from feeds.store import Store
+from tests.helpers.cli import REPO, clean_env, liqbot_cmd
+from tests.helpers.fake_ws import FakeExchange
+
+
+def squeeze_frames(now_ms: int, n: int = 40) -> list[dict]:
+    """n short liquidations of ~$1.5M each within the last minute, and a few longs."""
+    frames = []
+    for i in range(n):
+        side = "BUY" if i % 10 else "SELL"  # BUY = a short was liquidated
+        qty = f"{15 + i * 0.01:.2f}"
+        frames.append({"e": "forceOrder", "E": now_ms - 30_000 + i,
+                       "o": {"s": "BTCUSDT", "S": side, "o": "LIMIT", "f": "IOC", "q": qty,
+                             "p": "99000", "ap": "100000", "X": "FILLED", "l": qty, "z": qty,
+                             "T": now_ms - 30_000 + i}})
+    return frames
+
+
+async def test_live_stream_to_console_alert(tmp_path):
+    now = int(time.time() * 1000)
+    out = io.StringIO()
+    async with FakeExchange(squeeze_frames(now), path="/market/ws/!forceOrder@arr") as fake:
+        settings = load_settings(None, environ={}, overrides={"db": str(tmp_path / "live.db")})
+        settings = settings.__class__(**{**settings.__dict__, "binance_url": fake.url,
+                                         "eval_interval_s": 0.2, "deliver_interval_s": 0.1})
+        stop = asyncio.Event()
+        task = asyncio.create_task(run_live(settings, stop=stop,
+                                            notifiers={"console": ConsoleNotifier(out)}))
+        async with asyncio.timeout(15):
+            while "liquidated in" not in out.getvalue():
+                await asyncio.sleep(0.05)
+        stop.set()
+        summary = await asyncio.wait_for(task, 10)
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("🚨 SHORT SQUEEZE — BTC")
+    assert lines[1].endswith("% shorts") and " liquidated in 5m, 90% shorts" in lines[1]
+    assert "Lower bound" in out.getvalue()  # Binance is a sampled feed
+    assert summary.events_new == 40
+    store = Store(tmp_path / "live.db")
+    try:
+        assert store.count_events() == 40
+        assert store.conn.execute("SELECT status FROM outbox").fetchall() == [("sent",)]
+    finally:
+        store.close()
+
+
+def test_no_network_retries_and_ctrl_c_stops_cleanly(tmp_path):
+    cfg = tmp_path / "liqbot.toml"
+    cfg.write_text('[feeds]\nbinance_url = "ws://127.0.0.1:9/market/ws/!forceOrder@arr"\n'
+                   "backoff_cap_s = 0.4\n")
+    proc = subprocess.Popen(liqbot_cmd("run", "--config", str(cfg), "--db", str(tmp_path / "x.db")),
+                            cwd=REPO, env=clean_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(3)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    retries = [ln for ln in err.splitlines() if "binance: connect failed" in ln]
+    assert len(retries) >= 4
+    # One line per attempt, numbered, with a delay that never passes the cap.
+    delays = [float(ln.rsplit(" in ", 1)[1].rstrip("s")) for ln in retries]
+    assert max(delays) <= 0.4
+    assert [f"retry {i}" in ln for i, ln in enumerate(retries, 1)] == [True] * len(retries)
+    assert "Traceback" not in err and "stopping" in err

@@ -1,0 +1,22 @@
+"""Shared fixtures; helpers with defaults live in tests/helpers/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.history_files import require_shared_data
+from tests.helpers.netguard import loopback_only  # noqa: F401  (fixture)
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The real datasets folder (../shared/data); skips with the reason when it is absent."""
+    return require_shared_data()
+
+
+@pytest.fixture(autouse=True)
+def _no_network(loopback_only):
+    """Every test: only 127.0.0.1 is reachable (RELIABILITY.md test rig)."""
+    yield loopback_only
