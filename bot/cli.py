@@ -44,7 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     tot.add_argument("--json", action="store_true", help="machine-readable output")
 
     dec = sub.add_parser("decode", help="raw exchange frames on stdin -> normalized JSON lines")
-    dec.add_argument("--exchange", required=True, help="venue: binance (more to come)")
+    dec.add_argument("--exchange", required=True,
+                     help="venue: binance, binance-coinm, bybit, okx, bitmex, deribit, coinglass")
     dec.add_argument("--instruments", help="the venue's instruments response (contract values)")
     return p
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -112,3 +114,8 @@ def _check_route(url: str) -> None:
             f"{url}: Binance serves forceOrder only on the /market route since 2026-04-23; "
             f"use {DEFAULT_URL}"
         )
+
+
+def decoder(instruments_path: str | None = None) -> Callable[[str], list[Liquidation]]:
+    """`liqbot decode --exchange binance`: USDⓈ-M needs no contract table."""
+    return lambda line: parse_message(line, time.time_ns() // 1_000_000)

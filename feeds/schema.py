@@ -118,6 +118,16 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     CREATE INDEX outbox_pending ON outbox (status, next_ms);
     """,
+    # v2: venue instrument tables (contract values, symbol lists), refreshed daily.
+    """
+    CREATE TABLE instruments (
+        exchange TEXT NOT NULL,
+        symbol TEXT NOT NULL,
+        spec TEXT NOT NULL,               -- JSON: the venue's own fields we rely on
+        updated_ms INTEGER NOT NULL,
+        PRIMARY KEY (exchange, symbol)
+    ) WITHOUT ROWID;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
