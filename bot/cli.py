@@ -43,6 +43,10 @@ def _parser() -> argparse.ArgumentParser:
                      help="window end: now (default), latest (newest data) or ISO time")
     tot.add_argument("--json", action="store_true", help="machine-readable output")
 
+    st = sub.add_parser("status", help="per venue: connected, last event, rate, gaps, completeness")
+    _common(st)
+    st.add_argument("--json", action="store_true", help="machine-readable output")
+
     dec = sub.add_parser("decode", help="raw exchange frames on stdin -> normalized JSON lines")
     dec.add_argument("--exchange", required=True,
                      help="venue: binance, binance-coinm, bybit, okx, bitmex, deribit, coinglass")
@@ -129,6 +133,21 @@ def cmd_totals(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
+    from bot.health import status_report
+    from bot.render import render_status
+
+    settings = _settings(args)
+    store = Store(settings.db)
+    try:
+        now = int(datetime.now(UTC).timestamp() * 1000)
+        report = status_report(store, now)
+    finally:
+        store.close()
+    out.write((json.dumps(report) if args.json else render_status(report, now)) + "\n")
+    return 0
+
+
 def cmd_decode(args: argparse.Namespace, stdin: TextIO, out: TextIO, err: TextIO) -> int:
     from feeds.decode import decoder_for
 
@@ -159,6 +178,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_run(args)
         if args.command == "totals":
             return cmd_totals(args, sys.stdout)
+        if args.command == "status":
+            return cmd_status(args, sys.stdout)
         return cmd_decode(args, sys.stdin, sys.stdout, sys.stderr)
     except (ConfigError, StoreError, ParseError, AlreadyRunning) as exc:
         print(f"liqbot: error: {exc}", file=sys.stderr)

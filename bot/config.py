@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from feeds.venues import VENUES
 from signals import SignalParams
 
 DEFAULT_TELEGRAM_API = "https://api.telegram.org/bot"
@@ -28,9 +29,13 @@ class ConfigError(ValueError):
 class Settings:
     db: str = "./liqbot.db"
     venues: tuple[str, ...] = ("binance",)
-    binance_url: str = "wss://fstream.binance.com/market/ws/!forceOrder@arr"
+    ws_urls: dict[str, str] = field(default_factory=dict)  # venue -> websocket URL override
+    rest_urls: dict[str, str] = field(default_factory=dict)  # venue -> REST base URL override
     eval_interval_s: float = 15.0
     deliver_interval_s: float = 2.0
+    health_interval_s: float = 15.0
+    down_after_s: float = 60.0
+    silent_after_s: float = 1800.0
     cooldown_s: float = 4 * 3600.0
     retention_days: float = 30.0
     backoff_cap_s: float = 60.0
@@ -61,9 +66,12 @@ class Settings:
 # Top-level keys and [section] keys of the TOML file, mapped to Settings fields.
 _FILE_KEYS: dict[str, dict[str, str]] = {
     "": {"db": "db", "log_level": "log_level", "console": "console"},
-    "feeds": {"venues": "venues", "binance_url": "binance_url", "backoff_cap_s": "backoff_cap_s"},
-    "scheduler": {"eval_interval_s": "eval_interval_s", "deliver_interval_s": "deliver_interval_s"},
+    "feeds": {"venues": "venues", "ws_urls": "ws_urls", "rest_urls": "rest_urls",
+              "backoff_cap_s": "backoff_cap_s"},
+    "scheduler": {"eval_interval_s": "eval_interval_s", "deliver_interval_s": "deliver_interval_s",
+                  "health_interval_s": "health_interval_s"},
     "policy": {"cooldown_s": "cooldown_s"},
+    "health": {"down_after_s": "down_after_s", "silent_after_s": "silent_after_s"},
     "retention": {"days": "retention_days"},
     "telegram": {"token": "telegram_token", "api_url": "telegram_api_url",
                  "chat_ids": "telegram_chat_ids"},
@@ -125,6 +133,13 @@ def _flatten(data: dict[str, Any], source: str) -> dict[str, Any]:
 
 
 def _coerce(name: str, value: Any, default: Any) -> Any:
+    if isinstance(default, dict):
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            raise ConfigError(f"{name}: expected a table of venue = \"URL\" strings")
+        unknown = sorted(set(value) - set(VENUES))
+        if unknown:
+            raise ConfigError(f"{name}: unknown venue(s) {', '.join(unknown)}")
+        return dict(value)
     if isinstance(default, tuple):
         if isinstance(value, str):
             value = [v.strip() for v in value.split(",") if v.strip()]
@@ -187,7 +202,8 @@ def _build(flat: dict[str, Any], env: Mapping[str, str]) -> Settings:
                 value = resolve_secret(value, env, name)
         values[name] = value
     settings = dataclasses.replace(defaults, **values)
-    unknown = set(settings.venues) - {"binance"}
+    unknown = set(settings.venues) - set(VENUES)
     if unknown:
-        raise ConfigError(f"feeds.venues: unsupported venue(s) {', '.join(sorted(unknown))}")
+        raise ConfigError(f"feeds.venues: unknown venue(s) {', '.join(sorted(unknown))}; "
+                          f"choose from {', '.join(VENUES)}")
     return settings

@@ -31,6 +31,10 @@ class Notifier(Protocol):
 
     async def send(self, alert: Alert) -> None: ...
 
+    async def notice(self, text: str) -> None:
+        """An operator notice (feed health); not deduplicated, not stored."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -44,6 +48,10 @@ class ConsoleNotifier:
 
     async def send(self, alert: Alert) -> None:
         self.stream.write(render_text(alert) + "\n\n")
+        self.stream.flush()
+
+    async def notice(self, text: str) -> None:
+        self.stream.write(text + "\n\n")
         self.stream.flush()
 
     async def close(self) -> None:

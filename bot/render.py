@@ -135,3 +135,38 @@ def render_totals(t: Totals, window_ms: int, label: str) -> str:
         names = ", ".join(sorted(t.sampled_exchanges))
         lines.append(f"Lower bound: {names} feed(s) are sampled.")
     return "\n".join(lines)
+
+
+def duration(ms: int) -> str:
+    """Human span: 45s, 42m, 1h 5m, 2d 3h."""
+    s = max(0, int(ms // 1000))
+    if s < 60:
+        return f"{s}s"
+    m = s // 60
+    if m < 60:
+        return f"{m}m"
+    h, m = divmod(m, 60)
+    if h < 48:
+        return f"{h}h {m}m" if m else f"{h}h"
+    d, h = divmod(h, 24)
+    return f"{d}d {h}h" if h else f"{d}d"
+
+
+def _ago(ts_ms: int | None, now_ms: int) -> str:
+    return "never" if ts_ms is None else f"{duration(now_ms - ts_ms)} ago"
+
+
+def render_status(report: dict, now_ms: int) -> str:
+    """The answer to `/status` and `liqbot status`: one line per venue."""
+    if report["snapshot_at_ms"] is None:
+        return "No live run has recorded its status in this database yet."
+    lines = [f"Feeds as of {_ago(report['snapshot_at_ms'], now_ms)}:"]
+    for v in report["venues"]:
+        since = v["connected_since_ms"]
+        conn = "disconnected" if since is None else f"connected {duration(now_ms - since)}"
+        lines.append(
+            f"{v['exchange']}: {v['state']} · {conn} · last event {_ago(v['last_event_ms'], now_ms)}"
+            f" · {v['events_per_min']:.1f}/min · gaps 24h {v['gaps_24h']}"
+            + (" (open)" if v["gap_open"] else "") + f" · totals {v['totals']}"
+        )
+    return "\n".join(lines)

@@ -17,11 +17,14 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.app import Pipeline, Writer, flush
 from bot.config import Settings
+from bot.health import HealthConfig, HealthMonitor, save_status
 from bot.notify import ConsoleNotifier, Notifier
 from bot.policy import PolicyConfig
 from feeds.clock import Clock, SimClock, WallClock
+from feeds.connector import Backoff
 from feeds.model import MINUTE_MS, Liquidation
 from feeds.replay import ReplayData
+from feeds.venues import venue_module
 
 logger = logging.getLogger(__name__)
 
@@ -124,11 +127,9 @@ def _ticks(data: ReplayData, interval_ms: int) -> Any:
 async def run_live(
     settings: Settings, *, stop: asyncio.Event | None = None, clock: Clock | None = None,
     notifiers: Mapping[str, Notifier] | None = None, feeds: Sequence[Any] | None = None,
+    health: HealthConfig | None = None,
 ) -> RunSummary:
     """Stream the configured venues, evaluate on a schedule, deliver alerts, until stopped."""
-    from feeds.binance import binance_feed
-    from feeds.connector import Backoff
-
     clock = clock or WallClock()
     stop = stop or _stop_on_signals()
     notifiers = dict(notifiers if notifiers is not None else build_notifiers(settings))
@@ -140,31 +141,17 @@ async def run_live(
     async def sink(events: list[Liquidation]) -> None:
         summary.events_new += await writer.run(pipeline.ingest, events)
 
-    async def evaluate_job() -> None:
-        alerts = await writer.run(pipeline.evaluate, clock.now_ms(), MINUTE_MS)
-        summary.evaluations += 1
-        summary.alerts += len(alerts)
-
-    async def deliver_job() -> None:
-        summary.delivered += await flush(writer, pipeline, notifiers, clock.now_ms())
-
-    async def prune_job() -> None:
-        await writer.run(pipeline.prune, clock.now_ms(), settings.retention_days)
-
-    scheduler = AsyncIOScheduler(timezone="UTC")
-    common = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 30, "replace_existing": True}
-    scheduler.add_job(evaluate_job, "interval", seconds=settings.eval_interval_s, id="evaluate", **common)
-    scheduler.add_job(deliver_job, "interval", seconds=settings.deliver_interval_s, id="deliver", **common)
-    scheduler.add_job(prune_job, "interval", hours=6, id="prune", **common)
     if feeds is None:
-        cap = settings.backoff_cap_s
-        feeds = [binance_feed(sink, url=settings.binance_url, clock=clock,
-                              backoff=Backoff(base_s=min(1.0, cap), cap_s=cap),
-                              on_gap=_gap_recorder(writer))]
-    tasks = [asyncio.create_task(f.run(), name=f"feed-{getattr(f, 'exchange', i)}")
-             for i, f in enumerate(feeds)]
+        feeds = build_feeds(settings, sink, clock, _gap_recorder(writer))
+    health = health or HealthConfig(down_after_ms=int(settings.down_after_s * 1000),
+                                    silent_after_ms=int(settings.silent_after_s * 1000))
+    monitor = HealthMonitor(health, started_ms=clock.now_ms())
+    jobs = _Jobs(settings, writer, pipeline, notifiers, clock, summary, feeds, monitor)
+    scheduler = jobs.schedule(AsyncIOScheduler(timezone="UTC"))
+    tasks = [asyncio.create_task(f.run(), name=f"feed-{f.stats.exchange}") for f in feeds]
     scheduler.start()
-    logger.info("liqbot running: venues %s, db %s; Ctrl-C stops", ",".join(settings.venues), settings.db)
+    logger.info("liqbot running: venues %s, db %s; Ctrl-C stops", ",".join(settings.venues),
+                settings.db)
     try:
         await stop.wait()
     finally:
@@ -174,11 +161,73 @@ async def run_live(
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         with contextlib.suppress(Exception):
-            summary.delivered += await flush(writer, pipeline, notifiers, clock.now_ms())
+            await jobs.deliver()
         writer.close()
         if lock is not None:
             os.close(lock)
     return summary
+
+
+def build_feeds(settings: Settings, sink: Any, clock: Clock, on_gap: Any) -> list[Any]:
+    """Every configured venue's live sockets, from the venue registry."""
+    feeds: list[Any] = []
+    cap = settings.backoff_cap_s
+    for name in settings.venues:
+        options: dict[str, Any] = {"store_path": settings.db}
+        if name in settings.ws_urls:
+            options["url"] = settings.ws_urls[name]
+        if name in settings.rest_urls:
+            options["rest_url"] = settings.rest_urls[name]
+        if name == "coinglass":
+            options["api_key"] = settings.coinglass_api_key
+        feeds += venue_module(name).make_feeds(
+            sink, clock=clock, on_gap=on_gap, backoff=Backoff(base_s=min(1.0, cap), cap_s=cap),
+            **options)
+    return feeds
+
+
+class _Jobs:
+    """The scheduler's jobs: evaluate, deliver, watch feed health, prune."""
+
+    def __init__(self, settings: Settings, writer: Writer, pipeline: Pipeline,
+                 notifiers: Mapping[str, Notifier], clock: Clock, summary: RunSummary,
+                 feeds: Sequence[Any], monitor: HealthMonitor) -> None:
+        self.settings, self.writer, self.pipeline = settings, writer, pipeline
+        self.notifiers, self.clock, self.summary = notifiers, clock, summary
+        self.feeds, self.monitor = feeds, monitor
+
+    def schedule(self, scheduler: AsyncIOScheduler) -> AsyncIOScheduler:
+        # coalesce: a late loop runs a job once, not once per missed tick; max_instances=1:
+        # a slow evaluation is never overlapped by the next (PLATFORMS.md §3).
+        common = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 30,
+                  "replace_existing": True, "trigger": "interval"}
+        s = self.settings
+        scheduler.add_job(self.evaluate, seconds=s.eval_interval_s, id="evaluate", **common)
+        scheduler.add_job(self.deliver, seconds=s.deliver_interval_s, id="deliver", **common)
+        scheduler.add_job(self.health, seconds=s.health_interval_s, id="health", **common)
+        scheduler.add_job(self.prune, hours=6, id="prune", **common)
+        return scheduler
+
+    async def evaluate(self) -> None:
+        alerts = await self.writer.run(self.pipeline.evaluate, self.clock.now_ms(), MINUTE_MS)
+        self.summary.evaluations += 1
+        self.summary.alerts += len(alerts)
+
+    async def deliver(self) -> None:
+        self.summary.delivered += await flush(self.writer, self.pipeline, self.notifiers,
+                                              self.clock.now_ms())
+
+    async def health(self) -> None:
+        now = self.clock.now_ms()
+        stats = [f.stats for f in self.feeds]
+        for text in self.monitor.check(stats, now):
+            for notifier in self.notifiers.values():
+                with contextlib.suppress(Exception):
+                    await notifier.notice(text)
+        await self.writer.run(save_status, self.writer.store, stats, self.monitor.states(), now)
+
+    async def prune(self) -> None:
+        await self.writer.run(self.pipeline.prune, self.clock.now_ms(), self.settings.retention_days)
 
 
 def _gap_recorder(writer: Writer) -> Any:

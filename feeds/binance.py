@@ -119,3 +119,12 @@ def _check_route(url: str) -> None:
 def decoder(instruments_path: str | None = None) -> Callable[[str], list[Liquidation]]:
     """`liqbot decode --exchange binance`: USDⓈ-M needs no contract table."""
     return lambda line: parse_message(line, time.time_ns() // 1_000_000)
+
+
+def make_feeds(
+    sink: Sink, *, clock: Clock | None = None, on_gap: GapFn | None = None,
+    backoff: Backoff | None = None, url: str | None = None, **_: Any,
+) -> list[WsFeed]:
+    """The venue registry's entry point: one socket carries every USDⓈ-M symbol."""
+    return [binance_feed(sink, url=url or DEFAULT_URL, on_gap=on_gap, clock=clock,
+                         backoff=backoff)]

@@ -34,7 +34,7 @@ async def test_live_stream_to_console_alert(tmp_path):
     out = io.StringIO()
     async with FakeExchange(squeeze_frames(now), path="/market/ws/!forceOrder@arr") as fake:
         settings = load_settings(None, environ={}, overrides={"db": str(tmp_path / "live.db")})
-        settings = settings.__class__(**{**settings.__dict__, "binance_url": fake.url,
+        settings = settings.__class__(**{**settings.__dict__, "ws_urls": {"binance": fake.url},
                                          "eval_interval_s": 0.2, "deliver_interval_s": 0.1})
         stop = asyncio.Event()
         task = asyncio.create_task(run_live(settings, stop=stop,
@@ -59,8 +59,8 @@ async def test_live_stream_to_console_alert(tmp_path):
 
 def test_no_network_retries_and_ctrl_c_stops_cleanly(tmp_path):
     cfg = tmp_path / "liqbot.toml"
-    cfg.write_text('[feeds]\nbinance_url = "ws://127.0.0.1:9/market/ws/!forceOrder@arr"\n'
-                   "backoff_cap_s = 0.4\n")
+    cfg.write_text('[feeds]\nbackoff_cap_s = 0.4\n[feeds.ws_urls]\n'
+                   'binance = "ws://127.0.0.1:9/market/ws/!forceOrder@arr"\n')
     proc = subprocess.Popen(liqbot_cmd("run", "--config", str(cfg), "--db", str(tmp_path / "x.db")),
                             cwd=REPO, env=clean_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
@@ -79,3 +79,31 @@ def test_no_network_retries_and_ctrl_c_stops_cleanly(tmp_path):
     assert max(delays) <= 0.4
     assert [f"retry {i}" in ln for i, ln in enumerate(retries, 1)] == [True] * len(retries)
     assert "Traceback" not in err and "stopping" in err
+
+
+async def test_silent_feed_raises_one_health_notice_and_status_shows_it(tmp_path):
+    out = io.StringIO()
+    async with FakeExchange([], path="/market/ws/!forceOrder@arr") as fake:  # acks, then nothing
+        settings = load_settings(None, environ={}, overrides={"db": str(tmp_path / "live.db")})
+        settings = settings.__class__(**{**settings.__dict__, "ws_urls": {"binance": fake.url},
+                                         "health_interval_s": 0.1, "silent_after_s": 0.5})
+        stop = asyncio.Event()
+        task = asyncio.create_task(run_live(settings, stop=stop,
+                                            notifiers={"console": ConsoleNotifier(out)}))
+        async with asyncio.timeout(10):
+            while "no liquidation data" not in out.getvalue():
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)  # more checks: still one notice
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    assert out.getvalue().count("binance: no liquidation data") == 1
+    r = await asyncio.to_thread(run_liqbot_status, tmp_path / "live.db")
+    assert "binance: silent · connected" in r
+
+
+def run_liqbot_status(db) -> str:
+    from tests.helpers.cli import run_liqbot
+
+    r = run_liqbot("status", "--db", str(db))
+    assert r.returncode == 0, r.stderr
+    return r.stdout
