@@ -12,6 +12,7 @@ from bot.alerts import Alert
 from bot.evaluate import build_stats
 from bot.notify import Notifier, deliver_due
 from bot.policy import Outbox, Policy, PolicyConfig
+from bot.subscriptions import Router
 from feeds.model import DAY_MS, Bucket, Candle, Funding, Liquidation, OpenInterest
 from feeds.store import Store
 from signals import SignalParams, evaluate
@@ -45,11 +46,12 @@ class Pipeline:
 
     def __init__(
         self, store: Store, params: SignalParams, destinations: Sequence[str],
-        policy_config: PolicyConfig | None = None,
+        policy_config: PolicyConfig | None = None, platforms: Sequence[str] = (),
     ) -> None:
         self.store = store
         self.params = params
-        self.destinations = list(destinations)
+        # Always-on sinks (console, static webhooks) plus chats whose filters match.
+        self.router = Router(store, destinations, platforms)
         self.policy = Policy(store, params, policy_config)
         self.outbox = Outbox(store, policy_config)
 
@@ -71,7 +73,7 @@ class Pipeline:
         stats = build_stats(self.store, now_ms, self.params, bar_ms=bar_ms)
         alerts = self.policy.decide(evaluate(stats, self.params))
         if alerts:
-            self.policy.record(alerts, self.destinations, now_ms)
+            self.policy.record(alerts, self.router.destinations, now_ms)
         return alerts
 
     def prune(self, now_ms: int, retention_days: float) -> int:

@@ -29,7 +29,9 @@ class Notifier(Protocol):
 
     name: str
 
-    async def send(self, alert: Alert) -> None: ...
+    async def send(self, alert: Alert, destination: str) -> None:
+        """Deliver one alert to one destination; raise DeliveryError when it did not go."""
+        ...
 
     async def notice(self, text: str) -> None:
         """An operator notice (feed health); not deduplicated, not stored."""
@@ -46,7 +48,7 @@ class ConsoleNotifier:
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stdout
 
-    async def send(self, alert: Alert) -> None:
+    async def send(self, alert: Alert, destination: str = "console") -> None:
         self.stream.write(render_text(alert) + "\n\n")
         self.stream.flush()
 
@@ -87,11 +89,12 @@ async def deliver_due(
     items: list[OutboxItem] = await run(outbox.due, now_ms)
     sent = 0
     for item in items:
-        notifier = notifiers.get(item.destination)
+        # "telegram:-100123" is served by the "telegram" notifier; "console" by itself.
+        notifier = notifiers.get(item.destination.split(":", 1)[0])
         if notifier is None:
             continue  # destination not configured in this run: keep it pending
         try:
-            await notifier.send(item.alert)
+            await notifier.send(item.alert, item.destination)
         except DeliveryError as exc:
             logger.warning("delivery to %s failed: %s", item.destination, exc)
             await run(outbox.mark_failed, item, now_ms, str(exc), permanent=exc.permanent)

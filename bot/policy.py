@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from bot.alerts import Alert
@@ -11,6 +11,9 @@ from feeds.store import Store
 from signals import Signal, SignalParams
 
 logger = logging.getLogger(__name__)
+
+
+Destinations = Sequence[str] | Callable[[Alert], Sequence[str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,11 +77,15 @@ class Policy:
                 out.append(Alert.from_signal(s, episode_ms=last[2], escalation=True))
         return out
 
-    def record(self, alerts: Sequence[Alert], destinations: Sequence[str], now_ms: int) -> int:
-        """Store alerts and their pending deliveries; return how many alerts were new."""
+    def record(self, alerts: Sequence[Alert], destinations: Destinations, now_ms: int) -> int:
+        """Store alerts and their pending deliveries; return how many alerts were new.
+
+        `destinations` is a list, or a function giving each alert its own (subscriptions).
+        """
         new = 0
         with self.store.transaction():
             for a in alerts:
+                targets = destinations(a) if callable(destinations) else destinations
                 cur = self.store.conn.execute(
                     "INSERT OR IGNORE INTO alerts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (a.key, a.kind, a.scope, str(a.window_ms), a.severity, a.episode_ms,
@@ -88,7 +95,7 @@ class Policy:
                 self.store.conn.executemany(
                     "INSERT OR IGNORE INTO outbox (alert_key, destination, status, next_ms) "
                     "VALUES (?, ?, 'pending', 0)",
-                    [(a.key, d) for d in destinations],
+                    [(a.key, d) for d in targets],
                 )
         return new
 

@@ -128,6 +128,22 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (exchange, symbol)
     ) WITHOUT ROWID;
     """,
+    # v3: chat subscriptions and per-platform state (update offsets, command hashes).
+    """
+    CREATE TABLE subscriptions (
+        platform TEXT NOT NULL,           -- telegram | discord
+        chat_id TEXT NOT NULL,            -- text: Telegram ids pass 2^31, Discord's 2^63
+        kinds TEXT NOT NULL,              -- comma list of signal kinds
+        min_usd REAL NOT NULL,
+        symbols TEXT NOT NULL,            -- comma list of coins; empty = every coin
+        quiet INTEGER NOT NULL DEFAULT 0, -- silent notifications
+        active INTEGER NOT NULL DEFAULT 1,
+        static INTEGER NOT NULL DEFAULT 0, -- from configuration, not a /subscribe
+        updated_ms INTEGER NOT NULL,
+        note TEXT,                        -- why a destination was disabled, for operators
+        PRIMARY KEY (platform, chat_id)
+    ) WITHOUT ROWID;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
