@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import inspect
 import logging
 import os
 import signal
@@ -16,7 +17,7 @@ from typing import Any, TextIO
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.app import Pipeline, Writer, flush
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 from bot.health import HealthConfig, HealthMonitor, save_status
 from bot.notify import ConsoleNotifier, Notifier
 from bot.policy import PolicyConfig
@@ -180,7 +181,11 @@ def build_feeds(settings: Settings, sink: Any, clock: Clock, on_gap: Any) -> lis
             options["rest_url"] = settings.rest_urls[name]
         if name == "coinglass":
             options["api_key"] = settings.coinglass_api_key
-        feeds += venue_module(name).make_feeds(
+        module = venue_module(name)
+        accepted = inspect.signature(module.make_feeds).parameters
+        if "rest_url" in options and "rest_url" not in accepted:
+            raise ConfigError(f"feeds.rest_urls.{name}: {name} takes no REST URL")
+        feeds += module.make_feeds(
             sink, clock=clock, on_gap=on_gap, backoff=Backoff(base_s=min(1.0, cap), cap_s=cap),
             **options)
     return feeds
