@@ -279,38 +279,60 @@ class Store:
         *,
         coin: str | None = None,
         exchange: str | None = None,
+        source: str = "auto",
     ) -> Totals:
         """Sum liquidations over [end - window, end), `end` rounded up to a whole minute.
 
         Event-derived data uses hour buckets for whole hours and minute buckets at the
         edges; imported aggregate rows count when they lie fully inside the window.
+        `source`: "events", "aggregates", one aggregate source's name, or "auto" —
+        our own events when the window has any, else aggregates. Summing both would
+        count the same liquidations twice (CoinGlass already includes Binance's).
         """
         end = _ceil(end_ms, MINUTE_MS)
         start = end - window_ms
-        h0, h1 = _ceil(start, HOUR_MS), end - end % HOUR_MS
-        parts: list[tuple[str, list[Any]]] = []
-        if h0 < h1:
-            parts.append(("SELECT * FROM buckets_1h WHERE start_ms >= ? AND start_ms < ?", [h0, h1]))
-            parts.append(("SELECT * FROM buckets_1m WHERE start_ms >= ? AND start_ms < ?", [start, h0]))
-            parts.append(("SELECT * FROM buckets_1m WHERE start_ms >= ? AND start_ms < ?", [h1, end]))
-        else:
-            parts.append(("SELECT * FROM buckets_1m WHERE start_ms >= ? AND start_ms < ?", [start, end]))
-        parts.append((
-            "SELECT start_ms, exchange, coin, long_usd, short_usd, long_n, short_n FROM agg_buckets "
-            "WHERE start_ms >= ? AND start_ms + span_ms <= ?",
-            [start, end],
-        ))
         where, wargs = _filters(coin, exchange)
-        union = " UNION ALL ".join(sql for sql, _ in parts)
-        args = [a for _, part in parts for a in part] + wargs
+        rows: tuple[TotalsRow, ...] = ()
+        if source in ("auto", "events"):
+            rows = self._event_totals(start, end, where, wargs)
+        if not rows and source != "events":
+            rows = self._aggregate_totals(start, end, where, wargs, source)
+        # Throttled feeds (PROTOCOLS.md overview): totals that include them are lower bounds.
+        sampled = frozenset(r.exchange for r in rows if r.exchange in SAMPLED_VENUES)
+        return Totals(start, end, rows, sampled)
+
+    def _event_totals(self, start: int, end: int, where: str, wargs: list[Any],
+                      ) -> tuple[TotalsRow, ...]:
+        h0, h1 = _ceil(start, HOUR_MS), end - end % HOUR_MS
+        minute = "SELECT * FROM buckets_1m WHERE start_ms >= ? AND start_ms < ?"
+        if h0 < h1:
+            union = " UNION ALL ".join(
+                ["SELECT * FROM buckets_1h WHERE start_ms >= ? AND start_ms < ?", minute, minute])
+            args: list[Any] = [h0, h1, start, h0, h1, end]
+        else:
+            union, args = minute, [start, end]
         sql = (
             "SELECT exchange, coin, sum(long_usd), sum(short_usd), sum(long_n), sum(short_n) "
             f"FROM ({union}) {where} GROUP BY exchange, coin"
         )
-        rows = tuple(TotalsRow(*r) for r in self.conn.execute(sql, args))
-        # Throttled feeds (PROTOCOLS.md overview): totals that include them are lower bounds.
-        sampled = frozenset(r.exchange for r in rows if r.exchange in SAMPLED_VENUES)
-        return Totals(start, end, rows, sampled)
+        return tuple(TotalsRow(*r) for r in self.conn.execute(sql, args + wargs))
+
+    def _aggregate_totals(self, start: int, end: int, where: str, wargs: list[Any],
+                          source: str) -> tuple[TotalsRow, ...]:
+        sql = (
+            "SELECT source, exchange, coin, sum(long_usd), sum(short_usd), sum(long_n), "
+            "sum(short_n) FROM (SELECT * FROM agg_buckets WHERE start_ms >= ? "
+            f"AND start_ms + span_ms <= ?) {where} GROUP BY source, exchange, coin"
+        )
+        found = self.conn.execute(sql, [start, end, *wargs]).fetchall()
+        if source not in ("auto", "aggregates"):
+            return tuple(TotalsRow(*r[1:]) for r in found if r[0] == source)
+        # Sources overlap (a CoinGlass aggregate includes Binance, which Coinalyze also
+        # covers): per coin, only the best-ranked source present in the window counts.
+        best: dict[str, int] = {}
+        for r in found:
+            best[r[2]] = min(best.get(r[2], 99), _rank(r[0]))
+        return tuple(TotalsRow(*r[1:]) for r in found if _rank(r[0]) == best[r[2]])
 
     def hourly_series(self, start_ms: int, end_ms: int, *, coin: str | None = None,
                       ) -> list[tuple[int, float, float]]:
@@ -377,6 +399,14 @@ class Store:
         names = [d[0] for d in cur.description]
         for row in cur:
             yield dict(zip(names, row, strict=True))
+
+
+# Aggregate sources, broadest first: per coin, a broader one wins over a narrower one.
+AGGREGATE_RANK = ("coinglass", "coinalyze", "hyperliquid-daily")
+
+
+def _rank(source: str) -> int:
+    return AGGREGATE_RANK.index(source) if source in AGGREGATE_RANK else len(AGGREGATE_RANK)
 
 
 SAMPLED_VENUES = frozenset({"binance", "binance-coinm", "okx"})

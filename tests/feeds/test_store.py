@@ -128,3 +128,25 @@ def test_parse_window_names_choices():
     assert parse_window("4H") == 4 * HOUR_MS
     with pytest.raises(ValueError, match="5m, 15m"):
         parse_window("2d")
+
+
+def test_events_and_aggregates_are_never_summed_together(store):
+    # CoinGlass already counts Binance: a backfill beside live events must not double.
+    store.insert_buckets([make_bucket(start_ms=T0, long_usd=5e6, short_usd=5e6)])
+    end = T0 + HOUR_MS
+    assert store.totals(end, HOUR_MS).total_usd == 10e6  # aggregates only: used
+    store.insert_liquidations([make_liq(ts_exchange_ms=T0 + 5)])
+    assert store.totals(end, HOUR_MS).total_usd == 100_000  # events win in "auto"
+    assert store.totals(end, HOUR_MS, source="aggregates").total_usd == 10e6
+    assert store.totals(end, HOUR_MS, source="coinglass").total_usd == 10e6
+    assert store.totals(end, HOUR_MS, source="events").total_usd == 100_000
+
+
+def test_overlapping_aggregate_sources_count_once_per_coin(store):
+    store.insert_buckets([
+        make_bucket(start_ms=T0, coin="BTC", short_usd=8e6, source="coinglass"),
+        make_bucket(start_ms=T0, coin="BTC", exchange="binance", short_usd=3e6, source="coinalyze"),
+        make_bucket(start_ms=T0, coin="ETH", exchange="binance", short_usd=2e6, source="coinalyze"),
+    ])
+    t = store.totals(T0 + HOUR_MS, HOUR_MS)
+    assert {c: sh for c, _, sh in t.by("coin")} == {"BTC": 8e6, "ETH": 2e6}
