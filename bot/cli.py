@@ -43,6 +43,15 @@ def _parser() -> argparse.ArgumentParser:
                      help="window end: now (default), latest (newest data) or ISO time")
     tot.add_argument("--json", action="store_true", help="machine-readable output")
 
+    bf = sub.add_parser("backfill", help="load history from an aggregate source into the database")
+    _common(bf)
+    bf.add_argument("--coinglass", action="store_true", required=True,
+                    help="CoinGlass v4 aggregated history (needs LIQBOT_COINGLASS_API_KEY)")
+    bf.add_argument("--since", default="30d", help="how far back: 30d, 72h (default 30d)")
+    bf.add_argument("--symbols", default="BTC,ETH,SOL", help="comma list of coins")
+    bf.add_argument("--interval", default="1h", help="bar size: 1h, 4h, 1d ... (plan limits apply)")
+    bf.add_argument("--plan", help="CoinGlass plan (hobbyist, startup, standard, professional)")
+
     st = sub.add_parser("status", help="per venue: connected, last event, rate, gaps, completeness")
     _common(st)
     st.add_argument("--json", action="store_true", help="machine-readable output")
@@ -133,6 +142,57 @@ def cmd_totals(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _parse_since(text: str) -> int:
+    units = {"d": 86_400_000, "h": 3_600_000}
+    unit = text[-1:].lower()
+    if unit not in units or not text[:-1].isdigit() or int(text[:-1]) <= 0:
+        raise ConfigError(f"--since: expected e.g. 30d or 72h, got {text!r}")
+    return int(text[:-1]) * units[unit]
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    from bot.app import Writer
+    from feeds.coinglass import BASE_URL as COINGLASS_URL
+    from feeds.coinglass import backfill
+    from feeds.http import HttpError
+
+    settings = _settings(args)
+    _setup_logging("DEBUG" if args.verbose else settings.log_level)
+    if not settings.coinglass_api_key:
+        raise ConfigError("backfill --coinglass needs LIQBOT_COINGLASS_API_KEY")
+    until = int(datetime.now(UTC).timestamp() * 1000)
+    since = until - _parse_since(args.since)
+    symbols = [parse_coin(s) for s in args.symbols.split(",") if s.strip()]
+
+    async def go() -> int:
+        writer = Writer(settings.db)
+        try:
+            async def write(buckets: list) -> None:
+                await writer.run(writer.store.insert_buckets, buckets)
+
+            return await backfill(
+                write, settings.coinglass_api_key, symbols=symbols, since_ms=since,
+                until_ms=until, interval=args.interval, plan=args.plan,
+                base_url=settings.rest_urls.get("coinglass", COINGLASS_URL),
+                progress=lambda p: print(p, file=sys.stderr, flush=True))
+        finally:
+            writer.close()
+
+    try:
+        n = asyncio.run(go())
+    except (HttpError, ValueError) as exc:
+        raise ConfigError(f"backfill: {exc}") from None
+    print(f"coinglass backfill: {n} bars stored in {settings.db}", file=sys.stderr)
+    return 0
+
+
+def parse_coin(text: str) -> str:
+    coin = text.strip().upper()
+    if not coin.isalnum() or len(coin) > 20:
+        raise ConfigError(f"--symbols: {text!r} is not a coin")
+    return coin
+
+
 def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
     from bot.health import status_report
     from bot.render import render_status
@@ -178,6 +238,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_run(args)
         if args.command == "totals":
             return cmd_totals(args, sys.stdout)
+        if args.command == "backfill":
+            return cmd_backfill(args)
         if args.command == "status":
             return cmd_status(args, sys.stdout)
         return cmd_decode(args, sys.stdin, sys.stdout, sys.stderr)
