@@ -11,6 +11,11 @@ Faults: drop the TCP connection without a close frame, close cleanly after N fra
 (stop listening on the port, `refuse()` / `accept()`), answer the upgrade with an HTTP error,
 delay the handshake, stall (send nothing), stop answering pings, resend the script on every
 connect, and send malformed frames (any str/bytes in the script goes out verbatim).
+
+Venue modes: a `responder` answers the client's app-level messages (`bybit_replies`: op ping
+and subscribe acks; `okx_replies`: text `ping` -> `pong`), which `Plan(respond=False)` turns
+off for one connection; `idle_close_s` closes a connection after that long with no traffic
+either way, as OKX does after 30 s.
 """
 
 from __future__ import annotations
@@ -21,13 +26,14 @@ import json
 import socket
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from aiohttp import WSMsgType, web
 
 Frame = str | bytes | dict[str, Any] | list[Any]
+Responder = Callable[[str], list[Frame]]  # one client text message -> the replies to send
 DEFAULT_PATH = "/market/ws/!forceOrder@arr"
 
 
@@ -42,6 +48,7 @@ class Plan:
     handshake_delay_s: float = 0.0  # sleep before answering the upgrade
     wait_for: int = 0  # client messages (subscribes) to receive before playing any frame
     close_code: int = 1000
+    respond: bool = True  # False: the responder stays silent (app-level pongs, acks)
 
 
 @dataclass
@@ -57,6 +64,8 @@ class Conn:
     sent: int = 0
     pings_ignored: int = 0
     received: list[str] = field(default_factory=list)
+    last_traffic: float = field(default_factory=time.monotonic)  # either direction
+    idle_closed: bool = False  # closed by the idle_close_s rule
 
     @property
     def open(self) -> bool:
@@ -73,11 +82,15 @@ class FakeExchange:
         resend: bool = False,
         interval_s: float = 0.0,
         path: str = DEFAULT_PATH,
+        responder: Responder | None = None,
+        idle_close_s: float | None = None,
     ) -> None:
         self.script: list[Frame] = list(frames)
         self.resend = resend  # True: every connection starts the script again (OKX-style replay)
         self.interval_s = interval_s
         self.path = path
+        self.responder = responder
+        self.idle_close_s = idle_close_s
         self.connections: list[Conn] = []
         self._cursor = 0
         self._plans: deque[Plan] = deque()
@@ -178,12 +191,16 @@ class FakeExchange:
         conn.upgraded = True
         self._live[conn.index] = (ws, request)
         reader = asyncio.create_task(self._read(ws, conn))
+        helpers = [reader]
+        if self.idle_close_s is not None:
+            helpers.append(asyncio.create_task(self._close_when_idle(ws, conn, self.idle_close_s)))
         try:
             await self._play(ws, request, conn)
             await reader  # hold the connection until the peer or a fault ends it
         finally:
-            reader.cancel()
-            await asyncio.gather(reader, return_exceptions=True)
+            for task in helpers:
+                task.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
             self._live.pop(conn.index, None)
             conn.closed_at = time.monotonic()
         return ws
@@ -196,6 +213,7 @@ class FakeExchange:
                 return
             await _send(ws, frame)
             conn.sent += 1
+            conn.last_traffic = time.monotonic()
             if self.interval_s:
                 await asyncio.sleep(self.interval_s)
         if conn.plan.then == "drop":
@@ -214,8 +232,58 @@ class FakeExchange:
         async for msg in ws:
             if msg.type is WSMsgType.TEXT:
                 conn.received.append(msg.data)
+                conn.last_traffic = time.monotonic()
+                if self.responder is not None and conn.plan.respond:
+                    for reply in self.responder(msg.data):
+                        await _send(ws, reply)
             elif msg.type is WSMsgType.PING:  # only seen with autoping off: stay silent
                 conn.pings_ignored += 1
+
+    async def _close_when_idle(self, ws: web.WebSocketResponse, conn: Conn, idle_s: float) -> None:
+        while not ws.closed:
+            left = conn.last_traffic + idle_s - time.monotonic()
+            if left <= 0:
+                conn.idle_closed = True
+                await ws.close(code=4004, message=b"idle")
+                return
+            await asyncio.sleep(left)
+
+
+def bybit_replies(reject: Iterable[str] = ()) -> Responder:
+    """Bybit v5 public replies: pong for op ping, an ack per subscribe (failed for `reject`)."""
+    rejected = frozenset(reject)
+
+    def reply(text: str) -> list[Frame]:
+        try:
+            msg = json.loads(text)
+        except ValueError:
+            return []
+        op, req_id = msg.get("op"), msg.get("req_id", "")
+        base = {"conn_id": "fake-conn", "req_id": req_id, "op": op}
+        if op == "ping":
+            return [{"success": True, "ret_msg": "pong", **base}]
+        if op == "subscribe":
+            bad = [t for t in msg.get("args", []) if t in rejected]
+            if bad:
+                return [{"success": False, "ret_msg": f"error:handler not found,topic:{bad[0]}",
+                         **base}]
+            return [{"success": True, "ret_msg": "", **base}]
+        return []
+
+    return reply
+
+
+def okx_replies(text: str) -> list[Frame]:
+    """OKX v5 public replies: `pong` for the text `ping`, one event per subscribed arg."""
+    if text == "ping":
+        return ["pong"]
+    try:
+        msg = json.loads(text)
+    except ValueError:
+        return [{"event": "error", "code": "60012", "msg": f"Invalid request: {text[:40]}"}]
+    if msg.get("op") != "subscribe":
+        return []
+    return [{"event": "subscribe", "arg": arg, "connId": "fake"} for arg in msg.get("args", [])]
 
 
 async def _send(ws: web.WebSocketResponse, frame: Frame) -> None:
@@ -248,3 +316,16 @@ async def wait_until(
                 await asyncio.sleep(step)
     except TimeoutError:
         raise TimeoutError(f"condition not met within {timeout}s: {predicate!r}") from None
+
+
+@contextlib.asynccontextmanager
+async def running(feed: Any, stop_timeout: float = 1.0) -> AsyncIterator[asyncio.Task[None]]:
+    """Run `feed.run()` for the block, then cancel it; it must stop within `stop_timeout`."""
+    task = asyncio.create_task(feed.run())
+    try:
+        yield task
+    finally:
+        task.cancel()
+        async with asyncio.timeout(stop_timeout):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
