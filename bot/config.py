@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from feeds.venues import VENUES
+from feeds.venues import DEFAULT_LIVE, VENUES
 from signals import SignalParams
 
 DEFAULT_TELEGRAM_API = "https://api.telegram.org/bot"
@@ -28,7 +28,7 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class Settings:
     db: str = "./liqbot.db"
-    venues: tuple[str, ...] = ("binance",)
+    venues: tuple[str, ...] = DEFAULT_LIVE
     ws_urls: dict[str, str] = field(default_factory=dict)  # venue -> websocket URL override
     rest_urls: dict[str, str] = field(default_factory=dict)  # venue -> REST base URL override
     eval_interval_s: float = 15.0

@@ -13,7 +13,7 @@ def write(tmp_path, text):
 
 def test_defaults_without_file_or_env():
     s = load_settings(None, environ={})
-    assert s.db == "./liqbot.db" and s.venues == ("binance",)
+    assert s.db == "./liqbot.db" and s.venues == ("binance", "bybit", "okx")
     assert s.telegram_api_url == "https://api.telegram.org/bot"
 
 

@@ -6,6 +6,7 @@ import asyncio
 import io
 import signal
 import subprocess
+import threading
 import time
 
 from bot.config import load_settings
@@ -34,7 +35,7 @@ async def test_live_stream_to_console_alert(tmp_path):
     out = io.StringIO()
     async with FakeExchange(squeeze_frames(now), path="/market/ws/!forceOrder@arr") as fake:
         settings = load_settings(None, environ={}, overrides={"db": str(tmp_path / "live.db")})
-        settings = settings.__class__(**{**settings.__dict__, "ws_urls": {"binance": fake.url},
+        settings = settings.__class__(**{**settings.__dict__, "ws_urls": {"binance": fake.url}, "venues": ("binance",),
                                          "eval_interval_s": 0.2, "deliver_interval_s": 0.1})
         stop = asyncio.Event()
         task = asyncio.create_task(run_live(settings, stop=stop,
@@ -59,18 +60,25 @@ async def test_live_stream_to_console_alert(tmp_path):
 
 def test_no_network_retries_and_ctrl_c_stops_cleanly(tmp_path):
     cfg = tmp_path / "liqbot.toml"
-    cfg.write_text('[feeds]\nbackoff_cap_s = 0.4\n[feeds.ws_urls]\n'
+    cfg.write_text('[feeds]\nvenues = ["binance"]\nbackoff_cap_s = 0.4\n[feeds.ws_urls]\n'
                    'binance = "ws://127.0.0.1:9/market/ws/!forceOrder@arr"\n')
     proc = subprocess.Popen(liqbot_cmd("run", "--config", str(cfg), "--db", str(tmp_path / "x.db")),
                             cwd=REPO, env=clean_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
+    reader.start()
     try:
-        time.sleep(3)
+        deadline = time.monotonic() + 60
+        while sum("connect failed" in ln for ln in lines) < 5 and time.monotonic() < deadline:
+            time.sleep(0.1)
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=15)
+        proc.wait(timeout=15)
+        reader.join(timeout=5)
     finally:
         if proc.poll() is None:
             proc.kill()
+    err = "".join(lines)
     assert proc.returncode == 0, err
     retries = [ln for ln in err.splitlines() if "binance: connect failed" in ln]
     assert len(retries) >= 4
@@ -85,7 +93,7 @@ async def test_silent_feed_raises_one_health_notice_and_status_shows_it(tmp_path
     out = io.StringIO()
     async with FakeExchange([], path="/market/ws/!forceOrder@arr") as fake:  # acks, then nothing
         settings = load_settings(None, environ={}, overrides={"db": str(tmp_path / "live.db")})
-        settings = settings.__class__(**{**settings.__dict__, "ws_urls": {"binance": fake.url},
+        settings = settings.__class__(**{**settings.__dict__, "ws_urls": {"binance": fake.url}, "venues": ("binance",),
                                          "health_interval_s": 0.1, "silent_after_s": 0.5})
         stop = asyncio.Event()
         task = asyncio.create_task(run_live(settings, stop=stop,
