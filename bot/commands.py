@@ -16,6 +16,7 @@ from feeds.model import MARKET, coin_of
 from feeds.store import WINDOWS_MS, Store, parse_window
 
 _SYMBOL = re.compile(r"^[A-Za-z0-9]{2,20}$")
+_WINDOWISH = re.compile(r"^\d+[mhdw]$", re.IGNORECASE)
 _USD = re.compile(r"^\$?(\d+(?:\.\d+)?)([kKmMbB]?)$")
 _SCALE = {"": 1.0, "k": 1e3, "m": 1e6, "b": 1e9}
 _KIND_WORDS = {"squeeze": "short_squeeze", "squeezes": "short_squeeze",
@@ -79,6 +80,8 @@ def _symbol_and_window(args: Sequence[str], usage: str) -> tuple[str | None, int
     for tok in args:
         if tok.lower() in WINDOWS_MS:
             window_name = tok.lower()
+        elif _WINDOWISH.match(tok):  # "7d" is a window we lack, not a coin called 7D
+            raise CommandError(f"unknown window {tok!r}: use one of {', '.join(WINDOWS_MS)}")
         elif symbol is None:
             symbol = parse_symbol(tok)
         else:

@@ -50,6 +50,7 @@ def test_liqs_totals_with_symbol_and_window(store):
 
 @pytest.mark.parametrize("text, fragment", [
     ("/liqs BTC ETH", "too many arguments"),
+    ("/liqs BTC 7d", "unknown window '7d'"),
     ("/liqs BTC-USD!", "is not a symbol"),
     ("/liqs '; DROP TABLE events; --", "is not a symbol"),
     ("/top BTC", "/top takes only a window"),
