@@ -1,0 +1,113 @@
+"""What `liqbot backtest` does once its arguments are parsed: load, study, sweep, write, print.
+
+Kept apart from `backtests.cli` so that adding the subcommand to `liqbot` imports nothing
+heavy (numpy, matplotlib) until a backtest actually runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any, TextIO
+
+from backtests.bars import BacktestError, Bars, load_bars
+from backtests.charts import CHARTS, draw_all
+from backtests.engine import decide_arrays
+from backtests.html import render_html
+from backtests.outcomes import parse_horizons
+from backtests.report import build_blocks, render_markdown
+from backtests.results import generate_results, write_results
+from backtests.study import Study, StudyConfig, run_study, with_params
+from backtests.sweep import parse_grid, periods_of, progress_bar, run_sweep, score, walk_forward
+from backtests.terminal import render_table
+from backtests.windows import WindowCache
+from feeds.model import ParseError
+from signals import SignalParams
+from signals.episodes import DEFAULT_COOLDOWN_MS
+
+
+def _signal_config(path: str | None) -> tuple[SignalParams, int]:
+    """[signals] and [policy] cooldown_s of a liqbot config (the rest is the bot's business)."""
+    if not path:
+        return SignalParams(), DEFAULT_COOLDOWN_MS
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ValueError(f"--config {path}: {exc}") from None
+    params = SignalParams.from_dict(data.get("signals", {}))
+    cooldown_s = data.get("policy", {}).get("cooldown_s", DEFAULT_COOLDOWN_MS / 1000)
+    return params, int(float(cooldown_s) * 1000)
+
+
+def study_config(args: argparse.Namespace) -> StudyConfig:
+    params, cooldown = _signal_config(args.config)
+    horizons = parse_horizons(args.horizons)
+    names = [h.name for h in horizons]
+    main = args.main_horizon or ("4h" if "4h" in names else names[len(names) // 2])
+    return StudyConfig(params=params, cooldown_ms=cooldown, horizons=tuple(horizons),
+                       main_horizon=main, fees_bps=args.fees_bps, slippage_bps=args.slippage_bps,
+                       placebo_draws=args.placebo_draws, seed=args.seed)
+
+
+def _sweep(args: argparse.Namespace, bars: Bars, cache: WindowCache, config: StudyConfig
+           ) -> dict[str, Any]:
+    candidates = parse_grid(args.sweep, config.params, config.cooldown_ms)
+    periods = periods_of(bars, args.folds)
+    scored = run_sweep(bars, candidates, config, periods, cache=cache,
+                       on_progress=progress_bar(sys.stderr))
+    defaults = score(bars, decide_arrays(cache, config.params, config.cooldown_ms)[0], config,
+                     periods)
+    folds = walk_forward(scored, periods, defaults, config.small_n)
+    tests: list[Study | None] = [
+        None if f.choice is None else run_study(
+            bars, with_params(config, f.choice.params, f.choice.cooldown_ms), cache=cache,
+            period=f.test)
+        for f in folds]
+    return {"folds": folds, "sweep_size": len(candidates), "test_studies": tests}
+
+
+def _keep_track(db: str | None, results: dict[str, Any], err: TextIO) -> None:
+    if not db:
+        return
+    from backtests.track import save_latest
+    from feeds.store import Store
+
+    store = Store(db)
+    try:
+        save_latest(store, results)
+    finally:
+        store.close()
+    err.write(f"track record saved to {db}\n")
+
+
+def run_backtest(args: argparse.Namespace, out: TextIO | None = None,
+                 err: TextIO | None = None) -> int:
+    """Run the backtest the parsed arguments describe; return the exit status."""
+    out, err = out or sys.stdout, err or sys.stderr
+    try:
+        config = study_config(args)
+        bars = load_bars(args.data, symbol=args.symbol, tz_offset_hours=args.tz_offset,
+                         instruments=args.instruments)
+        cache = WindowCache(bars)
+        study = run_study(bars, config, cache=cache)
+        extra = _sweep(args, bars, cache, config) if args.sweep else {}
+    except (ValueError, OSError) as exc:  # ParseError and BacktestError are ValueErrors
+        err.write(f"liqbot backtest: error: {exc}\n")
+        return 1 if isinstance(exc, ParseError | BacktestError | OSError) else 2
+    folder = Path(args.out)
+    folder.mkdir(parents=True, exist_ok=True)
+    draw_all(study, bars, folder)
+    results = generate_results(study, bars, **extra)
+    write_results(results, folder / "results.json")
+    blocks = build_blocks(results, {name: cap for name, (cap, _) in CHARTS.items()})
+    (folder / "report.md").write_text(render_markdown(blocks), encoding="utf-8")
+    (folder / "report.html").write_text(render_html(blocks, folder), encoding="utf-8")
+    out.write(json.dumps(results) + "\n" if args.json else render_table(results) + "\n")
+    err.write(f"wrote {folder}/report.md, report.html, results.json and "
+              f"{len(CHARTS)} charts\n")
+    _keep_track(args.db, results, err)
+    return 0

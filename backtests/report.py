@@ -1,0 +1,254 @@
+"""The report as blocks (headings, paragraphs, tables, images) built from results.json data.
+
+One list of blocks renders to markdown, to self-contained HTML (`backtests.html`) and, in
+part, to the terminal, so the three never disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from backtests.results import scope_label
+
+KIND_TITLES = {"short_squeeze": "Short squeezes", "long_cascade": "Long cascades"}
+_MOVES = {"short_squeeze": ("rose", "up"), "long_cascade": ("fell", "down")}
+
+
+@dataclass(frozen=True)
+class Block:
+    kind: str  # h1 | h2 | p | list | table | img
+    text: str = ""
+    items: tuple[str, ...] = ()
+    headers: tuple[str, ...] = ()
+    rows: tuple[tuple[str, ...], ...] = ()
+
+
+def pct(x: float | None, digits: int = 2, signed: bool = True) -> str:
+    if x is None:
+        return "—"
+    return f"{x * 100:+.{digits}f}%" if signed else f"{x * 100:.{digits}f}%"
+
+
+def share(x: float | None) -> str:
+    return "—" if x is None else f"{x * 100:.0f}%"
+
+
+def band(b: Sequence[float] | None, fmt: Any = share) -> str:
+    return "—" if not b else f"{fmt(b[0])} to {fmt(b[1])}"
+
+
+def money(x: float) -> str:
+    for size, unit in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if abs(x) >= size:
+            return f"${x / size:.3g}{unit}"
+    return f"${x:.0f}"
+
+
+def pval(p: float | None) -> str:
+    return "—" if p is None else f"{p:.3f}" if p >= 0.001 else "<0.001"
+
+
+def rows_for(results: dict[str, Any], *, severity: bool = False) -> list[dict[str, Any]]:
+    """Summary rows to show: per scope, plus the pooled row when several scopes counted."""
+    several = len(results.get("scopes_with_episodes", [])) > 1
+    return [r for r in results["summary"]
+            if (r["severity"] is not None) == severity and (r["scope"] != "all" or several)]
+
+
+def headline_row(results: dict[str, Any], kind: str) -> dict[str, Any] | None:
+    """The row a headline quotes: pooled if several scopes counted, else the one scope."""
+    h = results["config"]["main_horizon"]
+    rows = [r for r in rows_for(results) if r["kind"] == kind and r["horizon"] == h]
+    pooled = [r for r in rows if r["scope"] == "all"]
+    return (pooled or rows)[0] if rows else None
+
+
+def verdict(row: dict[str, Any]) -> str:
+    p = row.get("placebo") or {}
+    ps = [x for x in (p.get("p_mean"), p.get("p_hit")) if x is not None]
+    if row["n"] == 0:
+        return "nothing to judge"
+    if not ps:
+        return "no random-time baseline (no prices)"
+    if min(ps) < 0.05:
+        return f"differs from random entry times (lowest p = {pval(min(ps))})"
+    return f"indistinguishable from random entry times (lowest p = {pval(min(ps))})"
+
+
+def headline(results: dict[str, Any], kind: str) -> str:
+    """One honest paragraph per kind, quoting the main horizon."""
+    row, c = headline_row(results, kind), results["config"]
+    title, h, cost = KIND_TITLES[kind], c["main_horizon"], c["round_trip_cost"]
+    if row is None or row["n"] == 0:
+        return f"**{title}**: no independent episodes with prices in this data."
+    moved, _ = _MOVES[kind]
+    p = row.get("placebo") or {}
+    text = (f"**{title}** ({scope_label(row['scope'])}): {row['n']} independent episodes. "
+            f"{h} after entry the median return was {pct(row['median'])} (mean "
+            f"{pct(row['mean'])}, 95% CI {band(row['mean_ci'], pct)}). Price {moved} after "
+            f"{share(row['hit'])} of them (random times: {share(p.get('hit'))}, 95% band "
+            f"{band(p.get('hit_band'))}). Net of {pct(cost, 2, False)} round-trip costs, trading "
+            f"the continuation averaged {pct(row['net_continuation'])} per trade, the reversal "
+            f"{pct(row['net_reversal'])}. Verdict at {h}: {verdict(row)}.")
+    if row["small_n"]:
+        text += f" Small sample (n < {c['small_n']}): treat as anecdote."
+    return text + _elsewhere(results, row)
+
+
+def _elsewhere(results: dict[str, Any], row: dict[str, Any]) -> str:
+    """Name the other horizon that departs most from random times, with its net after costs."""
+    others = [r for r in rows_for(results) if (r["kind"], r["scope"]) == (row["kind"], row["scope"])
+              and r["horizon"] != row["horizon"] and (r.get("placebo") or {}).get("p_hit")
+              is not None]
+    if not others:
+        return ""
+    best = min(others, key=lambda r: min(r["placebo"]["p_hit"], r["placebo"]["p_mean"] or 1))
+    p = min(best["placebo"]["p_hit"], best["placebo"]["p_mean"] or 1)
+    if p >= 0.05:
+        return " No other horizon departs from random times either (all p ≥ 0.05)."
+    trade = max(("continuation", best["net_continuation"]), ("reversal", best["net_reversal"]),
+                key=lambda t: t[1] if t[1] is not None else -1)
+    return (f" At {best['horizon']} the hit rate was {share(best['hit'])} against "
+            f"{share(best['placebo']['hit'])} at random times (p = {pval(p)}); the better trade "
+            f"there, the {trade[0]}, netted {pct(trade[1])} after costs.")
+
+
+_HOW = (
+    "Each alert is what `liqbot run --replay` would have sent over this data: the same "
+    "classifiers, parameters and alert policy (strongest window, cooldown, escalation).",
+    "Entry is the open of the bar after the signal bar closed (an alert cannot trade "
+    "earlier); a return at h runs from that open to the open h later.",
+    "Only independent episodes count: the first alert of a cooldown episode. Escalations "
+    "and alerts whose trailing baseline had too little data (warm-up, gaps) are listed "
+    "below but not counted. Episodes at least a cooldown apart can still overlap at long "
+    "horizons (24h), so those are not fully independent.",
+    "Continuation = price moves the kind's way (up after squeezes, down after cascades); "
+    "reversal = the opposite. Hit = share of episodes moving that way.",
+    "Random times: the same statistics from random entries in the same period and scopes, "
+    "as many per draw as there are episodes; p is two-sided (share of draws at least as "
+    "extreme). CIs are bootstrap 95% intervals.",
+    "Many rows are tested at once (kinds, scopes, horizons, severities): about one p-value in "
+    "twenty falls under 0.05 by chance alone. Treat a lone small p as a lead, not a finding.",
+)
+
+
+def _summary_table(results: dict[str, Any]) -> Block:
+    headers = ("Kind", "Scope", "h", "n", "Median", "Mean [95% CI]", "Hit [95% CI]",
+               "Random hit [band]", "p mean", "p hit", "t", "Net cont.", "Net rev.", "")
+    rows = []
+    for r in rows_for(results):
+        p = r.get("placebo") or {}
+        rows.append((KIND_TITLES[r["kind"]], scope_label(r["scope"]), r["horizon"], str(r["n"]),
+                     pct(r["median"]), f"{pct(r['mean'])} [{band(r['mean_ci'], pct)}]",
+                     f"{share(r['hit'])} [{band(r['hit_ci'])}]",
+                     f"{share(p.get('hit'))} [{band(p.get('hit_band'))}]",
+                     pval(p.get("p_mean")), pval(p.get("p_hit")),
+                     "—" if r["t_stat"] is None else f"{r['t_stat']:.2f}",
+                     pct(r["net_continuation"]), pct(r["net_reversal"]),
+                     "small n" if r["small_n"] else ""))
+    return Block("table", headers=headers, rows=tuple(rows))
+
+
+def _severity_table(results: dict[str, Any]) -> Block:
+    h = results["config"]["main_horizon"]
+    headers = ("Kind", "Scope", "Severity", "n", f"Median {h}", "Hit [95% CI]", "Random hit",
+               "p hit", "")
+    rows = [(KIND_TITLES[r["kind"]], scope_label(r["scope"]),
+             {1: "notable", 2: "large", 3: "extreme"}[r["severity"]], str(r["n"]),
+             pct(r["median"]), f"{share(r['hit'])} [{band(r['hit_ci'])}]",
+             share((r.get("placebo") or {}).get("hit")),
+             pval((r.get("placebo") or {}).get("p_hit")), "small n" if r["small_n"] else "")
+            for r in rows_for(results, severity=True) if r["horizon"] == h]
+    return Block("table", headers=headers, rows=tuple(rows))
+
+
+def _drift_table(results: dict[str, Any]) -> Block:
+    rows = [(scope_label(scope), h, str(d["n"]), pct(d["mean"], 3), pct(d["median"], 3),
+             share(d["up"]))
+            for scope, per_h in results["baseline"]["drift"].items() for h, d in per_h.items()]
+    return Block("table", headers=("Scope", "h", "n", "Mean", "Median", "Up"), rows=tuple(rows))
+
+
+def _signal_rows(results: dict[str, Any]) -> Block:
+    c = results["config"]
+    hs, h = c["horizons"], c["main_horizon"]
+    headers = ("Signal bar (UTC)", "Kind", "Scope", "Window", "Severity", "Size", "Share",
+               "× base", "Entry", *hs, f"MFE/MAE {h}", "Counted")
+    rows = []
+    for s in results["signals"]:
+        note = ("yes" if s["counted"] else "escalation" if s["escalation"]
+                else "warm-up" if s["warmup"] else "no price" if s["entry_price"] is None
+                else "outside period")
+        entry = "—" if s["entry_price"] is None else f"{s['entry_price']:.6g}"
+        rows.append((s["time"].replace("T", " ").rstrip("Z"), KIND_TITLES[s["kind"]][:-1],
+                     scope_label(s["symbol"]), s["window"], s["severity_name"], money(s["usd"]),
+                     share(s["share"]), "—" if s["ratio"] is None else f"{s['ratio']:.1f}",
+                     entry, *(pct(s["returns"][x]) for x in hs),
+                     f"{pct(s['favourable'][h])} / {pct(s['adverse'][h])}", note))
+    return Block("table", headers=headers, rows=tuple(rows))
+
+
+def _files(paths: list[str]) -> str:
+    """`folder/`: a, b, c — full paths are long and say little more."""
+    folders = sorted({p.rsplit("/", 2)[-2] if p.count("/") else "." for p in paths})
+    names = ", ".join(p.rsplit("/", 1)[-1] for p in paths)
+    return f"{', '.join(f + '/' for f in folders)} {names}"
+
+
+def _settings(results: dict[str, Any]) -> Block:
+    c, d = results["config"], results["data"]
+    p = c["params"]
+    items = (
+        f"Data: {_files(d['files'])}; {d['bar']} bars, {d['start']} → {d['end']}, "
+        f"{d['evaluations']} evaluations; scopes {', '.join(map(scope_label, d['scopes']))}.",
+        "Prices: " + "; ".join(f"{scope_label(k)} from {v}" for k, v in d["prices"].items()),
+        f"Signals: windows {', '.join(p['windows'])}; min share {p['min_share']}; tiers "
+        f"{', '.join(money(t) for t in p['tiers_usd_1h'])} per 1h (sqrt-scaled); ratio tiers "
+        f"{', '.join(f'{t:g}×' for t in p['tiers_ratio'])} over a {p['baseline_hours']}h "
+        f"baseline; cooldown {c['cooldown_h']:g}h.",
+        f"Costs: {c['fees_bps']:g} bps fees + {c['slippage_bps']:g} bps slippage per side = "
+        f"{pct(c['round_trip_cost'], 2, False)} per round trip. Random-time draws: "
+        f"{c['placebo_draws']} (seed {c['seed']}). Small sample: n < {c['small_n']}.",
+    )
+    return Block("list", items=items)
+
+
+def build_blocks(results: dict[str, Any], charts: dict[str, str]) -> list[Block]:
+    """The whole report; `charts` maps file name -> caption (images already written)."""
+    from backtests.report_sweep import sweep_blocks
+
+    h = results["config"]["main_horizon"]
+    blocks = [Block("h1", "liqbot backtest: what happened after each alert"),
+              Block("h2", "Headline"),
+              *(Block("p", headline(results, k)) for k in KIND_TITLES),
+              Block("h2", "Data and settings"), _settings(results),
+              Block("h2", "How to read this"), Block("list", items=_HOW),
+              Block("h2", "Results by kind, scope and horizon"), _summary_table(results),
+              Block("h2", f"Hit rate by severity ({h})"), _severity_table(results),
+              Block("h2", "Baseline: unconditional drift (every eligible hour)"),
+              _drift_table(results), Block("h2", "Charts")]
+    blocks += [Block("img", text=name, items=(caption,)) for name, caption in charts.items()]
+    blocks += sweep_blocks(results)
+    blocks += [Block("h2", f"Every alert ({len(results['signals'])})"), _signal_rows(results),
+               Block("h2", "Notes"), Block("list", items=tuple(results["notes"]))]
+    return blocks
+
+
+def render_markdown(blocks: Sequence[Block]) -> str:
+    out = []
+    for b in blocks:
+        if b.kind in ("h1", "h2"):
+            out.append(("# " if b.kind == "h1" else "## ") + b.text)
+        elif b.kind == "p":
+            out.append(b.text)
+        elif b.kind == "list":
+            out.append("\n".join(f"- {i}" for i in b.items))
+        elif b.kind == "img":
+            out.append(f"![{b.items[0]}]({b.text})")
+        elif b.kind == "table":
+            lines = ["| " + " | ".join(b.headers) + " |", "|" + "---|" * len(b.headers)]
+            lines += ["| " + " | ".join(c.replace("|", "/") for c in r) + " |" for r in b.rows]
+            out.append("\n".join(lines) if b.rows else "_(none)_")
+    return "\n\n".join(out) + "\n"

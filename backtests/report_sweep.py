@@ -1,0 +1,74 @@
+"""The walk-forward section of the report: tuning and test periods side by side, never mixed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from backtests.report import KIND_TITLES, Block, pct, pval, share
+from backtests.results import scope_label
+
+
+def _score(s: dict[str, Any] | None) -> str:
+    if not s or not s["n"]:
+        return "no episodes"
+    return f"net {pct(s['net_mean'])} per trade, hit {share(s['hit'])}, n={s['n']}"
+
+
+def _fold_text(i: int, f: dict[str, Any], min_n: int) -> str:
+    head = (f"Fold {i + 1}: tuned on {f['tune'][0]} → {f['tune'][1]}, tested on "
+            f"{f['test'][0]} → {f['test'][1]}.")
+    if f["choice"] is None:
+        return (f"{head} No configuration had {min_n} or more episodes in the tuning period, "
+                f"so nothing was chosen. Defaults in the test period: {_score(f['default_test'])}.")
+    text = (f"{head} Chosen on the tuning period alone: `{f['choice']}`, trading the "
+            f"{f['hypothesis']}. Tuning period: {_score(f['tune_score'])}. Test period: "
+            f"{_score(f['test_score'])}. The default parameters, trading the same way, in the "
+            f"test period: {_score(f['default_test'])}.")
+    tuned, tested = (f["tune_score"] or {}).get("net_mean"), (f["test_score"] or {}).get(
+        "net_mean")
+    if tuned is not None and tuned <= 0:
+        text += " Even the best configuration lost money after costs in the tuning period."
+    elif tuned is not None and tested is not None and tested < tuned:
+        text += (f" Out of sample the edge shrank from {pct(tuned)} to {pct(tested)} per trade"
+                 + (", below zero after costs." if tested <= 0 else "."))
+    return text
+
+
+def _ranking(f: dict[str, Any]) -> Block:
+    rows = tuple((r["config"], r["hypothesis"], str(r["n"]), pct(r["net_mean"]), share(r["hit"]))
+                 for r in f["ranking"])
+    return Block("table", headers=("Configuration (tuning period)", "Trade", "n", "Net mean",
+                                   "Hit"), rows=rows)
+
+
+def _test_table(rows: list[dict[str, Any]]) -> Block:
+    out = []
+    for r in rows:
+        p = r.get("placebo") or {}
+        out.append((KIND_TITLES[r["kind"]], scope_label(r["scope"]), r["horizon"], str(r["n"]),
+                    pct(r["median"]), share(r["hit"]), share(p.get("hit")),
+                    pval(p.get("p_mean")), pval(p.get("p_hit")),
+                    "small n" if r["small_n"] else ""))
+    return Block("table", headers=("Kind", "Scope", "h", "n", "Median", "Hit", "Random hit",
+                                   "p mean", "p hit", ""), rows=tuple(out))
+
+
+def sweep_blocks(results: dict[str, Any]) -> list[Block]:
+    sw = results.get("sweep")
+    if not sw:
+        return []
+    c = results["config"]
+    blocks = [Block("h2", "Walk-forward parameter sweep"),
+              Block("p", f"{sw['configurations']} configurations, each run over the whole "
+                    "history with the live alert policy, then scored per period at "
+                    f"{c['main_horizon']} after {pct(c['round_trip_cost'], 2, False)} costs. A "
+                    "period counts an episode only if its entry and its horizon both fall "
+                    "inside it. The choice (configuration and trade direction) needs at least "
+                    f"{c['small_n']} episodes and is made on the tuning period alone.")]
+    for i, f in enumerate(sw["folds"]):
+        blocks += [Block("p", _fold_text(i, f, c["small_n"])), _ranking(f)]
+        tests = sw.get("test_summary") or []
+        if f["choice"] is not None and i < len(tests) and tests[i] is not None:
+            blocks += [Block("p", "The chosen configuration in the test period, against random "
+                             "entry times from that period only:"), _test_table(tests[i])]
+    return blocks

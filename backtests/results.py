@@ -1,0 +1,127 @@
+"""results.json: a study as plain data (DESIGN.md "Command-line contract"), and back.
+
+`generate_results` builds the dict; the renderers and the track record only read it, so
+numbers can be re-checked or re-rendered from a saved file without re-running anything.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from backtests.bars import Bars
+from backtests.study import ALL, SignalOutcome, Study
+from backtests.sweep import Fold
+from feeds.model import HOUR_MS, MARKET, iso_z
+from feeds.store import window_name
+from signals.params import SEVERITY_NAMES
+
+VERSION = 1
+
+
+def _signal(s: SignalOutcome, bar_ms: int) -> dict[str, Any]:
+    r = s.record
+    return {
+        # The signal bar's open: the window's last bar, whose close decided the alert.
+        "time": iso_z(r.end_ms - bar_ms), "kind": r.kind, "symbol": r.scope,
+        "window": window_name(r.window_ms), "window_start": iso_z(r.start_ms),
+        "decided_at": iso_z(r.end_ms), "usd": r.total_usd, "long_usd": r.long_usd,
+        "short_usd": r.short_usd, "share": r.share, "ratio": r.ratio,
+        "baseline_usd": r.baseline_usd, "severity": r.severity,
+        "severity_name": SEVERITY_NAMES[r.severity], "escalation": r.escalation,
+        "episode_start": iso_z(r.episode_ms), "price_change": r.price_change,
+        "funding_8h": r.funding_8h, "warmup": s.warmup, "counted": s.counted,
+        "entry_time": None if s.entry_ms is None else iso_z(s.entry_ms),
+        "entry_price": s.entry_price, "returns": s.returns, "favourable": s.favour,
+        "adverse": s.adverse,
+    }
+
+
+def _group(g: Any) -> dict[str, Any]:
+    return {"kind": g.kind, "scope": g.scope, "severity": g.severity, "horizon": g.horizon,
+            **g.stats.as_dict(), "placebo": g.placebo.as_dict() if g.placebo else None}
+
+
+def _fold(f: Fold) -> dict[str, Any]:
+    return {
+        "tune": [iso_z(f.tune[0]), iso_z(f.tune[1])], "test": [iso_z(f.test[0]), iso_z(f.test[1])],
+        "choice": f.choice.label if f.choice else None,
+        "params": f.choice.params.as_dict() if f.choice else None,
+        "cooldown_h": f.choice.cooldown_ms / HOUR_MS if f.choice else None,
+        "hypothesis": f.hypothesis, "tune_score": f.tune_score, "test_score": f.test_score,
+        "default_test": f.default_test,
+        "ranking": [{"config": lbl, "hypothesis": h, **sc} for lbl, h, sc in f.ranking],
+    }
+
+
+def _clean(x: Any) -> Any:
+    """NaN and infinities (an empty period's mean, say) become null: JSON has no NaN."""
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, dict):
+        return {k: _clean(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_clean(v) for v in x]
+    return x
+
+
+def generate_results(study: Study, bars: Bars, *, folds: list[Fold] | None = None,
+                     sweep_size: int = 0, test_studies: list[Study | None] | None = None,
+                     ) -> dict[str, Any]:
+    """The whole study as JSON-ready data."""
+    return dict(_clean(_results(study, bars, folds, sweep_size, test_studies)))
+
+
+def _results(study: Study, bars: Bars, folds: list[Fold] | None, sweep_size: int,
+             test_studies: list[Study | None] | None) -> dict[str, Any]:
+    c = study.config
+    scopes = sorted({s.record.scope for s in study.signals if s.counted})
+    return {
+        "version": VERSION,
+        "generated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "data": {"files": list(bars.files), "bar": window_name(bars.bar_ms),
+                 "start": iso_z(study.period[0]), "end": iso_z(study.period[1]),
+                 "scopes": list(bars.scopes), "evaluations": int(bars.ticks.size),
+                 "prices": {k: p.source for k, p in sorted(bars.prices.items())},
+                 "price_coins": {k: p.coin for k, p in sorted(bars.prices.items())}},
+        "config": {"params": c.params.as_dict(), "cooldown_h": c.cooldown_ms / HOUR_MS,
+                   "horizons": [h.name for h in c.horizons], "main_horizon": c.main_horizon,
+                   "fees_bps": c.fees_bps, "slippage_bps": c.slippage_bps,
+                   "round_trip_cost": c.cost, "placebo_draws": c.placebo_draws, "seed": c.seed,
+                   "small_n": c.small_n, "min_coverage": c.min_coverage},
+        "signals": [_signal(s, bars.bar_ms) for s in study.signals],
+        # "all" pools scopes (de-clustered across them); with one scope it repeats that scope.
+        "summary": [_group(g) for g in study.groups],
+        "scopes_with_episodes": scopes,
+        "baseline": {
+            "placebo": {"draws": c.placebo_draws, "method": "random entry times from the same "
+                        "evaluated period and scopes (warm-up excluded), same horizons and "
+                        "costs, as many per draw as the group has episodes"},
+            "drift": study.drift,
+        },
+        "sweep": None if folds is None else {
+            "configurations": sweep_size, "folds": [_fold(f) for f in folds],
+            "test_summary": [None if t is None else
+                             [_group(g) for g in t.groups if g.severity is None]
+                             for t in (test_studies or [])],
+        },
+        "notes": study.notes,
+    }
+
+
+def write_results(results: dict[str, Any], path: str | Path) -> Path:
+    p = Path(path)
+    p.write_text(json.dumps(results, indent=1, allow_nan=False) + "\n", encoding="utf-8")
+    return p
+
+
+def read_results(path: str | Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(Path(path).read_text(encoding="utf-8"))
+    return data
+
+
+def scope_label(scope: str) -> str:
+    return "market-wide" if scope == MARKET else "all scopes" if scope == ALL else scope

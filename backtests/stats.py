@@ -1,0 +1,127 @@
+"""Statistics of forward returns: pure functions of saved numbers, re-runnable from results.json.
+
+Returns are raw price changes (0.012 = +1.2 %). A kind's "continuation" direction is up for
+squeezes and down for cascades; the reversal hypothesis is its mirror. A trade's net return
+subtracts the round-trip cost (fees + slippage, both sides).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+Floats = npt.NDArray[np.float64]
+SMALL_N = 20
+BOOTSTRAP = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """Summary of one group of returns at one horizon."""
+
+    n: int
+    mean: float | None
+    median: float | None
+    std: float | None
+    t_stat: float | None
+    hit: float | None  # continuation: price moved the kind's way
+    hit_reversal: float | None
+    mean_ci: tuple[float, float] | None  # bootstrap 95 %
+    median_ci: tuple[float, float] | None
+    hit_ci: tuple[float, float] | None
+    net_continuation: float | None  # mean trade return after costs
+    net_reversal: float | None
+    small_n: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Placebo:
+    """The same statistics over random entry times: centre, 95 % band, two-sided p-value."""
+
+    draws: int
+    mean: float | None
+    mean_band: tuple[float, float] | None
+    median: float | None
+    median_band: tuple[float, float] | None
+    hit: float | None
+    hit_band: tuple[float, float] | None
+    p_mean: float | None
+    p_median: float | None
+    p_hit: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _f(x: float | np.floating[Any]) -> float | None:
+    x = float(x)
+    return None if math.isnan(x) or math.isinf(x) else x
+
+
+def _band(values: Floats) -> tuple[float, float] | None:
+    if values.size == 0 or np.isnan(values).all():
+        return None
+    lo, hi = np.nanpercentile(values, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def compute_stats(
+    returns: Floats, direction: int, cost: float, *, seed: int = 0, boot: int = BOOTSTRAP,
+    small_n: int = SMALL_N,
+) -> Stats:
+    """n, mean, median, t-stat, hit rates, bootstrap CIs and net trade returns."""
+    r = returns[np.isfinite(returns)]
+    n = int(r.size)
+    if n == 0:
+        return Stats(0, None, None, None, None, None, None, None, None, None, None, None, True)
+    signed = direction * r
+    std = float(r.std(ddof=1)) if n > 1 else math.nan
+    t = float(r.mean()) / (std / math.sqrt(n)) if n > 1 and std > 0 else math.nan
+    sample = r[np.random.default_rng(seed).integers(0, n, size=(boot, n))]
+    return Stats(
+        n=n, mean=_f(r.mean()), median=_f(np.median(r)), std=_f(std), t_stat=_f(t),
+        hit=_f((signed > 0).mean()), hit_reversal=_f((signed < 0).mean()),
+        mean_ci=_band(sample.mean(axis=1)), median_ci=_band(np.median(sample, axis=1)),
+        hit_ci=_band((direction * sample > 0).mean(axis=1)),
+        net_continuation=_f(signed.mean() - cost), net_reversal=_f(-signed.mean() - cost),
+        small_n=n < small_n,
+    )
+
+
+def _p_two_sided(dist: Floats, observed: float | None) -> float | None:
+    """Share of random draws at least as extreme, both tails, with the +1 correction."""
+    if observed is None or dist.size == 0:
+        return None
+    above = (1 + int(np.count_nonzero(dist >= observed))) / (1 + dist.size)
+    below = (1 + int(np.count_nonzero(dist <= observed))) / (1 + dist.size)
+    return min(1.0, 2 * min(above, below))
+
+
+def compare_placebo(draws: Floats, direction: int, observed: Stats) -> Placebo | None:
+    """Where the observed statistics sit in the random-time distribution ([draw, entry])."""
+    if draws.size == 0 or observed.n == 0:
+        return None
+    means = draws.mean(axis=1)
+    medians = np.median(draws, axis=1)
+    hits = (direction * draws > 0).mean(axis=1)
+    return Placebo(
+        draws=int(draws.shape[0]), mean=_f(means.mean()), mean_band=_band(means),
+        median=_f(np.median(medians)), median_band=_band(medians), hit=_f(hits.mean()),
+        hit_band=_band(hits), p_mean=_p_two_sided(means, observed.mean),
+        p_median=_p_two_sided(medians, observed.median), p_hit=_p_two_sided(hits, observed.hit),
+    )
+
+
+def drift(pool: Floats) -> dict[str, float | int | None]:
+    """Unconditional drift: every eligible entry's forward return, no signal needed."""
+    if pool.size == 0:
+        return {"n": 0, "mean": None, "median": None, "up": None}
+    return {"n": int(pool.size), "mean": _f(pool.mean()), "median": _f(np.median(pool)),
+            "up": _f((pool > 0).mean())}

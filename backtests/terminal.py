@@ -1,0 +1,43 @@
+"""The summary table `liqbot backtest` prints: one line per kind and scope, main horizon."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from backtests.report import KIND_TITLES, headline_row, pct, pval, rows_for, share, verdict
+from backtests.results import scope_label
+
+
+def _line(cells: list[str], widths: list[int]) -> str:
+    return "  ".join(c.ljust(w) if i < 2 else c.rjust(w)
+                     for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
+
+
+def render_table(results: dict[str, Any]) -> str:
+    """Plain text: n, median, hit vs random times, p-values and net trade returns."""
+    c = results["config"]
+    h = c["main_horizon"]
+    headers = ["Kind", "Scope", "n", f"Median {h}", "Hit", "Random hit", "p hit", "p mean",
+               "Net cont.", "Net rev.", ""]
+    rows = []
+    for r in rows_for(results):
+        if r["horizon"] != h:
+            continue
+        p = r.get("placebo") or {}
+        rows.append([KIND_TITLES[r["kind"]], scope_label(r["scope"]), str(r["n"]),
+                     pct(r["median"]), share(r["hit"]), share(p.get("hit")),
+                     pval(p.get("p_hit")), pval(p.get("p_mean")), pct(r["net_continuation"]),
+                     pct(r["net_reversal"]), "small n" if r["small_n"] else ""])
+    widths = [max(len(x[i]) for x in [headers, *rows]) for i in range(len(headers))]
+    data = results["data"]
+    lines = [f"Backtest {data['start']} → {data['end']} ({data['bar']} bars): "
+             f"{len(results['signals'])} alerts, "
+             f"{sum(s['counted'] for s in results['signals'])} counted episodes; entry at the "
+             f"next bar's open; net after {pct(c['round_trip_cost'], 2, False)} round trip.",
+             _line(headers, widths), _line(["-" * w for w in widths], widths)]
+    lines += [_line(r, widths) for r in rows] or ["(no episodes)"]
+    for kind, title in KIND_TITLES.items():
+        row = headline_row(results, kind)
+        if row is not None and row["n"]:
+            lines.append(f"{title}: {verdict(row)}.")
+    return "\n".join(lines)

@@ -1,0 +1,171 @@
+"""Benchmark: a 1,000-configuration sweep, vectorized backtest vs the live per-bar path.
+
+    .venv/bin/python bench/sweep.py                      # 1000 configs x 5 symbols x 8760 1h bars
+    .venv/bin/python bench/sweep.py --configs 20 --hours 500 --live-ticks 50   # a quick look
+
+Ours: `backtests.sweep.run_sweep` (window arrays built once, every configuration classified
+by `signals.vectorized`, the alert policy, walk-forward scoring), timed end to end.
+Baselines, the same configurations bar by bar:
+  live      the bot's own path: a SQLite Store holding the data, then per tick
+            `bot.evaluate.build_stats` + `signals.registry.evaluate` + `bot.policy.Policy`.
+            It is slow, so it runs a SUBSET (a few configurations over the first ticks); the
+            per-tick time is extrapolated linearly to every tick and configuration.
+  reference the pure per-bar path (`backtests.reference`: same WindowStats, real classifiers,
+            `signals.episodes`), no SQLite, full length on a few configurations.
+Every measured baseline run must produce exactly the alerts the vectorized sweep produced.
+Times are CPU seconds of this process (time.process_time), so a busy machine slows every
+path alike; wall-clock seconds are printed too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from backtests.bars import Bars, build_bars  # noqa: E402
+from backtests.reference import run_reference  # noqa: E402
+from backtests.study import StudyConfig  # noqa: E402
+from backtests.sweep import Candidate, periods_of, progress_bar, run_sweep  # noqa: E402
+from backtests.synthetic import COINS, synthetic_history  # noqa: E402
+from backtests.windows import WindowCache  # noqa: E402
+from feeds.replay import ReplayData  # noqa: E402
+from signals import SignalParams, evaluate  # noqa: E402
+from signals.episodes import DEFAULT_COOLDOWN_MS  # noqa: E402
+
+TARGET = 100.0
+
+
+def grid(n: int) -> list[Candidate]:
+    """Up to 1000 configurations: 10 shares x 10 absolute-tier scales x 10 ratio-tier scales."""
+    base = SignalParams(windows=("1h", "4h"))
+    shares = [0.55 + 0.04 * i for i in range(10)]
+    scales = [0.25 * 1.3 ** i for i in range(10)]
+    out = []
+    for share, usd, ratio in itertools.product(shares, scales, scales):
+        params = SignalParams(
+            windows=base.windows, min_share=round(share, 2),
+            tiers_usd_1h=tuple(t * usd for t in base.tiers_usd_1h),
+            tiers_ratio=tuple(t * ratio for t in base.tiers_ratio))
+        out.append(Candidate(f"share={share:.2f} usd×{usd:.2f} ratio×{ratio:.2f}", params,
+                             DEFAULT_COOLDOWN_MS))
+    step = max(1, len(out) // n)
+    return out[::step][:n]
+
+
+def live_keys(data: ReplayData, bars: Bars, cand: Candidate, n_ticks: int) -> tuple[list, float]:
+    """Run the bot's own per-tick path over the first ticks; return (alert keys, seconds)."""
+    from bot.evaluate import build_stats
+    from bot.policy import Policy, PolicyConfig
+    from feeds.store import Store
+
+    store = Store(":memory:")
+    with store.transaction():  # ingest is not timed: it is the same for every configuration
+        store.insert_buckets(data.buckets)
+        store.insert_candles(data.candles)
+        store.insert_funding(data.funding)
+    policy = Policy(store, cand.params, PolicyConfig(cooldown_ms=cand.cooldown_ms))
+    keys = []
+    t0 = time.process_time()
+    for tick in bars.ticks[:n_ticks].tolist():
+        stats = build_stats(store, tick, cand.params, bar_ms=bars.bar_ms)
+        alerts = policy.decide(evaluate(stats, cand.params))
+        if alerts:
+            policy.record(alerts, [], tick)
+        keys += [(a.kind, a.scope, a.window_ms, a.start_ms, a.severity) for a in alerts]
+    seconds = time.process_time() - t0
+    store.close()
+    return keys, seconds
+
+
+def _row(name: str, measured: str, seconds: float, full: float, ours: float) -> list[str]:
+    return [name, measured, f"{seconds:.2f}", f"{full:,.0f}", f"{full / ours:,.0f}×"]
+
+
+def _table(rows: list[list[str]]) -> str:
+    headers = ["path", "measured", "CPU s", "full sweep CPU s", "ours is faster by"]
+    widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
+    fmt = "  ".join(f"{{:{'<' if i == 0 else '>'}{w}}}" for i, w in enumerate(widths))
+    return "\n".join([fmt.format(*headers), fmt.format(*("-" * w for w in widths)),
+                      *(fmt.format(*r) for r in rows)])
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--configs", type=int, default=1000)
+    ap.add_argument("--symbols", type=int, default=5, choices=range(1, len(COINS) + 1))
+    ap.add_argument("--hours", type=int, default=8760)
+    ap.add_argument("--live-configs", type=int, default=10,
+                    help="configurations on the live path")
+    ap.add_argument("--live-ticks", type=int, default=96,
+                    help="ticks per live-path run (the first ones, so alerts can be compared)")
+    ap.add_argument("--reference-configs", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=1)
+    args = ap.parse_args(argv)
+
+    t = time.perf_counter()
+    data = synthetic_history(tuple(COINS)[: args.symbols], args.hours, seed=args.seed)
+    bars = build_bars(data)
+    prep = time.perf_counter() - t
+    cands = grid(args.configs)
+    n = len(cands)
+    print(f"data: {args.symbols} symbols x {args.hours} 1h bars (synthetic, seed {args.seed}), "
+          f"{bars.ticks.size} evaluations; {n} configurations; prepared in {prep:.1f} s")
+
+    config = StudyConfig()
+    t, wall = time.process_time(), time.perf_counter()
+    results = run_sweep(bars, cands, config, periods_of(bars, 1), cache=WindowCache(bars),
+                        on_progress=progress_bar())
+    ours, ours_wall = time.process_time() - t, time.perf_counter() - wall
+    alerts = {c.label: found.keys(bars) for c, found, _ in results}
+
+    picks = cands[:: max(1, n // max(args.live_configs, 1))][: args.live_configs]
+    live_s, live_ticks, live_ok = 0.0, min(args.live_ticks, bars.ticks.size), True
+    end = int(bars.ticks[live_ticks - 1])
+    for cand in picks:
+        keys, seconds = live_keys(data, bars, cand, live_ticks)
+        live_s += seconds
+        live_ok &= sorted(keys) == sorted(k for k in alerts[cand.label] if k[3] + k[2] <= end)
+    live_full = live_s / max(len(picks), 1) * bars.ticks.size / live_ticks * n
+
+    refs = cands[:: max(1, n // max(args.reference_configs, 1))][: args.reference_configs]
+    ref_s, ref_ok = 0.0, True
+    for cand in refs:
+        t = time.process_time()
+        keys = [r.key for r in run_reference(bars, cand.params, cand.cooldown_ms)]
+        ref_s += time.process_time() - t
+        ref_ok &= keys == alerts[cand.label]
+    ref_full = ref_s / max(len(refs), 1) * n
+
+    rows = [["ours (vectorized sweep)", f"{n} configs, all ticks", f"{ours:.2f}", f"{ours:,.1f}",
+             "1×"],
+            _row("live path (SQLite store)", f"{len(picks)} configs × {live_ticks} ticks",
+                 live_s, live_full, ours),
+            _row("per-bar reference (pure)", f"{len(refs)} configs, all ticks", ref_s, ref_full,
+                 ours)]
+    print(_table(rows))
+    print(f"ours: {ours:.1f} CPU s ({ours_wall:.1f} s wall) for {n} configurations, "
+          f"{1000 * ours / n:.1f} ms each, window arrays built once and included")
+    ratio = live_full / ours
+    print(f"baselines extrapolated linearly: live path {live_s / max(len(picks), 1):.2f} s per "
+          f"config over {live_ticks} ticks -> x{bars.ticks.size / live_ticks:.1f} ticks -> x{n} "
+          f"configs; reference {ref_s / max(len(refs), 1):.2f} s per config -> x{n} configs")
+    print(f"identical alerts: live path {'yes' if live_ok else 'NO'} ({len(picks)} configs, first "
+          f"{live_ticks} ticks); reference {'yes' if ref_ok else 'NO'} ({len(refs)} configs, "
+          "full length)")
+    print(f"ratio vs live path = {ratio:,.0f}× (target >= {TARGET:.0f}×): "
+          f"{'PASS' if ratio >= TARGET and live_ok else '*** FAIL ***'}; vs pure per-bar "
+          f"reference = {ref_full / ours:,.0f}×")
+    return {"ours_s": ours, "live_full_s": live_full, "reference_full_s": ref_full,
+            "ratio_live": ratio, "ratio_reference": ref_full / ours, "configs": n,
+            "identical": live_ok and ref_ok, "passed": ratio >= TARGET and live_ok and ref_ok}
+
+
+if __name__ == "__main__":
+    main()
