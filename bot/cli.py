@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TextIO
 
+from backtests import cli as backtest_cli
+from bot import redact
 from bot.config import ConfigError, Settings, load_settings
 from bot.render import render_totals
 from bot.runner import AlreadyRunning
@@ -52,6 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     bf.add_argument("--interval", default="1h", help="bar size: 1h, 4h, 1d ... (plan limits apply)")
     bf.add_argument("--plan", help="CoinGlass plan (hobbyist, startup, standard, professional)")
 
+    backtest_cli.add_parser(sub)
+
     st = sub.add_parser("status", help="per venue: connected, last event, rate, gaps, completeness")
     _common(st)
     st.add_argument("--json", action="store_true", help="machine-readable output")
@@ -73,21 +77,28 @@ def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(args.config, overrides={"db": args.db})
 
 
-def _setup_logging(level: str) -> None:
+def _setup_logging(level: str, settings: Settings | None = None) -> None:
     logging.basicConfig(
         level=getattr(logging, level.upper(), logging.INFO), stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     # httpx logs every request URL at INFO, and a Bot API URL contains the token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    if settings is not None:
+        # Whatever still mentions a secret (PTB's DEBUG "Set Bot API URL", a traceback) is
+        # masked on the way out, by every handler.
+        redact.install([settings.telegram_token, settings.discord_token,
+                        settings.coinglass_api_key, *settings.discord_webhook_urls],
+                       handlers=logging.getLogger().handlers)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from bot.runner import run_live, run_replay  # noqa: PLC0415 (heavy imports only for run)
 
     settings = _settings(args)
-    _setup_logging("DEBUG" if args.verbose else settings.log_level)
+    _setup_logging("DEBUG" if args.verbose else settings.log_level, settings)
     if args.replay:
         from feeds.replay import load_replay
 
@@ -157,7 +168,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     from feeds.http import HttpError
 
     settings = _settings(args)
-    _setup_logging("DEBUG" if args.verbose else settings.log_level)
+    _setup_logging("DEBUG" if args.verbose else settings.log_level, settings)
     if not settings.coinglass_api_key:
         raise ConfigError("backfill --coinglass needs LIQBOT_COINGLASS_API_KEY")
     until = int(datetime.now(UTC).timestamp() * 1000)
@@ -238,6 +249,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_run(args)
         if args.command == "totals":
             return cmd_totals(args, sys.stdout)
+        if args.command == "backtest":
+            return backtest_cli.run(args)
         if args.command == "backfill":
             return cmd_backfill(args)
         if args.command == "status":

@@ -2,26 +2,43 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import logging
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Mapping
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol, TextIO
 
 from bot.alerts import Alert
-from bot.policy import Outbox, OutboxItem
+from bot.policy import DEAD, SENT, Outbox, OutboxItem
 from bot.render import render_text
+from bot.subscriptions import Subscriptions
 
 logger = logging.getLogger(__name__)
 
 
 class DeliveryError(Exception):
-    """A send that did not go through; `permanent` stops retries for that destination."""
+    """A send that did not go through, and what the outbox should do about it.
 
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
+    permanent: this item can never be delivered (dead). gone: the destination no longer
+    accepts anything (blocked, kicked): its subscription is disabled. retry_after_s: flood
+    control; wait that long without counting an attempt. moved_to: the chat has a new
+    destination (a Telegram group became a supergroup); resend there. maybe_sent: the
+    request may have reached the chat (a timeout after it was written).
+    """
+
+    def __init__(self, message: str, *, permanent: bool = False, gone: bool = False,
+                 retry_after_s: float | None = None, moved_to: str | None = None,
+                 maybe_sent: bool = False) -> None:
         super().__init__(message)
         self.permanent = permanent
+        self.gone = gone
+        self.retry_after_s = retry_after_s
+        self.moved_to = moved_to
+        self.maybe_sent = maybe_sent
 
 
 class Notifier(Protocol):
@@ -38,6 +55,26 @@ class Notifier(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+    # Optional attributes, read with getattr: `ready` (False: items wait, no attempt is
+    # counted) and `parallel` (destinations served at once; default 1, in order).
+
+
+class ChatService(Protocol):
+    """A chat platform: its notifier plus the lifecycle around it (connect, poll, stop)."""
+
+    name: str
+    notifier: Notifier
+
+    async def start(self, writer: Any, *, live: bool) -> None:
+        """Begin on our loop; never blocks on the network. `live`: also answer commands."""
+        ...
+
+    async def wait_ready(self, timeout_s: float) -> bool:
+        """Wait until the notifier can send (or has given up); return whether it can."""
+        ...
+
+    async def stop(self) -> None: ...
 
 
 class ConsoleNotifier:
@@ -84,22 +121,116 @@ async def deliver_due(
 ) -> int:
     """Send every due outbox item; return how many were acknowledged.
 
-    `run(fn, *args)` executes store calls on the writer thread.
+    `run(fn, *args)` executes store calls on the writer thread. Each destination's items go
+    out in order; a notifier with `parallel` > 1 serves that many destinations at once.
     """
     items: list[OutboxItem] = await run(outbox.due, now_ms)
-    sent = 0
+    queues: dict[str, list[OutboxItem]] = {}
     for item in items:
         # "telegram:-100123" is served by the "telegram" notifier; "console" by itself.
-        notifier = notifiers.get(item.destination.split(":", 1)[0])
-        if notifier is None:
-            continue  # destination not configured in this run: keep it pending
+        notifier = notifiers.get(platform_of(item.destination))
+        if notifier is None or not getattr(notifier, "ready", True):
+            continue  # not configured in this run, or not connected yet: keep it pending
+        queues.setdefault(item.destination, []).append(item)
+    gates = {name: asyncio.Semaphore(max(1, int(getattr(n, "parallel", 1))))
+             for name, n in notifiers.items()}
+    delivery = _Delivery(outbox, notifiers, run, now_ms)
+    counts = await asyncio.gather(*(
+        delivery.destination(queue, gates[platform_of(dest)]) for dest, queue in queues.items()))
+    return sum(counts)
+
+
+def platform_of(destination: str) -> str:
+    return destination.split(":", 1)[0]
+
+
+class _Delivery:
+    """One pass over due items: the outcome of each send decides the outbox state."""
+
+    def __init__(self, outbox: Outbox, notifiers: Mapping[str, Notifier], run: Runner,
+                 now_ms: int) -> None:
+        self.outbox, self.notifiers, self.run = outbox, notifiers, run
+        self.start_ms, self.started = now_ms, time.monotonic()
+
+    def now(self) -> int:
+        # A fan-out pass can last minutes: backoffs and flood waits count from the outcome.
+        return self.start_ms + int((time.monotonic() - self.started) * 1000)
+
+    async def destination(self, queue: Sequence[OutboxItem], gate: asyncio.Semaphore) -> int:
+        sent = 0
+        async with gate:
+            moved: str | None = None
+            for item in queue:
+                if moved:
+                    item = dataclasses.replace(item, destination=moved)
+                outcome, moved_to = await self.one(item)
+                moved = moved_to or moved
+                sent += outcome == SENT
+                if outcome == "stop":
+                    break  # flood control, a dead chat or a network error: the rest waits
+        return sent
+
+    async def one(self, item: OutboxItem, hops: int = 0) -> tuple[str, str | None]:
+        """Send one item; return (outcome, new destination if the chat moved)."""
+        if item.maybe_sent >= self.outbox.config.max_maybe_sent:
+            await self.run(self.outbox.settle_maybe, item, self.now())
+            return "settled", None
+        notifier = self.notifiers[platform_of(item.destination)]
+        await self.run(self.outbox.begin, item, self.now())
         try:
             await notifier.send(item.alert, item.destination)
         except DeliveryError as exc:
-            logger.warning("delivery to %s failed: %s", item.destination, exc)
-            await run(outbox.mark_failed, item, now_ms, str(exc), permanent=exc.permanent)
-            continue
+            return await self.failed(item, exc, hops)
+        except Exception as exc:  # a broken adapter must not stop the others
+            logger.exception("delivery: %s failed on %s", notifier.name, item.alert.key)
+            return await self.failed(item, DeliveryError(f"{type(exc).__name__}: {exc}"), hops)
         crash_point("after_send")
-        await run(outbox.mark_sent, item.alert.key, item.destination, now_ms)
-        sent += 1
-    return sent
+        await self.run(self.outbox.mark_sent, item.alert.key, item.destination, self.now())
+        return SENT, None
+
+    async def failed(self, item: OutboxItem, exc: DeliveryError,
+                     hops: int) -> tuple[str, str | None]:
+        dest, now = item.destination, self.now()
+        logger.warning("delivery to %s failed: %s", dest, exc)
+        if exc.moved_to and hops == 0:
+            await self.run(_move, self.outbox.store, dest, exc.moved_to, now)
+            logger.warning("delivery: %s moved to %s; resending there", dest, exc.moved_to)
+            outcome, _ = await self.one(dataclasses.replace(item, destination=exc.moved_to), 1)
+            return outcome, exc.moved_to
+        if exc.gone:
+            dropped = await self.run(_disable, self.outbox, dest, now, str(exc))
+            await notice_all(self.notifiers, f"⚠️ {dest} disabled: {exc}. "
+                                             f"{dropped} pending alert(s) dropped.")
+            return "stop", None
+        if exc.retry_after_s is not None:
+            until = now + int(exc.retry_after_s * 1000) + 1
+            status = await self.run(self.outbox.defer, item, until, now, str(exc))
+        else:
+            status = await self.run(self.outbox.mark_failed, item, now, str(exc),
+                                    permanent=exc.permanent, maybe_sent=exc.maybe_sent)
+        if status == DEAD:
+            await notice_all(self.notifiers, f"⚠️ gave up delivering {item.alert.key} to "
+                                             f"{dest}: {exc}")
+        return ("dead" if exc.permanent else "stop"), None
+
+
+def _disable(outbox: Outbox, destination: str, now_ms: int, error: str) -> int:
+    platform, _, chat_id = destination.partition(":")
+    with outbox.store.transaction():
+        if chat_id:
+            Subscriptions(outbox.store).deactivate(platform, chat_id, now_ms, error)
+        return outbox.drop_destination(destination, error)
+
+
+def _move(store: Any, old: str, new: str, now_ms: int) -> None:
+    platform, _, old_id = old.partition(":")
+    Subscriptions(store).migrate(platform, old_id, new.partition(":")[2], now_ms)
+
+
+async def notice_all(notifiers: Mapping[str, Notifier], text: str) -> None:
+    """An operator notice to every notifier; one failing never silences the others."""
+    for notifier in notifiers.values():
+        try:
+            await notifier.notice(text)
+        except Exception:
+            logger.exception("notice via %s failed", notifier.name)

@@ -9,6 +9,7 @@ import inspect
 import logging
 import os
 import signal
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from bot.app import Pipeline, Writer, flush
 from bot.config import ConfigError, Settings
 from bot.health import HealthConfig, HealthMonitor, save_status
-from bot.notify import ConsoleNotifier, Notifier
+from bot.notify import ChatService, ConsoleNotifier, Notifier
 from bot.policy import PolicyConfig
 from feeds.clock import Clock, SimClock, WallClock
 from feeds.connector import Backoff
@@ -61,10 +62,50 @@ def acquire_lock(db_path: str) -> int | None:
 
 
 def build_notifiers(settings: Settings, stream: TextIO | None = None) -> dict[str, Notifier]:
+    """Always-on sinks: each is its own destination (the console)."""
     notifiers: dict[str, Notifier] = {}
     if settings.console:
         notifiers["console"] = ConsoleNotifier(stream)
     return notifiers
+
+
+def chat_services(settings: Settings) -> list[ChatService]:
+    """Chat platforms configured in `settings`: a notifier each, plus its lifecycle."""
+    services: list[ChatService] = []
+    if settings.telegram_token:
+        from bot.telegram import TelegramService  # PTB loads only when Telegram is configured
+
+        services.append(TelegramService(settings))
+    return services
+
+
+class _Chats:
+    """Sinks plus chat services of one run: who is a destination, who routes by subscription."""
+
+    def __init__(self, sinks: Mapping[str, Notifier], services: Sequence[ChatService]) -> None:
+        self.services = list(services)
+        self.fixed = list(sinks)
+        self.platforms = [s.name for s in self.services]
+        self.notifiers: dict[str, Notifier] = {**sinks,
+                                               **{s.name: s.notifier for s in self.services}}
+
+    def pipeline(self, writer: Writer, settings: Settings) -> Pipeline:
+        return Pipeline(writer.store, settings.signals, self.fixed, _policy_config(settings),
+                        platforms=self.platforms)
+
+    async def start(self, writer: Writer, *, live: bool) -> None:
+        for service in self.services:
+            await service.start(writer, live=live)
+
+    async def stop(self) -> None:
+        for service in self.services:
+            try:
+                await service.stop()
+            except Exception:
+                logger.exception("%s: stop failed", service.name)
+
+    def ready(self) -> list[str]:
+        return [name for name, n in self.notifiers.items() if getattr(n, "ready", True)]
 
 
 def _policy_config(settings: Settings) -> PolicyConfig:
@@ -74,19 +115,24 @@ def _policy_config(settings: Settings) -> PolicyConfig:
 async def run_replay(
     data: ReplayData, settings: Settings, *, speed: float = 0.0,
     notifiers: Mapping[str, Notifier] | None = None, eval_interval_ms: int = MINUTE_MS,
+    services: Sequence[ChatService] | None = None, drain_timeout_s: float = 300.0,
 ) -> RunSummary:
     """Drive the pipeline over recorded data on a simulated clock; flush the outbox; return.
 
     Items are ingested when they become known (a bar at its close) and the registry is
     evaluated at each `eval_interval_ms` boundary that new data reached, as the live
-    scheduler would have. `speed` 0 runs flat out; X > 0 runs X times real time.
+    scheduler would have. `speed` 0 runs flat out; X > 0 runs X times real time. Delivery
+    runs on the wall clock (retries and flood waits are real time); at the end the run
+    waits up to `drain_timeout_s` for every configured destination to be served.
     """
-    notifiers = dict(notifiers if notifiers is not None else build_notifiers(settings))
+    chats = _Chats(notifiers if notifiers is not None else build_notifiers(settings),
+                   services if services is not None else chat_services(settings))
     lock = acquire_lock(settings.db)
     writer = Writer(settings.db)
+    wall = WallClock()
     try:
-        pipeline = Pipeline(writer.store, settings.signals, list(notifiers),
-                            _policy_config(settings))
+        pipeline = chats.pipeline(writer, settings)
+        await chats.start(writer, live=False)
         bar_ms = data.bar_span_ms or MINUTE_MS
         summary = RunSummary()
         clock = SimClock()
@@ -101,13 +147,36 @@ async def run_replay(
             alerts = await writer.run(pipeline.evaluate, tick, bar_ms)
             summary.evaluations += 1
             summary.alerts += len(alerts)
-            summary.delivered += await flush(writer, pipeline, notifiers, tick)
-        summary.delivered += await flush(writer, pipeline, notifiers, clock.now_ms())
+            summary.delivered += await flush(writer, pipeline, chats.notifiers, wall.now_ms())
+        summary.delivered += await _drain(writer, pipeline, chats, drain_timeout_s)
         return summary
     finally:
+        await chats.stop()
         writer.close()
         if lock is not None:
             os.close(lock)
+
+
+async def _drain(writer: Writer, pipeline: Pipeline, chats: _Chats, timeout_s: float) -> int:
+    """Deliver until nothing is pending for a usable notifier, or `timeout_s` passed."""
+    deadline = time.monotonic() + timeout_s
+    for service in chats.services:
+        await service.wait_ready(max(0.0, deadline - time.monotonic()))
+    wall = WallClock()
+    delivered = 0
+    while True:
+        delivered += await flush(writer, pipeline, chats.notifiers, wall.now_ms())
+        next_ms = await writer.run(pipeline.outbox.next_due_ms, chats.ready())
+        if next_ms is None:
+            break
+        left = deadline - time.monotonic()
+        if left <= 0:
+            pending = await writer.run(pipeline.outbox.pending_count, chats.ready())
+            logger.warning("replay: %d deliveries still pending after %.0fs; the next run "
+                           "sends them", pending, timeout_s)
+            break
+        await asyncio.sleep(min(left, max(0.01, (next_ms - wall.now_ms()) / 1000)))
+    return delivered
 
 
 def _ticks(data: ReplayData, interval_ms: int) -> Any:
@@ -128,15 +197,17 @@ def _ticks(data: ReplayData, interval_ms: int) -> Any:
 async def run_live(
     settings: Settings, *, stop: asyncio.Event | None = None, clock: Clock | None = None,
     notifiers: Mapping[str, Notifier] | None = None, feeds: Sequence[Any] | None = None,
-    health: HealthConfig | None = None,
+    health: HealthConfig | None = None, services: Sequence[ChatService] | None = None,
 ) -> RunSummary:
     """Stream the configured venues, evaluate on a schedule, deliver alerts, until stopped."""
     clock = clock or WallClock()
     stop = stop or _stop_on_signals()
-    notifiers = dict(notifiers if notifiers is not None else build_notifiers(settings))
+    chats = _Chats(notifiers if notifiers is not None else build_notifiers(settings),
+                   services if services is not None else chat_services(settings))
+    notifiers = chats.notifiers
     lock = acquire_lock(settings.db)
     writer = Writer(settings.db)
-    pipeline = Pipeline(writer.store, settings.signals, list(notifiers), _policy_config(settings))
+    pipeline = chats.pipeline(writer, settings)
     summary = RunSummary()
 
     async def sink(events: list[Liquidation]) -> None:
@@ -149,6 +220,7 @@ async def run_live(
     monitor = HealthMonitor(health, started_ms=clock.now_ms())
     jobs = _Jobs(settings, writer, pipeline, notifiers, clock, summary, feeds, monitor)
     scheduler = jobs.schedule(AsyncIOScheduler(timezone="UTC"))
+    await chats.start(writer, live=True)  # connects in the background; never blocks on network
     tasks = [asyncio.create_task(f.run(), name=f"feed-{f.stats.exchange}") for f in feeds]
     scheduler.start()
     logger.info("liqbot running: venues %s, db %s; Ctrl-C stops", ",".join(settings.venues),
@@ -157,12 +229,15 @@ async def run_live(
         await stop.wait()
     finally:
         logger.info("stopping")
+        scheduler.pause()
+        await jobs.quiesce(10.0)  # let a running job finish rather than cancel it mid-send
         scheduler.shutdown(wait=False)
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         with contextlib.suppress(Exception):
             await jobs.deliver()
+        await chats.stop()
         writer.close()
         if lock is not None:
             os.close(lock)
@@ -200,6 +275,12 @@ class _Jobs:
         self.settings, self.writer, self.pipeline = settings, writer, pipeline
         self.notifiers, self.clock, self.summary = notifiers, clock, summary
         self.feeds, self.monitor = feeds, monitor
+        self._busy = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        # One outbox pass at a time: two passes would fetch and send the same items.
+        self._delivering = asyncio.Lock()
+        self._kicks: set[asyncio.Task[None]] = set()
 
     def schedule(self, scheduler: AsyncIOScheduler) -> AsyncIOScheduler:
         # coalesce: a late loop runs a job once, not once per missed tick; max_instances=1:
@@ -207,20 +288,49 @@ class _Jobs:
         common = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 30,
                   "replace_existing": True, "trigger": "interval"}
         s = self.settings
-        scheduler.add_job(self.evaluate, seconds=s.eval_interval_s, id="evaluate", **common)
-        scheduler.add_job(self.deliver, seconds=s.deliver_interval_s, id="deliver", **common)
-        scheduler.add_job(self.health, seconds=s.health_interval_s, id="health", **common)
-        scheduler.add_job(self.prune, hours=6, id="prune", **common)
+        scheduler.add_job(self._track(self.evaluate), seconds=s.eval_interval_s, id="evaluate",
+                          **common)
+        scheduler.add_job(self._track(self.deliver), seconds=s.deliver_interval_s, id="deliver",
+                          **common)
+        scheduler.add_job(self._track(self.health), seconds=s.health_interval_s, id="health",
+                          **common)
+        scheduler.add_job(self._track(self.prune), hours=6, id="prune", **common)
         return scheduler
+
+    def _track(self, job: Any) -> Any:
+        async def tracked() -> None:
+            self._busy += 1
+            self._idle.clear()
+            try:
+                await job()
+            finally:
+                self._busy -= 1
+                if not self._busy:
+                    self._idle.set()
+
+        tracked.__name__ = tracked.__qualname__ = job.__name__
+        return tracked
+
+    async def quiesce(self, timeout_s: float) -> None:
+        """Wait until no job is running (the scheduler is paused first), at most `timeout_s`."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), timeout_s)
 
     async def evaluate(self) -> None:
         alerts = await self.writer.run(self.pipeline.evaluate, self.clock.now_ms(), MINUTE_MS)
         self.summary.evaluations += 1
         self.summary.alerts += len(alerts)
+        if alerts:
+            # Send now rather than at the next deliver tick; a task, so a long fan-out
+            # never holds up the next evaluation.
+            task = asyncio.create_task(self._track(self.deliver)())
+            self._kicks.add(task)
+            task.add_done_callback(self._kicks.discard)
 
     async def deliver(self) -> None:
-        self.summary.delivered += await flush(self.writer, self.pipeline, self.notifiers,
-                                              self.clock.now_ms())
+        async with self._delivering:
+            self.summary.delivered += await flush(self.writer, self.pipeline, self.notifiers,
+                                                  self.clock.now_ms())
 
     async def health(self) -> None:
         now = self.clock.now_ms()

@@ -144,6 +144,14 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (platform, chat_id)
     ) WITHOUT ROWID;
     """,
+    # v4: delivery bookkeeping for at-most-twice and the delivery deadline.
+    """
+    -- Attempts whose outcome is unknown: counted before each send, taken back when the
+    -- platform said no; a crash in flight or a timeout after the request was written keeps it.
+    ALTER TABLE outbox ADD COLUMN maybe_sent INTEGER NOT NULL DEFAULT 0;
+    -- Wall-clock time of the first attempt: the delivery deadline counts from here.
+    ALTER TABLE outbox ADD COLUMN first_ms INTEGER;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

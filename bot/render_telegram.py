@@ -1,0 +1,100 @@
+"""Alerts and replies as Telegram messages: HTML with every dynamic string escaped, split < 4096.
+
+Pure functions. Lines are split first and escaped after (cutting formatted text breaks
+entities), and each message is measured in UTF-16 code units, as Telegram counts.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import Callable, Sequence
+
+from bot.alerts import Alert
+from bot.render import alert_lines
+
+logger = logging.getLogger(__name__)
+
+TEXT_LIMIT = 4096  # characters after entity parsing (PLATFORMS.md §5)
+
+Format = Callable[[int, str], str]  # (line number, plain line) -> message line
+
+
+def tg_len(text: str) -> int:
+    """Length as Telegram counts it: UTF-16 code units (an emoji outside the BMP counts 2)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _html_line(index: int, line: str) -> str:
+    # Title and headline in bold; everything else plain. Only <, > and & need escaping.
+    text = html.escape(line, quote=False)
+    return f"<b>{text}</b>" if index < 2 and text else text
+
+
+def _plain_line(index: int, line: str) -> str:
+    return line
+
+
+def _cut(line: str, fmt: Format, index: int, limit: int) -> list[str]:
+    """Cut one overlong plain line into pieces whose formatted form fits `limit`."""
+    pieces: list[str] = []
+    rest = line
+    while rest:
+        lo, hi = 1, len(rest)
+        while lo < hi:  # the longest prefix that still fits once formatted
+            mid = (lo + hi + 1) // 2
+            if tg_len(fmt(index, rest[:mid])) <= limit:
+                lo = mid
+            else:
+                hi = mid - 1
+        pieces.append(fmt(index, rest[:lo]))
+        rest = rest[lo:]
+    return pieces
+
+
+def split_lines(lines: Sequence[str], fmt: Format = _plain_line,
+                limit: int = TEXT_LIMIT) -> list[str]:
+    """Format plain lines and join them into messages under `limit`, cutting between lines."""
+    messages: list[str] = []
+    current: list[str] = []
+    size = 0
+    for index, line in enumerate(lines):
+        formatted = fmt(index, line)
+        pieces = [formatted] if tg_len(formatted) <= limit else _cut(line, fmt, index, limit)
+        for piece in pieces:
+            extra = tg_len(piece) + (1 if current else 0)
+            if current and size + extra > limit:
+                messages.append("\n".join(current))
+                current, size = [], 0
+                extra = tg_len(piece)
+            current.append(piece)
+            size += extra
+    if current:
+        messages.append("\n".join(current))
+    # Telegram refuses empty messages; blank padding between chunks carries nothing.
+    return [m.strip("\n") for m in messages if m.strip()]
+
+
+def _lines(alert: Alert) -> list[str]:
+    try:
+        return alert_lines(alert)
+    except (ValueError, ArithmeticError) as exc:
+        # Rendering never loses an alert: a value the text rules refuse still gets a message.
+        logger.error("render: alert %s has unrenderable values (%s)", alert.key, exc)
+        return [f"⚠️ {alert.kind.replace('_', ' ').upper()} — {alert.scope}",
+                f"Alert {alert.key} (amounts could not be rendered)"]
+
+
+def render_html(alert: Alert) -> list[str]:
+    """The alert as one or more HTML messages (parse_mode=HTML)."""
+    return split_lines(_lines(alert), _html_line)
+
+
+def render_plain(alert: Alert) -> list[str]:
+    """The same alert without markup: the fallback when Telegram rejects the HTML."""
+    return split_lines(_lines(alert), _plain_line)
+
+
+def reply_chunks(text: str) -> list[str]:
+    """A command reply (plain text, no parse mode) as messages under the limit."""
+    return split_lines(text.splitlines() or [text], _plain_line) or ["(empty)"]

@@ -1,0 +1,444 @@
+"""A fake Telegram Bot API on 127.0.0.1 that enforces Telegram's flood limits (PLATFORMS.md §1.3).
+
+    async with FakeBotApi(TOKEN) as fake:            # fake.base_url: http://127.0.0.1:PORT/bot
+        fake.push_command("/subscribe squeeze", chat_id=42)
+        await fake.wait_sent(1)
+        fake.next_reply[7] = [fail(403, "Forbidden: bot was blocked by the user")]
+
+Real offset semantics (asking with offset N confirms and forgets every update below N),
+long polls capped at 0.5 s, sliding windows that answer 429 with `retry_after` above
+1 message/s per chat, 20/min per group (negative ids, @usernames) and 30/s overall (all
+configurable), canned per-chat errors, strict HTML checks (bad markup -> 400 "can't parse
+entities"), a request log with arrival times, a token check, and no access log.
+
+`python -m tests.helpers.fake_telegram --overall R` serves it in a process of its own (it
+prints the port; `GET /_stats` reports what it accepted), so a benchmark's client and
+server do not share one CPU.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import itertools
+import json
+import math
+import re
+import sys
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from typing import Any
+
+from aiohttp import web
+
+BOT = {"id": 9, "is_bot": True, "first_name": "Liq", "username": "liq_bot"}
+SEND_METHODS = frozenset({"sendMessage", "editMessageText"})
+FIXED = {"deleteWebhook": True, "setMyCommands": True, "deleteMyCommands": True,
+         "answerCallbackQuery": True, "close": True}
+TEXT_LIMIT = 4096
+ANONYMOUS_ADMIN = {"id": 1087968824, "is_bot": True, "first_name": "Group",
+                   "username": "GroupAnonymousBot"}
+
+
+@dataclass(frozen=True)
+class Canned:
+    """One error answer: HTTP status, description and Bot API `parameters`."""
+
+    status: int
+    description: str
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+def fail(status: int, description: str, **parameters: Any) -> Canned:
+    return Canned(status, description, parameters)
+
+
+@dataclass(frozen=True)
+class FakeLimits:
+    """Sliding windows; 0 switches a limit off."""
+
+    overall_per_s: float = 30
+    chat_per_s: float = 1
+    group_per_min: float = 20
+
+
+@dataclass
+class Call:
+    """One request as it arrived."""
+
+    t: float  # time.monotonic() at arrival
+    method: str
+    params: dict[str, Any]
+    status: int = 200
+    chat: str | None = None
+    retry_after: int | None = None
+
+
+class FakeBotApi:
+    """An aiohttp Bot API server; tests read `sent`, `calls`, `rate_limited`, `early`."""
+
+    def __init__(self, token: str, *, limits: FakeLimits | None = None) -> None:
+        self.token = token
+        self.limits = limits or FakeLimits()
+        self.pending: list[dict[str, Any]] = []
+        self.history: list[dict[str, Any]] = []
+        self.confirmed = 0  # highest offset a getUpdates asked with
+        self.calls: list[Call] = []
+        self.sent: list[dict[str, Any]] = []  # accepted sendMessage params (+ "plain", "t")
+        self.edits: list[dict[str, Any]] = []
+        self.commands: list[dict[str, Any]] = []  # setMyCommands payloads
+        self.next_reply: dict[str, list[Canned]] = defaultdict(list)  # chat -> one-shot answers
+        self.always: dict[str, Canned] = {}  # chat -> answer every time
+        self.delays: dict[str, list[float]] = defaultdict(list)  # chat -> sleep before answering
+        self.admins: dict[str, list[int]] = {}  # chat -> admin user ids
+        self.rate_limited: list[Call] = []  # every 429 answered
+        self.early: list[Call] = []  # requests that came back before their retry_after ended
+        self.bad_token = 0
+        self.down = False  # True: every method answers 502
+        self._blocked_until: dict[str, float] = {}
+        self._windows: dict[str, deque[float]] = defaultdict(deque)
+        self._overall: deque[float] = deque()
+        self._ids = itertools.count(1)
+        self._message_ids = itertools.count(1000)
+        self._arrived = asyncio.Event()
+        self._sent_event = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    # -- server ----------------------------------------------------------------------------
+
+    async def __aenter__(self) -> FakeBotApi:
+        app = web.Application()
+        app.router.add_route("*", "/bot{token}/{method}", self.handle)
+        app.router.add_get("/_stats", self.stats)  # for a fake running in another process
+        self._runner = web.AppRunner(app, access_log=None)  # the access log would print the token
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        self.port = self._runner.addresses[0][1]
+        return self
+
+    async def __aexit__(self, *_: Any) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/bot"
+
+    async def handle(self, request: web.Request) -> web.Response:
+        now = time.monotonic()
+        if request.match_info["token"] != self.token:
+            self.bad_token += 1
+            return _answer(fail(401, "Unauthorized"))
+        if request.content_type == "application/json":
+            form: dict[str, Any] = await request.json()
+        else:
+            form = dict(await request.post())
+        params = {k: v if k == "text" else _field(v) for k, v in form.items()}
+        method = request.match_info["method"]
+        chat = str(params["chat_id"]) if "chat_id" in params else None
+        call = Call(now, method, params, chat=chat)
+        self.calls.append(call)
+        if self.down:
+            call.status = 502
+            return _answer(fail(502, "Bad Gateway"))
+        canned = self._canned(call) if method in SEND_METHODS else None
+        if canned is not None:
+            return await self._reply_after_delay(call, _answer(canned))
+        return await self._reply_after_delay(call, await self._dispatch(call))
+
+    async def _dispatch(self, call: Call) -> web.Response:
+        p, method = call.params, call.method
+        if method == "getUpdates":
+            return _ok(await self.poll(int(p.get("offset") or 0), float(p.get("timeout") or 0),
+                                       int(p.get("limit") or 100)))
+        if method == "getMe":
+            return _ok(BOT)
+        if method in SEND_METHODS:
+            return self._accept(call)
+        if method == "getChatAdministrators":
+            ids = self.admins.get(call.chat or "", [])
+            return _ok([_admin(uid) for uid in ids])
+        if method == "setMyCommands":
+            self.commands.append(p)
+        if method in FIXED:
+            return _ok(FIXED[method])
+        call.status = 404
+        return _answer(fail(404, "Not Found: method not found"))
+
+    async def _reply_after_delay(self, call: Call, response: web.Response) -> web.Response:
+        if call.chat is not None and self.delays.get(call.chat):
+            # A slow server: the message counts as delivered, the answer comes too late.
+            await asyncio.sleep(self.delays[call.chat].pop(0))
+        return response
+
+    async def stats(self, _: web.Request) -> web.Response:
+        """What a test reads from `sent`, `rate_limited` and `early`, as JSON."""
+        return web.json_response({
+            "sent": [[str(m["chat_id"]), m["t"]] for m in self.sent],
+            "rate_limited": len(self.rate_limited), "early": len(self.early),
+            "calls": len(self.calls)})
+
+    # -- limits and canned errors ----------------------------------------------------------
+
+    def _canned(self, call: Call) -> Canned | None:
+        chat, now = call.chat or "", call.t
+        until = self._blocked_until.get(chat, 0.0)
+        if now < until:
+            self.early.append(call)
+            return self._limit(call, until - now)
+        queue = self.next_reply.get(chat)
+        canned = queue.pop(0) if queue else self.always.get(chat)
+        if canned is not None:
+            call.status = canned.status
+            if "retry_after" in canned.parameters:
+                self._note_429(call, canned.parameters["retry_after"])
+            return canned
+        return self._check_windows(call)
+
+    def _check_windows(self, call: Call) -> Canned | None:
+        chat, now, lim = call.chat or "", call.t, self.limits
+        group = chat.startswith(("-", "@"))
+        rules = [(self._overall, lim.overall_per_s, 1.0),
+                 (self._windows["c" + chat], lim.chat_per_s, 1.0)]
+        if group:
+            rules.append((self._windows["g" + chat], lim.group_per_min, 60.0))
+        for window, limit, span in rules:
+            while window and window[0] <= now - span:
+                window.popleft()
+            if limit and len(window) >= limit:
+                return self._limit(call, window[0] + span - now)
+        for window, _, _ in rules:
+            window.append(now)
+        return None
+
+    def _limit(self, call: Call, wait_s: float) -> Canned:
+        retry_after = max(1, math.ceil(wait_s))
+        self._note_429(call, retry_after)
+        return fail(429, f"Too Many Requests: retry after {retry_after}", retry_after=retry_after)
+
+    def _note_429(self, call: Call, retry_after: int) -> None:
+        call.status, call.retry_after = 429, retry_after
+        self.rate_limited.append(call)
+        chat = call.chat or ""
+        self._blocked_until[chat] = max(self._blocked_until.get(chat, 0.0), call.t + retry_after)
+
+    # -- messages --------------------------------------------------------------------------
+
+    def _accept(self, call: Call) -> web.Response:
+        p = call.params
+        text = str(p.get("text") or "")
+        if p.get("parse_mode") == "HTML":
+            try:
+                plain = parse_html(text)
+            except ValueError as exc:
+                call.status = 400
+                return _answer(fail(400, f"Bad Request: can't parse entities: {exc}"))
+        else:
+            plain = text
+        if not plain.strip():
+            call.status = 400
+            return _answer(fail(400, "Bad Request: message text is empty"))
+        if utf16_len(plain) > TEXT_LIMIT:
+            call.status = 400
+            return _answer(fail(400, "Bad Request: message is too long"))
+        record = {**p, "plain": plain, "t": call.t}
+        (self.edits if call.method == "editMessageText" else self.sent).append(record)
+        self._sent_event.set()
+        chat_id = p["chat_id"]
+        return _ok({"message_id": p.get("message_id") or next(self._message_ids),
+                    "date": int(time.time()), "text": plain, "from": BOT,
+                    "chat": _chat(chat_id)})
+
+    async def wait_sent(self, n: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+        """Wait until at least `n` messages were accepted; return them."""
+        async with asyncio.timeout(timeout):
+            while len(self.sent) < n:
+                self._sent_event.clear()
+                await self._sent_event.wait()
+        return self.sent
+
+    def sent_to(self, chat: int | str) -> list[str]:
+        return [m["plain"] for m in self.sent if str(m["chat_id"]) == str(chat)]
+
+    # -- updates ---------------------------------------------------------------------------
+
+    async def poll(self, offset: int, timeout: float, limit: int = 100) -> list[dict[str, Any]]:
+        if offset:
+            self.confirmed = max(self.confirmed, offset)
+        self.pending = [u for u in self.pending if u["update_id"] >= offset]  # offset confirms
+        if not self.pending and timeout > 0:
+            self._arrived.clear()
+            try:
+                await asyncio.wait_for(self._arrived.wait(), min(timeout, 0.5))
+            except TimeoutError:
+                pass
+        return self.pending[:limit]
+
+    def push(self, kind: str, payload: dict[str, Any]) -> int:
+        uid = next(self._ids)
+        update = {"update_id": uid, kind: payload}
+        self.pending.append(update)
+        self.history.append(update)
+        self._arrived.set()
+        return uid
+
+    def redeliver(self, from_id: int) -> None:
+        """Forget confirmations from `from_id` on, as if the bot died before confirming."""
+        again = [u for u in self.history if u["update_id"] >= from_id]
+        known = {u["update_id"] for u in self.pending}
+        self.pending = sorted(self.pending + [u for u in again if u["update_id"] not in known],
+                              key=lambda u: u["update_id"])
+        self._arrived.set()
+
+    def push_command(self, text: str, chat_id: int | str = 100, *, user_id: int | None = None,
+                     anonymous: bool = False) -> int:
+        """A user (or, `anonymous`, an admin posting as the group) sends a command."""
+        chat = _chat(chat_id)
+        if user_id is None:  # in a private chat the user's id is the chat's
+            user_id = chat["id"] if chat["type"] == "private" else 777
+        sender = ANONYMOUS_ADMIN if anonymous else {"id": user_id, "is_bot": False,
+                                                    "first_name": "Test"}
+        msg = {"message_id": next(self._message_ids), "date": int(time.time()), "text": text,
+               "chat": chat, "from": sender,
+               "entities": [{"type": "bot_command", "offset": 0,
+                             "length": len(text.split()[0])}]}
+        if anonymous:
+            msg["sender_chat"] = chat
+        return self.push("message", msg)
+
+    def push_button(self, data: str, chat_id: int | str, message_id: int,
+                    user_id: int = 777) -> int:
+        return self.push("callback_query", {
+            "id": f"cb{message_id}-{len(self.pending)}", "chat_instance": "ci", "data": data,
+            "from": {"id": user_id, "is_bot": False, "first_name": "Test"},
+            "message": {"message_id": message_id, "date": int(time.time()), "text": "settings",
+                        "chat": _chat(chat_id), "from": BOT}})
+
+
+def _chat(chat_id: int | str) -> dict[str, Any]:
+    text = str(chat_id)
+    if text.startswith("@"):
+        return {"id": -1000000000001, "type": "channel", "title": text, "username": text[1:]}
+    if text.startswith("-100"):
+        return {"id": int(text), "type": "supergroup", "title": "Group"}
+    if text.startswith("-"):
+        return {"id": int(text), "type": "group", "title": "Group"}
+    return {"id": int(text), "type": "private", "first_name": "Test"}
+
+
+def _admin(user_id: int) -> dict[str, Any]:
+    rights = ("can_be_edited", "is_anonymous", "can_manage_chat", "can_delete_messages",
+              "can_manage_video_chats", "can_restrict_members", "can_promote_members",
+              "can_change_info", "can_invite_users", "can_post_stories", "can_edit_stories",
+              "can_delete_stories")
+    return {"status": "administrator", "user": {"id": user_id, "is_bot": False,
+                                                "first_name": "Admin"},
+            **{r: r != "is_anonymous" for r in rights}}
+
+
+def _ok(result: Any) -> web.Response:
+    return web.json_response({"ok": True, "result": result})
+
+
+def _answer(c: Canned) -> web.Response:
+    body: dict[str, Any] = {"ok": False, "error_code": c.status, "description": c.description}
+    if c.parameters:
+        body["parameters"] = c.parameters
+    return web.json_response(body, status=c.status)
+
+
+def _field(v: Any) -> Any:
+    """Form fields: non-strings arrive JSON-encoded; "123" stays text only for `text`."""
+    try:
+        return json.loads(v)
+    except (TypeError, ValueError):
+        return v
+
+
+def utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "code", "pre", "a",
+         "tg-spoiler", "span", "blockquote", "tg-emoji"}
+_ENTITY = re.compile(r"&(lt|gt|amp|quot|#\d+|#x[0-9a-fA-F]+);")
+
+
+class _StrictHtml(HTMLParser):
+    """Telegram's HTML subset: known tags, balanced, `&` only in the four entities."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=False)
+        self.stack: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in _TAGS:
+            raise ValueError(f"unsupported start tag \"{tag}\"")
+        self.stack.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.stack or self.stack.pop() != tag:
+            raise ValueError(f"unexpected end tag \"{tag}\"")
+
+    def handle_data(self, data: str) -> None:
+        if "<" in data or ">" in data:
+            raise ValueError("unescaped < or >")
+        self.text.append(data)
+
+    def handle_entityref(self, name: str) -> None:
+        if name not in ("lt", "gt", "amp", "quot"):
+            raise ValueError(f"unsupported entity &{name};")
+        self.text.append(html.unescape(f"&{name};"))
+
+    def handle_charref(self, name: str) -> None:
+        self.text.append(html.unescape(f"&#{name};"))
+
+
+def parse_html(text: str) -> str:
+    """The plain text of a Telegram HTML message; ValueError where Telegram would answer 400."""
+    stray = re.sub(_ENTITY, "", text)
+    if "&" in stray:
+        raise ValueError("unescaped &")
+    parser = _StrictHtml()
+    parser.feed(text)
+    parser.close()
+    if parser.stack:
+        raise ValueError(f"can't find end tag corresponding to start tag \"{parser.stack[-1]}\"")
+    if parser.rawdata:
+        raise ValueError("unterminated markup")
+    return "".join(parser.text)
+
+
+TOKEN = "4242424242:AAFakeTokenForTests_x9Qw7ErTy"  # the shape of a real token, never valid
+
+
+def telegram_settings(fake: FakeBotApi, db: str, chat_ids: tuple[str, ...] = (),
+                      **overrides: Any) -> Any:
+    """Settings for a run against `fake`: token, base URL, static chats."""
+    from bot.config import load_settings
+
+    values = {"db": db, "telegram_token": fake.token, "telegram_api_url": fake.base_url,
+              "telegram_chat_ids": ",".join(chat_ids) or None, **overrides}
+    return load_settings(None, environ={}, overrides=values)
+
+
+async def _serve(args: Any) -> None:
+    limits = FakeLimits(args.overall, args.chat, args.group)
+    async with FakeBotApi(args.token, limits=limits) as fake:
+        print(fake.port, flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)  # until EOF
+
+
+if __name__ == "__main__":  # a fake in its own process: benchmarks keep its CPU apart
+    import argparse
+
+    ap = argparse.ArgumentParser(description="Serve the fake Bot API; prints the port.")
+    ap.add_argument("--token", default=TOKEN)
+    ap.add_argument("--overall", type=float, default=30)
+    ap.add_argument("--chat", type=float, default=1)
+    ap.add_argument("--group", type=float, default=20)
+    asyncio.run(_serve(ap.parse_args()))
