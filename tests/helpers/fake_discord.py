@@ -1,0 +1,532 @@
+"""A fake Discord on 127.0.0.1: the REST routes discord.py needs, a gateway, and webhooks.
+
+    async with FakeDiscord() as fake:
+        fake.point_discord_py(monkeypatch)       # Route.BASE and the gateway URL -> the fake
+        url = fake.add_webhook()                 # http://127.0.0.1:PORT/api/webhooks/ID/TOKEN
+        fake.fail_next(("webhook", hook_id), 404, code=10015, message="Unknown Webhook")
+        await fake.push(slash("liqs", symbol="BTC"))   # an INTERACTION_CREATE on the gateway
+
+REST: login (`/users/@me`, `/oauth2/applications/@me`), command sync (PUT
+`/applications/{id}/commands`), interaction callbacks and follow-ups, channel messages, and
+webhook execution (`?wait=true` returns the message). Limits are enforced: sliding windows
+per webhook, per channel and overall answer 429 with `retry_after`, `Via` and `X-RateLimit-*`
+headers; message payloads over Discord's size limits get 400 (50035). Every 401/403/404/429
+answered is counted in `invalid`; every request is logged with its arrival time in `calls`.
+JSON answers carry `Content-Type: application/json` exactly (discord.py rejects a charset).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import math
+import time
+from collections import Counter, defaultdict, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import discord
+import yarl
+from aiohttp import WSMsgType, web
+from discord.gateway import DiscordWebSocket
+
+TOKEN = "MTAxNDI0MjQyNDI0MjQyNDI0Mg.fake.bot-token-for-tests-0123456789"
+APP_ID = "424242424242424242"
+BOT_USER = {"id": APP_ID, "username": "liqbot", "discriminator": "0", "global_name": None,
+            "avatar": None, "bot": True}
+GUILD_ID = "700000000000000001"
+CHANNEL_ID = "800000000000000001"
+MANAGE_GUILD = 1 << 5
+VIEW_AND_SEND = (1 << 10) | (1 << 11)
+
+Key = tuple[str, str]
+
+
+def djson(obj: Any, status: int = 200, **headers: str) -> web.Response:
+    """JSON with the exact Content-Type discord.py accepts."""
+    return web.Response(status=status, body=json.dumps(obj).encode(),
+                        headers={"Content-Type": "application/json", **headers})
+
+
+@dataclass(frozen=True)
+class FakeLimits:
+    """Sliding windows (count per seconds); a count of 0 switches that limit off."""
+
+    overall: tuple[int, float] = (50, 1.0)
+    webhook: tuple[int, float] = (5, 2.0)
+    channel: tuple[int, float] = (5, 5.0)
+
+
+@dataclass
+class Canned:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Call:
+    """One request as it arrived."""
+
+    t: float  # time.monotonic() at arrival
+    method: str
+    path: str
+    key: Key | None
+    body: Any
+    query: dict[str, str]
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)  # X-RateLimit-* sent back
+
+
+@dataclass
+class Response:
+    """An interaction callback: type 4 message, 5 deferred, 7 update, 8 autocomplete."""
+
+    interaction_id: str
+    type: int
+    data: dict[str, Any]
+
+    @property
+    def ephemeral(self) -> bool:
+        return bool(self.data.get("flags", 0) & 64)
+
+    @property
+    def content(self) -> str:
+        return str(self.data.get("content", ""))
+
+
+class FakeDiscord:
+    """The fake server; tests read `messages`, `responses`, `followups`, `calls`, `invalid`."""
+
+    def __init__(self, *, token: str = TOKEN, limits: FakeLimits | None = None) -> None:
+        self.token = token
+        self.limits = limits or FakeLimits()
+        self.webhooks: dict[str, str] = {}  # id -> token
+        self.gone: set[str] = set()  # webhook ids deleted in Discord: 404 / 10015
+        self.messages: dict[Key, list[dict[str, Any]]] = defaultdict(list)
+        self.responses: list[Response] = []
+        self.followups: list[dict[str, Any]] = []
+        self.commands: list[dict[str, Any]] = []
+        self.syncs = 0
+        self.calls: list[Call] = []
+        self.invalid: Counter[int] = Counter()
+        self.rejected: list[dict[str, Any]] = []  # payloads refused for size
+        self.canned: dict[Key, deque[Canned]] = defaultdict(deque)
+        self.stall_s: dict[Key, float] = {}  # answer this destination only after a delay
+        self.identified = asyncio.Event()
+        self.arrived = asyncio.Event()
+        self._windows: dict[Key, deque[float]] = defaultdict(deque)
+        self._ids = itertools.count(900_000_000_000_000_001)
+        self._seq = itertools.count(1)
+        self._ws: web.WebSocketResponse | None = None
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def __aenter__(self) -> FakeDiscord:
+        app = web.Application()
+        r = app.router
+        r.add_get("/api/v10/users/@me", self.me)
+        r.add_get("/api/v10/oauth2/applications/@me", self.application)
+        r.add_put("/api/v10/applications/{app}/commands", self.sync)
+        r.add_post("/api/v10/interactions/{iid}/{itoken}/callback", self.callback)
+        r.add_post("/api/v10/channels/{cid}/messages", self.channel_message)
+        r.add_post("/api/v10/webhooks/{wid}/{wtoken}", self.webhook)
+        r.add_post("/api/webhooks/{wid}/{wtoken}", self.webhook)
+        r.add_get("/gateway", self.gateway)
+        self._runner = web.AppRunner(app, access_log=None)  # the access log would print tokens
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        self.port = self._runner.addresses[0][1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._ws is not None and not self._ws.closed:
+            await self._ws.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @property
+    def api_base(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/v10"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/gateway"
+
+    def point_discord_py(self, monkeypatch: Any) -> None:
+        """Every discord.py REST call and the gateway connect go to this fake."""
+        monkeypatch.setattr(discord.http.Route, "BASE", self.api_base)
+        monkeypatch.setattr(DiscordWebSocket, "DEFAULT_GATEWAY", yarl.URL(self.gateway_url))
+
+    def add_webhook(self, hook_id: str | None = None, token: str | None = None) -> str:
+        hook_id = hook_id or str(next(self._ids))
+        token = token or f"hook-token-{hook_id}-" + "x" * 48
+        self.webhooks[hook_id] = token
+        return f"http://127.0.0.1:{self.port}/api/webhooks/{hook_id}/{token}"
+
+    def fail_next(self, key: Key, status: int, *, times: int = 1, code: int = 0,
+                  message: str = "error", headers: dict[str, str] | None = None,
+                  **body: Any) -> None:
+        """Answer the next `times` requests to `key` with this error instead."""
+        for _ in range(times):
+            self.canned[key].append(Canned(status, {"message": message, "code": code, **body},
+                                           dict(headers or {})))
+
+    def rate_limit_next(self, key: Key, retry_after: float, *, times: int = 1,
+                        is_global: bool = False, via: bool = True) -> None:
+        headers = {"Retry-After": str(math.ceil(retry_after)), "X-RateLimit-Limit": "5",
+                   "X-RateLimit-Remaining": "0", "X-RateLimit-Reset-After": f"{retry_after:.3f}",
+                   "X-RateLimit-Scope": "global" if is_global else "user"}
+        if via:
+            headers["Via"] = "1.1 google"
+        self.fail_next(key, 429, times=times, message="You are being rate limited.",
+                       headers=headers, retry_after=retry_after, **{"global": is_global})
+
+    def sent_to(self, key: Key) -> list[dict[str, Any]]:
+        return self.messages.get(key, [])
+
+    def all_payloads(self) -> list[dict[str, Any]]:
+        """Every message payload captured: channels, webhooks, callbacks, follow-ups."""
+        out = [p for msgs in self.messages.values() for p in msgs]
+        out += [r.data for r in self.responses if r.type in (4, 7)]
+        return out + self.followups
+
+    async def wait_for(self, predicate: Any, within_s: float = 5.0) -> None:
+        async with asyncio.timeout(within_s):
+            while not predicate():
+                self.arrived.clear()
+                await self.arrived.wait()
+
+    # -- limits ----------------------------------------------------------------------------
+
+    def _limited(self, key: Key, limit: tuple[int, float]) -> tuple[float, dict[str, str]]:
+        """(seconds to wait or 0, X-RateLimit headers) for one more request in `key`'s window."""
+        count, span = limit
+        if not count:
+            return 0.0, {}
+        now = time.monotonic()
+        window = self._windows[key]
+        while window and now - window[0] >= span:
+            window.popleft()
+        if len(window) >= count:
+            wait = window[0] + span - now
+            return wait, self._headers(count, 0, wait, key)
+        window.append(now)
+        reset = window[0] + span - now
+        return 0.0, self._headers(count, count - len(window), reset, key)
+
+    @staticmethod
+    def _headers(count: int, remaining: int, reset_after: float, key: Key) -> dict[str, str]:
+        return {"X-RateLimit-Limit": str(count), "X-RateLimit-Remaining": str(remaining),
+                "X-RateLimit-Reset-After": f"{max(reset_after, 0.001):.3f}",
+                "X-RateLimit-Reset": f"{time.time() + max(reset_after, 0.001):.3f}",
+                "X-RateLimit-Bucket": f"{key[0]}-{key[1]}"}
+
+    def _too_many(self, wait: float, headers: dict[str, str], is_global: bool) -> web.Response:
+        return djson({"message": "You are being rate limited.", "retry_after": round(wait, 3),
+                      "global": is_global}, 429, Via="1.1 google",
+                     **{"Retry-After": str(math.ceil(wait)),
+                        "X-RateLimit-Scope": "global" if is_global else "user", **headers})
+
+    async def _gate(self, call: Call, limit: tuple[int, float]) -> web.Response | None:
+        """Canned answers first, then the overall and per-key windows; None: go ahead."""
+        key = call.key
+        if key is not None and self.canned.get(key):
+            canned = self.canned[key].popleft()
+            return djson(canned.body, canned.status, **canned.headers)
+        wait, headers = self._limited(("overall", "*"), self.limits.overall)
+        if wait:
+            return self._too_many(wait, headers, True)
+        if key is not None:
+            wait, headers = self._limited(key, limit)
+            if wait:
+                return self._too_many(wait, headers, False)
+            call.headers = headers
+        return None
+
+    async def _stall(self, key: Key) -> None:
+        """The message is saved; the answer is late (a client timeout means maybe delivered)."""
+        if stall := self.stall_s.get(key):
+            await asyncio.sleep(stall)
+
+    async def _log(self, request: web.Request, key: Key | None) -> Call:
+        raw = await request.read()
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = raw.decode("utf-8", "replace")
+        call = Call(time.monotonic(), request.method, request.path, key, body,
+                    dict(request.query))
+        self.calls.append(call)
+        return call
+
+    def _finish(self, call: Call, response: web.Response) -> web.Response:
+        call.status = response.status
+        if response.status in (401, 403, 404, 429):
+            self.invalid[response.status] += 1
+        self.arrived.set()
+        return response
+
+    def _authorized(self, request: web.Request) -> bool:
+        return request.headers.get("Authorization") == f"Bot {self.token}"
+
+    # -- REST routes -----------------------------------------------------------------------
+
+    async def me(self, request: web.Request) -> web.Response:
+        call = await self._log(request, None)
+        if not self._authorized(request):
+            return self._finish(call, djson({"message": "401: Unauthorized", "code": 0}, 401))
+        return self._finish(call, djson(BOT_USER))
+
+    async def application(self, request: web.Request) -> web.Response:
+        call = await self._log(request, None)
+        if not self._authorized(request):
+            return self._finish(call, djson({"message": "401: Unauthorized", "code": 0}, 401))
+        return self._finish(call, djson({
+            "id": APP_ID, "name": "liqbot", "description": "", "icon": None, "bot_public": True,
+            "bot_require_code_grant": False, "owner": BOT_USER, "verify_key": "0" * 64,
+            "flags": 0, "team": None, "summary": "", "rpc_origins": []}))
+
+    async def sync(self, request: web.Request) -> web.Response:
+        call = await self._log(request, ("commands", request.match_info["app"]))
+        if not self._authorized(request):
+            return self._finish(call, djson({"message": "401: Unauthorized", "code": 0}, 401))
+        self.syncs += 1
+        self.commands = [{**c, "id": str(next(self._ids)), "application_id": APP_ID,
+                          "version": "1"} for c in call.body]
+        return self._finish(call, djson(self.commands))
+
+    async def callback(self, request: web.Request) -> web.Response:
+        call = await self._log(request, ("interaction", request.match_info["iid"]))
+        body = call.body or {}
+        if (refused := self._check_payload(body.get("data") or {}, allow_empty=True)):
+            return self._finish(call, refused)
+        iid = request.match_info["iid"]
+        self.responses.append(Response(iid, int(body.get("type", 0)), body.get("data") or {}))
+        return self._finish(call, djson({"interaction": {
+            "id": iid, "type": 2, "response_message_id": str(next(self._ids)),
+            "response_message_loading": body.get("type") == 5,
+            "response_message_ephemeral": bool((body.get("data") or {}).get("flags", 0) & 64)}}))
+
+    async def channel_message(self, request: web.Request) -> web.Response:
+        cid = request.match_info["cid"]
+        call = await self._log(request, ("channel", cid))
+        if not self._authorized(request):
+            return self._finish(call, djson({"message": "401: Unauthorized", "code": 0}, 401))
+        if (early := await self._gate(call, self.limits.channel)) is not None:
+            return self._finish(call, early)
+        if (refused := self._check_payload(call.body)) is not None:
+            return self._finish(call, refused)
+        self.messages[("channel", cid)].append(call.body)
+        await self._stall(("channel", cid))
+        return self._finish(call, djson(self._message(call.body, cid),
+                                        **call.headers))
+
+    async def webhook(self, request: web.Request) -> web.Response:
+        wid, wtoken = request.match_info["wid"], request.match_info["wtoken"]
+        if wid == APP_ID:  # an interaction follow-up, authorised by the interaction token
+            call = await self._log(request, ("followup", wtoken))
+            self.followups.append(call.body)
+            return self._finish(call, djson(self._message(call.body, CHANNEL_ID, wid)))
+        call = await self._log(request, ("webhook", wid))
+        if wid in self.gone or wid not in self.webhooks:
+            return self._finish(call, djson({"message": "Unknown Webhook", "code": 10015}, 404))
+        if self.webhooks[wid] != wtoken:
+            return self._finish(call, djson({"message": "Invalid Webhook Token", "code": 50027},
+                                            401))
+        if (early := await self._gate(call, self.limits.webhook)) is not None:
+            return self._finish(call, early)
+        if (refused := self._check_payload(call.body)) is not None:
+            return self._finish(call, refused)
+        self.messages[("webhook", wid)].append(call.body)
+        await self._stall(("webhook", wid))
+        if request.query.get("wait") not in ("1", "true"):
+            return self._finish(call, web.Response(status=204))
+        return self._finish(call, djson(self._message(call.body, CHANNEL_ID, wid),
+                                        **call.headers))
+
+    def _message(self, body: dict[str, Any], channel_id: str,
+                 webhook_id: str | None = None) -> dict[str, Any]:
+        msg = {"id": str(next(self._ids)), "channel_id": channel_id, "type": 0,
+               "content": body.get("content", ""), "embeds": body.get("embeds", []),
+               "author": BOT_USER, "timestamp": "2026-01-13T22:00:00+00:00",
+               "edited_timestamp": None, "tts": False, "mention_everyone": False,
+               "mentions": [], "mention_roles": [], "attachments": [], "pinned": False,
+               "flags": body.get("flags", 0), "components": body.get("components", [])}
+        if webhook_id:
+            msg["webhook_id"] = webhook_id
+        return msg
+
+    def _check_payload(self, body: Any, *, allow_empty: bool = False) -> web.Response | None:
+        problems = payload_problems(body, allow_empty=allow_empty)
+        if not problems:
+            return None
+        self.rejected.append(body)
+        return djson({"message": "Invalid Form Body", "code": 50035,
+                      "errors": {"_errors": [{"code": "BASE_TYPE_INVALID", "message": p}
+                                             for p in problems]}}, 400)
+
+    # -- gateway ---------------------------------------------------------------------------
+
+    async def gateway(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self._ws = ws
+        await ws.send_json({"op": 10, "d": {"heartbeat_interval": 41250}})
+        async for msg in ws:
+            if msg.type != WSMsgType.TEXT:
+                continue
+            frame = json.loads(msg.data)
+            if frame["op"] == 1:
+                await ws.send_json({"op": 11})
+            elif frame["op"] == 2:
+                await self._ready(ws, frame["d"])
+        return ws
+
+    async def _ready(self, ws: web.WebSocketResponse, identify: dict[str, Any]) -> None:
+        if identify.get("token") != self.token:
+            await ws.close(code=4004, message=b"Authentication failed.")
+            return
+        await ws.send_json({"op": 0, "t": "READY", "s": next(self._seq), "d": {
+            "v": 10, "user": BOT_USER, "guilds": [], "session_id": "fake-session",
+            "resume_gateway_url": self.gateway_url, "shard": [0, 1],
+            "application": {"id": APP_ID, "flags": 0}}})
+        self.identified.set()
+
+    async def push(self, interaction: dict[str, Any]) -> None:
+        """Deliver one INTERACTION_CREATE to the connected bot."""
+        await asyncio.wait_for(self.identified.wait(), 5)
+        assert self._ws is not None
+        await self._ws.send_json({"op": 0, "t": "INTERACTION_CREATE", "s": next(self._seq),
+                                  "d": interaction})
+
+    async def answer_to(self, interaction: dict[str, Any], within_s: float = 5.0) -> Response:
+        """Push an interaction and wait for its callback."""
+        await self.push(interaction)
+        iid = interaction["id"]
+        await self.wait_for(lambda: any(r.interaction_id == iid for r in self.responses),
+                            within_s)
+        return next(r for r in self.responses if r.interaction_id == iid)
+
+
+# -- Discord's message limits (PLATFORMS.md §5) ----------------------------------------------
+
+EMBED_LIMITS = {"title": 256, "description": 4096}
+
+
+def units(text: str) -> int:
+    """UTF-16 code units: at least Discord's own count, whichever way it counts an emoji."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def embed_problems(embed: dict[str, Any]) -> list[str]:
+    """What Discord would refuse in one embed (size only; types are checked loosely)."""
+    out = [f"embed.{k} over {n}" for k, n in EMBED_LIMITS.items() if units(embed.get(k, "")) > n]
+    fields = embed.get("fields", [])
+    if len(fields) > 25:
+        out.append("more than 25 fields")
+    for f in fields:
+        if not f.get("name") or not f.get("value"):
+            out.append("empty field name or value")
+        if units(f.get("name", "")) > 256 or units(f.get("value", "")) > 1024:
+            out.append("field over its limit")
+    if units(embed.get("footer", {}).get("text", "")) > 2048:
+        out.append("footer over 2048")
+    colour = embed.get("color", 0)
+    if not isinstance(colour, int) or not 0 <= colour <= 0xFFFFFF:
+        out.append("bad colour")
+    return out
+
+
+def embed_total(embed: dict[str, Any]) -> int:
+    return (units(embed.get("title", "")) + units(embed.get("description", ""))
+            + sum(units(f.get("name", "")) + units(f.get("value", ""))
+                  for f in embed.get("fields", []))
+            + units(embed.get("footer", {}).get("text", ""))
+            + units(embed.get("author", {}).get("name", "")))
+
+
+def payload_problems(body: Any, *, allow_empty: bool = False) -> list[str]:
+    if not isinstance(body, dict):
+        return ["body is not a JSON object"]
+    content, embeds = body.get("content") or "", body.get("embeds") or []
+    out = []
+    if not content and not embeds and not allow_empty:
+        out.append("Cannot send an empty message")
+    if units(content) > 2000:
+        out.append("content over 2000")
+    if len(embeds) > 10:
+        out.append("more than 10 embeds")
+    for e in embeds:
+        out += embed_problems(e)
+    if sum(embed_total(e) for e in embeds) > 6000:
+        out.append("embeds over 6000 in total")
+    return out
+
+
+# -- interaction payloads --------------------------------------------------------------------
+
+_interaction_ids = itertools.count(600_000_000_000_000_001)
+
+
+def _member(user_id: str, permissions: int) -> dict[str, Any]:
+    return {"user": {"id": user_id, "username": f"user{user_id[-3:]}", "discriminator": "0",
+                     "global_name": None, "avatar": None},
+            "roles": [], "joined_at": "2025-01-01T00:00:00+00:00", "deaf": False, "mute": False,
+            "flags": 0, "permissions": str(permissions)}
+
+
+def interaction(kind: int, data: dict[str, Any], *, guild: bool = True,
+                permissions: int = VIEW_AND_SEND, channel_id: str = CHANNEL_ID,
+                user_id: str = "500000000000000001", **extra: Any) -> dict[str, Any]:
+    """An INTERACTION_CREATE payload as Discord sends it (guild text channel or DM)."""
+    iid = str(next(_interaction_ids))
+    payload: dict[str, Any] = {
+        "id": iid, "application_id": APP_ID, "type": kind, "data": data,
+        "token": f"interaction-token-{iid}", "version": 1, "locale": "en-US",
+        "app_permissions": str(VIEW_AND_SEND), "entitlements": [],
+        "attachment_size_limit": 8_388_608, "channel_id": channel_id, **extra}
+    if guild:
+        payload.update(guild_id=GUILD_ID, guild_locale="en-US", context=0,
+                       authorizing_integration_owners={"0": GUILD_ID},
+                       channel={"id": channel_id, "type": 0, "name": "alerts", "position": 0,
+                                "guild_id": GUILD_ID, "permission_overwrites": [],
+                                "nsfw": False, "parent_id": None},
+                       member=_member(user_id, permissions))
+    else:
+        user = _member(user_id, 0)["user"]
+        payload.update(context=1, authorizing_integration_owners={"1": user_id},
+                       channel={"id": channel_id, "type": 1, "recipients": [user]}, user=user)
+    return payload
+
+
+def slash(name: str, *, guild: bool = True, permissions: int = VIEW_AND_SEND,
+          channel_id: str = CHANNEL_ID, **options: Any) -> dict[str, Any]:
+    """A slash-command interaction (type 2) with string options."""
+    opts = [{"name": k, "type": 3, "value": v} for k, v in options.items() if v is not None]
+    return interaction(2, {"id": "1", "name": name, "type": 1, "options": opts}, guild=guild,
+                       permissions=permissions, channel_id=channel_id)
+
+
+def autocomplete(name: str, focused: str, *, guild: bool = True,
+                 **options: Any) -> dict[str, Any]:
+    """An autocomplete interaction (type 4): `focused` names the option being typed."""
+    opts = [{"name": k, "type": 3, "value": v, **({"focused": True} if k == focused else {})}
+            for k, v in options.items()]
+    return interaction(4, {"id": "1", "name": name, "type": 1, "options": opts}, guild=guild)
+
+
+def button_press(custom_id: str, components: list[dict[str, Any]], *, guild: bool = True,
+                 permissions: int = VIEW_AND_SEND,
+                 channel_id: str = CHANNEL_ID) -> dict[str, Any]:
+    """A button click (type 3) on a bot message that carries `components`."""
+    message = {"id": "910000000000000001", "channel_id": channel_id, "type": 0,
+               "content": "settings", "embeds": [], "author": BOT_USER,
+               "timestamp": "2026-01-13T22:00:00+00:00", "edited_timestamp": None,
+               "tts": False, "mention_everyone": False, "mentions": [], "mention_roles": [],
+               "attachments": [], "pinned": False, "flags": 0, "components": components}
+    return interaction(3, {"custom_id": custom_id, "component_type": 2}, guild=guild,
+                       permissions=permissions, channel_id=channel_id, message=message)
