@@ -1,0 +1,35 @@
+"""The benchmarks run end to end at a tiny scale and their correctness checks pass.
+
+Speed targets are not asserted here: they are measurements for `make bench`.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bench import ingest, totals
+
+
+def test_ingest_bench_small(tmp_path, capsys):
+    res = ingest.main(["--frames", "2000", "--repeat", "1", "--tmpdir", str(tmp_path)])
+    assert res["checks_ok"], res["checks"]
+    assert res["ours_fps"] > 0 and res["baseline_fps"] > 0
+    assert "ratio = ours / baseline" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("schema", ["current", "proposed"])
+def test_totals_bench_small(tmp_path, capsys, schema):
+    argv = ["--events", "20000", "--queries", "10", "--store-sample", "1000",
+            "--schema", schema, "--data-dir", str(tmp_path)]
+    res = totals.main(argv)
+    assert res["checks_ok"], res["checks"]
+    assert res["build"]["stored"] == 20_000
+    assert all(r["agree"] == r["n"] == 10 for r in res["results"].values())
+    again = totals.main(argv)  # the second run reuses the cached DB
+    assert "(cached)" in capsys.readouterr().out and again["checks_ok"]
+
+
+def test_ingest_bench_proposed_schema(tmp_path):
+    res = ingest.main(["--frames", "1000", "--repeat", "1", "--schema", "proposed",
+                       "--tmpdir", str(tmp_path)])
+    assert res["checks_ok"], res["checks"]
