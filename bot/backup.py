@@ -1,0 +1,228 @@
+"""Online backups and a health check of the database file, safe while liqbot runs.
+
+Both open the database read-only and never take the instance lock: SQLite's WAL lets a
+reader work next to the running writer. A backup counts only once it restores
+(RELIABILITY.md item 10), so the copy is integrity-checked before it gets its final name.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+PREFIX = "liqbot-"  # backups written into a directory: liqbot-20260417T140000Z.db
+
+
+class BackupError(RuntimeError):
+    """The backup or check could not be made; the message says why."""
+
+
+@dataclass(frozen=True)
+class BackupResult:
+    path: Path
+    bytes: int
+    seconds: float
+    integrity: str  # "ok", or the first problem integrity_check found
+    removed: tuple[Path, ...] = ()  # old backups dropped by `keep`
+
+
+@dataclass(frozen=True)
+class TableSize:
+    name: str
+    rows: int
+    bytes: int | None  # None when SQLite lacks the dbstat table
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    path: str
+    ok: bool
+    integrity: list[str]
+    page_size: int
+    pages: int
+    free_pages: int
+    file_bytes: int
+    wal_bytes: int
+    schema_version: int | None
+    tables: list[TableSize] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        out = dict(self.__dict__)
+        out["tables"] = [t.__dict__ for t in self.tables]
+        return out
+
+
+def read_only_uri(db_path: str | Path) -> str:
+    """A URI that opens the database without ever writing to it.
+
+    `mode=ro` sees the live bot's newest commits, but SQLite must be able to create the
+    `-shm` file when none exists. With no `-wal` beside the file no writer has it open,
+    so on a read-only directory (a `:ro` container mount) `immutable=1` is exact.
+    """
+    path = Path(db_path).resolve()
+    wal, shm = Path(f"{path}-wal"), Path(f"{path}-shm")
+    if not wal.exists() and not shm.exists() and not os.access(path.parent, os.W_OK):
+        return f"file:{path}?immutable=1"
+    return f"file:{path}?mode=ro"
+
+
+def _open_ro(db_path: str | Path) -> sqlite3.Connection:
+    if not Path(db_path).is_file():
+        raise BackupError(f"{db_path}: no such database file")
+    # Read-only: neither a bug here nor a stray PRAGMA can ever write to the live database.
+    conn = sqlite3.connect(read_only_uri(db_path), uri=True, timeout=30.0)
+    conn.execute("PRAGMA busy_timeout = 30000")
+    return conn
+
+
+def _target(dest: str | Path, now: datetime) -> Path:
+    if str(dest).endswith(os.sep):  # "backups/": a directory, made on first use
+        Path(dest).mkdir(mode=0o750, parents=True, exist_ok=True)
+    dest = Path(dest)
+    if dest.is_dir():
+        return dest / f"{PREFIX}{now:%Y%m%dT%H%M%SZ}.db"
+    if not dest.parent.is_dir():
+        raise BackupError(f"{dest.parent}: no such directory")
+    return dest
+
+
+def backup(db_path: str | Path, dest: str | Path, *, keep: int | None = None,
+           verify: bool = True) -> BackupResult:
+    """Copy the live database to `dest` (a file, or a directory for a timestamped name).
+
+    One backup step copies everything inside a single read transaction: a consistent
+    snapshot of the moment it began, and the writer is never blocked. (Stepping in small
+    chunks would restart from scratch whenever the bot commits, forever on a busy feed.)
+    """
+    started = time.monotonic()
+    target = _target(dest, datetime.now(UTC))
+    if target.resolve() == Path(db_path).resolve():
+        raise BackupError(f"{target}: refusing to back up a database onto itself")
+    tmp = target.with_name(target.name + ".partial")
+    src = _open_ro(db_path)
+    try:
+        tmp.unlink(missing_ok=True)
+        dst = sqlite3.connect(tmp)
+        try:
+            src.backup(dst, pages=-1)
+            # The copy is a single file: no -wal beside it to lose when it is moved.
+            dst.execute("PRAGMA journal_mode = DELETE")
+            integrity = _integrity(dst)[0] if verify else "not checked"
+        finally:
+            dst.close()
+    except sqlite3.Error as exc:
+        tmp.unlink(missing_ok=True)
+        raise BackupError(f"backup of {db_path} failed: {exc}") from None
+    finally:
+        src.close()
+    if integrity not in ("ok", "not checked"):
+        tmp.unlink(missing_ok=True)
+        raise BackupError(f"backup copy failed integrity_check: {integrity}")
+    _fsync(tmp)
+    os.replace(tmp, target)
+    removed = _rotate(target.parent, keep) if keep else ()
+    result = BackupResult(target, target.stat().st_size, time.monotonic() - started,
+                          integrity, removed)
+    logger.info("backup: %s -> %s (%d bytes, %.1fs, integrity %s)", db_path, target,
+                result.bytes, result.seconds, integrity)
+    return result
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _rotate(folder: Path, keep: int) -> tuple[Path, ...]:
+    """Keep the newest `keep` timestamped backups in `folder`; names sort by time."""
+    if keep < 1:
+        raise BackupError(f"--keep must be at least 1, got {keep}")
+    mine = sorted(p for p in folder.glob(f"{PREFIX}*.db") if p.is_file())
+    old = tuple(mine[:-keep])
+    for p in old:
+        p.unlink()
+    return old
+
+
+def _integrity(conn: sqlite3.Connection) -> list[str]:
+    return [str(r[0]) for r in conn.execute("PRAGMA integrity_check(20)")]
+
+
+def db_check(db_path: str | Path, *, sizes: bool = True) -> CheckReport:
+    """Run integrity_check and count rows and bytes per table, read-only."""
+    conn = _open_ro(db_path)
+    try:
+        integrity = _integrity(conn)
+        page_size, pages, free = (int(conn.execute(f"PRAGMA {p}").fetchone()[0])
+                                  for p in ("page_size", "page_count", "freelist_count"))
+        version = _schema_version(conn)
+        try:
+            tables = _tables(conn, sizes)
+        except sqlite3.DatabaseError as exc:  # a damaged table: the integrity lines say where
+            integrity = [*integrity, f"cannot count rows: {exc}"]
+            tables = []
+    except sqlite3.DatabaseError as exc:
+        raise BackupError(f"{db_path}: not a readable SQLite database ({exc})") from None
+    finally:
+        conn.close()
+    wal = Path(f"{db_path}-wal")
+    return CheckReport(str(db_path), integrity == ["ok"], integrity, page_size, pages, free,
+                       Path(db_path).stat().st_size, wal.stat().st_size if wal.exists() else 0,
+                       version, tables)
+
+
+def _schema_version(conn: sqlite3.Connection) -> int | None:
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    except sqlite3.OperationalError:
+        return None  # not a liqbot database, but still worth checking
+    return int(row[0]) if row else None
+
+
+def _tables(conn: sqlite3.Connection, sizes: bool) -> list[TableSize]:
+    names = [r[0] for r in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+        "ORDER BY name")]
+    per_table: dict[str, int] | None = None
+    if sizes:
+        try:
+            # dbstat names indexes separately; charge each index to its table.
+            per_table = {}
+            for tbl, size in conn.execute(
+                    "SELECT coalesce(m.tbl_name, s.name), sum(s.pgsize) FROM dbstat s "
+                    "LEFT JOIN sqlite_master m ON m.name = s.name GROUP BY 1"):
+                per_table[tbl] = int(size)
+        except sqlite3.OperationalError:
+            per_table = None  # SQLite built without SQLITE_ENABLE_DBSTAT_VTAB
+    out = []
+    for n in names:
+        quoted = n.replace('"', '""')
+        rows = int(conn.execute(f'SELECT count(*) FROM "{quoted}"').fetchone()[0])
+        out.append(TableSize(n, rows, None if per_table is None else per_table.get(n, 0)))
+    return out
+
+
+def render_check(report: CheckReport) -> str:
+    """A few lines for the terminal: verdict, file sizes, then one line per table."""
+    mib = 1024 * 1024
+    lines = [f"{report.path}: integrity {'ok' if report.ok else 'FAILED'}"]
+    lines += [f"  {problem}" for problem in report.integrity if not report.ok]
+    lines.append(f"schema v{report.schema_version}, {report.pages} pages of "
+                 f"{report.page_size} B ({report.free_pages} free), file "
+                 f"{report.file_bytes / mib:.1f} MiB, wal {report.wal_bytes / mib:.1f} MiB")
+    width = max((len(t.name) for t in report.tables), default=5)
+    lines.append(f"{'table':<{width}}  {'rows':>12}  {'MiB':>9}")
+    for t in sorted(report.tables, key=lambda t: -(t.bytes or 0)):
+        size = "?" if t.bytes is None else f"{t.bytes / mib:.2f}"
+        lines.append(f"{t.name:<{width}}  {t.rows:>12,}  {size:>9}")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Deploy and operate: ops endpoint, metrics, backups, logs, browse, deploy files."""
