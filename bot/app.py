@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from backtests.track import track_record
 from bot.alerts import Alert
 from bot.evaluate import build_stats
 from bot.notify import Notifier, deliver_due
@@ -73,8 +75,14 @@ class Pipeline:
         stats = build_stats(self.store, now_ms, self.params, bar_ms=bar_ms)
         alerts = self.policy.decide(evaluate(stats, self.params))
         if alerts:
+            alerts = [self._quote(a) for a in alerts]
             self.policy.record(alerts, self.router.destinations, now_ms)
         return alerts
+
+    def _quote(self, alert: Alert) -> Alert:
+        """Attach the latest backtest's record for this kind, severity and scope, if any."""
+        record = track_record(self.store, alert.kind, alert.severity, alert.scope)
+        return dataclasses.replace(alert, track_record=record) if record else alert
 
     def prune(self, now_ms: int, retention_days: float) -> int:
         return self.store.prune_events(now_ms - int(retention_days * DAY_MS))

@@ -124,3 +124,22 @@ def test_backtest_db_flag_keeps_the_track_record(tmp_path, capsys):
         assert render_backtest_summary(store).startswith("Latest backtest: r.csv")
     finally:
         store.close()
+
+
+def test_alerts_after_a_saved_backtest_quote_its_record(tmp_path, capsys):
+    from backtests.cli import main as backtest
+    from backtests.synthetic import synthetic_history
+    from bot.cli import main as liqbot
+    from tests.backtests.files import write_regime
+
+    csv = write_regime(tmp_path / "r.csv", synthetic_history(("BTC",), 24 * 12, seed=2,
+                                                            bursts_per_week=12))
+    db = str(tmp_path / "bot.db")
+    assert backtest(["--data", str(csv), "--symbol", "BTC", "--out", str(tmp_path / "o"),
+                     "--placebo-draws", "20", "--db", db]) == 0
+    capsys.readouterr()
+    assert liqbot(["run", "--replay", str(csv), "--symbol", "BTC", "--speed", "0",
+                   "--db", db]) == 0
+    blocks = [b for b in capsys.readouterr().out.split("\n\n") if "liquidated in" in b]
+    quoted = [b for b in blocks if "similar: BTC median" in b]
+    assert blocks and len(quoted) == len(blocks), blocks[:3]
