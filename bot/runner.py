@@ -76,6 +76,10 @@ def chat_services(settings: Settings) -> list[ChatService]:
         from bot.telegram import TelegramService  # PTB loads only when Telegram is configured
 
         services.append(TelegramService(settings))
+    if settings.discord_webhook_urls or settings.discord_token or settings.discord_channel_ids:
+        from bot.discord import discord_services  # discord.py loads only when configured
+
+        services += discord_services(settings)
     return services
 
 

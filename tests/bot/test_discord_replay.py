@@ -9,8 +9,6 @@ import logging
 import sqlite3
 from pathlib import Path
 
-import pytest
-
 from bot import runner
 from bot.config import load_settings
 from bot.discord import discord_services
@@ -83,16 +81,14 @@ async def test_replay_posts_to_bot_channels_without_the_gateway(tmp_path, monkey
     assert fake.syncs == 0 and not fake.identified.is_set()  # a replay answers no commands
 
 
-async def test_the_proposed_runner_wiring_serves_discord_from_settings_alone(tmp_path,
-                                                                            monkeypatch):
-    """What `chat_services` will do once wired: the replay finds Discord in the settings."""
-    wired = runner.chat_services
-    monkeypatch.setattr(runner, "chat_services", lambda s: wired(s) + discord_services(s))
+async def test_the_runner_serves_discord_from_settings_alone(tmp_path):
+    """No services passed in: `chat_services` finds the webhooks in the settings."""
     csv = write_coinglass_csv(tmp_path / "cg.csv", 200, TWO_EPISODES)
     async with FakeDiscord() as fake:
         url = fake.add_webhook()
         settings = load_settings(None, environ={"LIQBOT_DISCORD_WEBHOOK_URLS": url},
                                  overrides={"db": str(tmp_path / "w.db")})
+        assert [s.name for s in runner.chat_services(settings)] == ["discord-webhook"]
         out = io.StringIO()
         await run_replay(load_replay([csv], symbol="BTC"), settings,
                          notifiers={"console": ConsoleNotifier(out)})
@@ -115,8 +111,6 @@ async def liqbot(*args: str, within_s: float = 60, **env: str) -> tuple[int, str
     return proc.returncode or 0, out.decode(), err.decode()
 
 
-@pytest.mark.xfail(strict=False, reason="awaiting runner wiring (discord_services in "
-                                        "bot.runner.chat_services)")
 async def test_cli_replay_delivers_every_printed_alert_to_the_webhook(tmp_path):
     csv = write_coinglass_csv(tmp_path / "cg.csv", 200, TWO_EPISODES)
     db = tmp_path / "c.db"
