@@ -140,8 +140,10 @@ def render_embed(alert: Alert) -> Embed:
         "title": fit(title, TITLE_LIMIT),
         "description": "**" + fit(head, DESCRIPTION_LIMIT - 4) + "**",
         "color": COLOURS.get(alert.kind, OTHER_COLOUR),
+        # Discord trims a field before checking it: a blank one would refuse the whole embed.
         "fields": [{"name": fit(name, FIELD_NAME_LIMIT), "value": fit(value, FIELD_VALUE_LIMIT),
-                    "inline": inline} for name, value, inline in fields[:FIELDS_LIMIT]],
+                    "inline": inline} for name, value, inline in fields if value.strip()
+                   ][:FIELDS_LIMIT],
         "footer": {"text": "liqbot"},
     }
     if (stamp := _timestamp(alert.end_ms)) is not None:

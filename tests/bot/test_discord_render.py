@@ -73,6 +73,11 @@ def test_markdown_in_dynamic_strings_is_escaped():
     assert fields(embed)["Track record"] == "\\*\\*bold\\*\\* \\`x\\`"
 
 
+def test_a_blank_track_record_is_left_out_rather_than_refusing_the_embed():
+    embed = render_embed(make_alert(track_record=" \n "))
+    assert "Track record" not in fields(embed) and not embed_problems(embed)
+
+
 def test_unrenderable_amounts_still_give_a_valid_embed_and_content():
     alert = make_alert(long_usd=math.nan)
     embed = render_embed(alert)
@@ -103,7 +108,8 @@ named = st.lists(st.tuples(st.one_of(st.sampled_from(NASTY), text), amount, amou
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(scope=st.one_of(st.sampled_from(NASTY), text), note=st.one_of(st.none(), text),
+@given(scope=st.one_of(st.sampled_from(NASTY), text),
+       note=st.one_of(st.none(), st.sampled_from([" ", "\n", "\u3000", "\t "]), text),
        long_usd=amount, short_usd=amount, repeat=st.integers(1, 40), coins=named,
        venues=named, kind=st.sampled_from(["short_squeeze", "long_cascade", "x"]),
        funding=st.one_of(st.none(), st.floats(allow_nan=True)))

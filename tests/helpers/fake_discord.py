@@ -429,7 +429,8 @@ def embed_problems(embed: dict[str, Any]) -> list[str]:
     if len(fields) > 25:
         out.append("more than 25 fields")
     for f in fields:
-        if not f.get("name") or not f.get("value"):
+        # Discord trims before it checks: a field of spaces is as empty as "".
+        if not str(f.get("name", "")).strip() or not str(f.get("value", "")).strip():
             out.append("empty field name or value")
         if units(f.get("name", "")) > 256 or units(f.get("value", "")) > 1024:
             out.append("field over its limit")
