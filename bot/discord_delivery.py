@@ -5,7 +5,8 @@ Each answer becomes one outbox outcome (RELIABILITY.md items 14-17, 22):
 | answer                         | outcome                                                  |
 |--------------------------------|----------------------------------------------------------|
 | 2xx                            | sent                                                     |
-| 429                            | wait `retry_after` here when short, else defer it        |
+| 429 with `Via`                 | wait `retry_after` here when short, else defer it        |
+| 429 without `Via` (Cloudflare) | defer it; every destination holds for `Retry-After`      |
 | `X-RateLimit-Remaining: 0`     | the next request to that bucket waits `Reset-After`      |
 | 5xx, connection refused        | a few quick retries (honouring `Retry-After`), then retry |
 | timeout after the write        | retry, counted as maybe delivered                        |
@@ -141,6 +142,15 @@ def retry_after_s(body: Any, headers: Mapping[str, str]) -> float:
     return 1.0
 
 
+def from_edge(body: Any, headers: Mapping[str, str]) -> bool:
+    """A 429 without `Via` (or with a non-JSON body) comes from Cloudflare, not Discord's API.
+
+    It bans the whole IP, and every request made during it counts toward a longer ban, so
+    it is never retried in place (discord.py raises at once for the same reason).
+    """
+    return "Via" not in headers or not isinstance(body, dict)
+
+
 def is_global(body: Any, headers: Mapping[str, str]) -> bool:
     return bool(isinstance(body, dict) and body.get("global")) or \
         headers.get("X-RateLimit-Global", "").lower() == "true"
@@ -264,9 +274,12 @@ class WebhookNotifier:
             if status == 429:
                 limited += 1
                 wait = retry_after_s(body, headers)
-                self.gate.hold(GLOBAL if is_global(body, headers) else hook.id, wait)
-                logger.warning("%s rate limited for %.2fs", hook.destination, wait)
-                if limited > self.limits.rate_limit_retries:
+                edge = from_edge(body, headers)
+                self.gate.hold(GLOBAL if edge or is_global(body, headers) else hook.id, wait)
+                logger.warning("%s rate limited for %.2fs%s", hook.destination, wait,
+                               " by Discord's edge (no Via header); every webhook waits"
+                               if edge else "")
+                if edge or limited > self.limits.rate_limit_retries:
                     raise DeliveryError(f"{hook.destination}: rate limited", retry_after_s=wait)
                 continue
             if status >= 500 and failed < self.limits.server_retries:
@@ -345,12 +358,16 @@ class ChannelNotifier:
         self.limits = limits or DiscordLimits()
         self.parallel = self.limits.parallel
         self.quiet_chats = quiet_chats
+        self.gate = RateGate()
         self.ready = False  # set by the service once the bot has logged in
 
     async def send(self, alert: Alert, destination: str) -> None:
         chat = destination.partition(":")[2]
         if not chat.isdigit():
             raise DeliveryError(f"{destination}: not a channel id", permanent=True)
+        if (wait := self.gate.wait_s(GLOBAL)) > 0:  # nothing is sent: no invalid request
+            raise DeliveryError(f"{destination}: rate limited for {wait:.1f}s",
+                                retry_after_s=wait)
         quiet = chat in await self.quiet_chats() if self.quiet_chats else False
         channel = self.client.get_partial_messageable(int(chat))
         try:
@@ -374,7 +391,11 @@ class ChannelNotifier:
             raise DeliveryError(f"{destination}: rate limited", retry_after_s=exc.retry_after) \
                 from None
         except discord.HTTPException as exc:
-            raise classify_http(destination, exc) from None
+            error = classify_http(destination, exc)
+            if exc.status == 429 and isinstance(error, DeliveryError):
+                # discord.py raises a 429 only when it came from the edge: the IP waits.
+                self.gate.hold(GLOBAL, error.retry_after_s or 0.0)
+            raise error from None
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise transport_error(destination, exc) from None
 

@@ -1,5 +1,5 @@
-"""Discord delivery through the outbox against the fake: webhooks and bot channels, every error
-answer mapped to one outcome (RELIABILITY.md items 14-17, 19, 22, 23)."""
+"""Discord webhook delivery through the outbox against the fake: every error answer mapped to
+one outcome (RELIABILITY.md items 14-17, 19, 22, 23). Bot channels: test_discord_channels.py."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -15,133 +14,23 @@ import pytest
 
 from bot.app import Writer
 from bot.config import ConfigError, Settings
-from bot.discord import DiscordService, DiscordWebhookService, register_webhooks
-from bot.discord_delivery import DiscordLimits, parse_webhook_url
+from bot.discord import DiscordWebhookService, register_webhooks
+from bot.discord_delivery import parse_webhook_url
 from bot.notify import deliver_due
-from bot.policy import Outbox, Policy, PolicyConfig
+from bot.policy import Outbox, Policy
 from bot.subscriptions import Router, Subscription, Subscriptions
 from signals import SignalParams
-from tests.helpers.factories import make_alert
-from tests.helpers.fake_discord import (
-    CHANNEL_ID,
-    TOKEN,
-    FakeDiscord,
-    FakeLimits,
-    payload_problems,
+from tests.helpers.discord_rig import (  # noqa: F401  (rig is a fixture)
+    ALERT,
+    FAST,
+    OTHER,
+    QUICK,
+    Ops,
+    rig,
+    with_limits,
 )
-
-FAST = PolicyConfig(retry_base_ms=50, retry_cap_ms=400, max_attempts=4)
-QUICK = DiscordLimits(inline_wait_s=1.0, backoff_s=0.05, timeout_s=2.0)
-ALERT = make_alert(track_record="after 37 similar: BTC median +1.8 % at 4h")
-OTHER = make_alert(key="second", scope="ETH")
-
-
-class Ops:
-    """Records operator notices; serves no destination."""
-
-    name = "ops"
-
-    def __init__(self) -> None:
-        self.notices: list[str] = []
-
-    async def send(self, alert: Any, destination: str) -> None:
-        raise AssertionError("ops receives notices only")
-
-    async def notice(self, text: str) -> None:
-        self.notices.append(text)
-
-    async def close(self) -> None:
-        return None
-
-
-@dataclasses.dataclass
-class Rig:
-    fake: FakeDiscord
-    writer: Writer
-    hooks: DiscordWebhookService
-    bot: DiscordService
-    ops: Ops
-    ids: list[str]  # webhook ids, in configured order
-    hooks_db: str = ""
-
-    @property
-    def store(self) -> Any:
-        return self.writer.store
-
-    def writer_files(self) -> list[Path]:
-        db = Path(self.hooks_db)
-        return [f for f in (db, Path(f"{db}-wal")) if f.exists()]
-
-    def dest(self, i: int = 0) -> str:
-        return f"discord-webhook:{self.ids[i]}"
-
-    def key(self, i: int = 0) -> tuple[str, str]:
-        return ("webhook", self.ids[i])
-
-    def posts(self, i: int = 0) -> list[Any]:
-        return [c for c in self.fake.calls if c.key == self.key(i)]
-
-    async def record(self, alert: Any, *destinations: str) -> None:
-        def go() -> None:
-            Policy(self.store, SignalParams()).record([alert], list(destinations),
-                                                      int(time.time() * 1000))
-        await self.writer.run(go)
-
-    async def deliver(self) -> int:
-        notifiers = {"discord-webhook": self.hooks.notifier, "discord": self.bot.notifier,
-                     "ops": self.ops}
-        return await deliver_due(Outbox(self.store, FAST), notifiers, int(time.time() * 1000),
-                                 self.writer.run)
-
-    async def drain(self, within_s: float = 8.0) -> None:
-        """Deliver until nothing is pending, sleeping until the next item is due."""
-        async with asyncio.timeout(within_s):
-            while True:
-                await self.deliver()
-                nxt = await self.writer.run(Outbox(self.store, FAST).next_due_ms,
-                                            ["discord-webhook", "discord"])
-                if nxt is None:
-                    return
-                await asyncio.sleep(max(0.01, nxt / 1000 - time.time()))
-
-    async def rows(self) -> dict[tuple[str, str], tuple[Any, ...]]:
-        def go() -> dict[tuple[str, str], tuple[Any, ...]]:
-            cur = self.store.conn.execute("SELECT alert_key, destination, status, attempts, "
-                                          "maybe_sent, next_ms FROM outbox")
-            return {(r[0], r[1]): tuple(r[2:]) for r in cur}
-        return await self.writer.run(go)
-
-    async def sub(self, platform: str, chat: str) -> Subscription | None:
-        return await self.writer.run(Subscriptions(self.store).get, platform, chat)
-
-
-@pytest.fixture
-async def rig(tmp_path, monkeypatch, request) -> AsyncIterator[Rig]:
-    fake_limits, limits = getattr(request, "param", (FakeLimits(), QUICK))
-    async with FakeDiscord(limits=fake_limits) as fake:
-        fake.point_discord_py(monkeypatch)
-        urls = (fake.add_webhook(), fake.add_webhook())
-        db = str(tmp_path / "d.db")
-        settings = Settings(db=db, discord_token=TOKEN, discord_webhook_urls=urls,
-                            discord_channel_ids=(CHANNEL_ID,))
-        writer = Writer(db)
-        hooks = DiscordWebhookService(settings, limits=limits)
-        bot = DiscordService(settings, limits=limits)
-        try:
-            async with asyncio.timeout(20):
-                await hooks.start(writer, live=False)
-                await bot.start(writer, live=False)
-                assert bot.notifier.ready
-                yield Rig(fake, writer, hooks, bot, Ops(), [parse_webhook_url(u).id for u in urls],
-                          db)
-        finally:
-            await hooks.stop()
-            await bot.stop()
-            writer.close()
-
-
-def with_limits(fake: FakeLimits, ours: DiscordLimits) -> Any:
-    return pytest.mark.parametrize("rig", [(fake, ours)], indirect=True, ids=[""])
+from tests.helpers.factories import make_alert
+from tests.helpers.fake_discord import CHANNEL_ID, FakeDiscord, FakeLimits, payload_problems
 
 
 # -- webhooks --------------------------------------------------------------------------------
@@ -193,6 +82,38 @@ async def test_global_429_holds_every_webhook(rig):
     await rig.deliver()
     assert rig.posts(1) == []  # the IP-wide wait applies to the other webhook too
     assert (await rig.rows())[(OTHER.key, rig.dest(1))][0] == "pending"
+
+
+async def test_429_without_via_is_never_retried_in_place(rig):
+    rig.fake.rate_limit_next(rig.key(), 0.3, via=False)  # Cloudflare's edge, not the API
+    await rig.record(ALERT, rig.dest())
+    assert await rig.deliver() == 0
+    assert len(rig.posts()) == 1  # short as the wait is, one more request would count too
+    assert (await rig.rows())[(ALERT.key, rig.dest())][:2] == ("pending", 0)
+    await rig.drain()
+    first, second = rig.posts()
+    assert (first.status, second.status) == (429, 200) and second.t - first.t >= 0.3
+
+
+async def test_429_without_via_holds_every_webhook(rig):
+    rig.fake.rate_limit_next(rig.key(0), 20.0, via=False)  # an IP-wide ban
+    await rig.record(ALERT, rig.dest(0))
+    await rig.deliver()
+    await rig.record(OTHER, rig.dest(1))
+    await rig.deliver()
+    assert rig.posts(1) == [] and rig.fake.invalid[429] == 1
+    assert (await rig.rows())[(OTHER.key, rig.dest(1))][:2] == ("pending", 0)
+
+
+async def test_5xx_with_retry_after_is_deferred_for_that_long(rig):
+    rig.fake.fail_next(rig.key(), 503, message="Service Unavailable",
+                       headers={"Retry-After": "30"})
+    await rig.record(ALERT, rig.dest())
+    before = int(time.time() * 1000)
+    assert await rig.deliver() == 0
+    status, attempts, maybe, next_ms = (await rig.rows())[(ALERT.key, rig.dest())]
+    assert (status, attempts, maybe) == ("pending", 0, 0) and next_ms >= before + 29_000
+    assert len(rig.posts()) == 1
 
 
 @with_limits(FakeLimits(webhook=(3, 0.4)), QUICK)
@@ -353,82 +274,6 @@ async def test_unlisted_webhook_stops_and_a_relisted_one_resumes(rig):
     assert not (await rig.sub("discord-webhook", rig.ids[0])).active
     await rig.writer.run(register_webhooks, rig.store, rig.ids, 0)
     assert (await rig.sub("discord-webhook", rig.ids[0])).active
-
-
-# -- bot channels ----------------------------------------------------------------------------
-
-CHANNEL = f"discord:{CHANNEL_ID}"
-CKEY = ("channel", CHANNEL_ID)
-
-
-async def test_bot_posts_the_alert_embed_to_a_channel(rig):
-    await rig.record(ALERT, CHANNEL)
-    assert await rig.deliver() == 1
-    (payload,) = rig.fake.sent_to(CKEY)
-    assert not payload_problems(payload) and payload["allowed_mentions"] == {"parse": []}
-    assert payload["embeds"][0]["title"] == "🚨 SHORT SQUEEZE — market-wide · extreme"
-
-
-async def test_bot_unknown_channel_is_disabled(rig):
-    rig.fake.fail_next(CKEY, 404, code=10003, message="Unknown Channel", times=3)
-    await rig.record(ALERT, CHANNEL)
-    await rig.record(OTHER, CHANNEL)
-    await rig.drain()
-    assert len([c for c in rig.fake.calls if c.key == CKEY]) == 1
-    assert not (await rig.sub("discord", CHANNEL_ID)).active
-
-
-async def test_bot_429_without_via_is_deferred_by_its_headers(rig):
-    rig.fake.rate_limit_next(CKEY, 20.0, via=False)  # Cloudflare-style: discord.py raises
-    await rig.record(ALERT, CHANNEL)
-    before = int(time.time() * 1000)
-    assert await rig.deliver() == 0
-    status, attempts, _, next_ms = (await rig.rows())[(ALERT.key, CHANNEL)]
-    assert (status, attempts) == ("pending", 0) and next_ms >= before + 19_000
-
-
-async def test_bot_short_429_with_via_is_waited_out_by_discord_py(rig):
-    rig.fake.rate_limit_next(CKEY, 0.2)
-    await rig.record(ALERT, CHANNEL)
-    assert await rig.deliver() == 1
-    assert [c.status for c in rig.fake.calls if c.key == CKEY] == [429, 200]
-
-
-async def test_bot_refused_embed_falls_back_to_content(rig):
-    rig.fake.fail_next(CKEY, 400, code=50035, message="Invalid Form Body")
-    await rig.record(ALERT, CHANNEL)
-    assert await rig.deliver() == 1
-    (payload,) = rig.fake.sent_to(CKEY)
-    assert payload["content"].startswith("🚨 SHORT SQUEEZE") and not payload.get("embeds")
-
-
-async def test_bot_with_a_rejected_token_is_not_ready_and_webhooks_still_work(tmp_path, monkeypatch,
-                                                                              caplog):
-    async with FakeDiscord() as fake:
-        fake.point_discord_py(monkeypatch)
-        db = str(tmp_path / "t.db")
-        wrong = "MTAx.wrong-token-the-fake-refuses-000000000000"
-        settings = Settings(db=db, discord_token=wrong, discord_webhook_urls=(fake.add_webhook(),))
-        writer = Writer(db)
-        bot, hooks = DiscordService(settings), DiscordWebhookService(settings)
-        try:
-            await bot.start(writer, live=False)
-            await hooks.start(writer, live=False)
-            assert not bot.notifier.ready and await hooks.wait_ready(0)
-            assert "rejected the bot token" in caplog.text and wrong not in caplog.text
-        finally:
-            await bot.stop()
-            await hooks.stop()
-            writer.close()
-
-
-async def test_bot_429_longer_than_discord_py_will_sleep_is_deferred(rig):
-    rig.fake.rate_limit_next(CKEY, 45.0)  # with Via, but past max_ratelimit_timeout: RateLimited
-    await rig.record(ALERT, CHANNEL)
-    before = int(time.time() * 1000)
-    assert await rig.deliver() == 0
-    status, attempts, _, next_ms = (await rig.rows())[(ALERT.key, CHANNEL)]
-    assert (status, attempts) == ("pending", 0) and next_ms >= before + 44_000
 
 
 # -- many destinations -----------------------------------------------------------------------
