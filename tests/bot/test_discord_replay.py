@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import signal
 import sqlite3
 from pathlib import Path
 
@@ -17,7 +18,14 @@ from bot.notify import ConsoleNotifier
 from bot.runner import run_replay
 from feeds.replay import load_replay
 from tests.helpers.cli import REPO, clean_env, liqbot_cmd, write_coinglass_csv
-from tests.helpers.fake_discord import CHANNEL_ID, TOKEN, FakeDiscord
+from tests.helpers.fake_discord import (
+    CHANNEL_ID,
+    MANAGE_GUILD,
+    TOKEN,
+    VIEW_AND_SEND,
+    FakeDiscord,
+    slash,
+)
 
 TWO_EPISODES = {50: (1e6, 60e6), 120: (40e6, 0.5e6)}
 
@@ -29,6 +37,20 @@ def printed_alerts(stdout: str) -> list[str]:
 def headlines(payloads: list[dict]) -> list[str]:
     """The headline of each posted embed, as the console printed it."""
     return [p["embeds"][0]["description"].strip("*") for p in payloads]
+
+
+def episodes(payloads: list[dict]) -> list[tuple[str, str]]:
+    """(headline, bar span) of each posted embed: episodes of equal size differ in the span."""
+    out = []
+    for p in payloads:
+        window = {f["name"]: f["value"] for f in p["embeds"][0]["fields"]}["Window"]
+        out.append((p["embeds"][0]["description"].strip("*"), window.split(" UTC")[0]))
+    return out
+
+
+def printed_episodes(stdout: str) -> list[tuple[str, str]]:
+    return [(lines[1], lines[3].split(" UTC")[0])
+            for lines in (a.splitlines() for a in printed_alerts(stdout))]
 
 
 def statuses(db: Path) -> list[tuple[str]]:
@@ -130,3 +152,70 @@ async def test_cli_replay_delivers_every_printed_alert_to_the_webhook(tmp_path):
     assert token not in out and token not in err  # DEBUG logging on, the token masked
     for f in (db, Path(f"{db}-wal")):
         assert not f.exists() or token.encode() not in f.read_bytes()
+
+
+async def test_kill9_between_send_and_ack_duplicates_at_most_once_and_loses_nothing(tmp_path):
+    """The Telegram guarantee, for webhooks: at least once, at most one extra per pair."""
+    spikes = {h: (0.5e6, 30e6 + h) for h in range(20, 60, 12)}  # 4 separate episodes
+    csv = write_coinglass_csv(tmp_path / "cg.csv", 70, spikes)
+    clean = io.StringIO()
+    await run_replay(load_replay([csv], symbol="BTC"),
+                     load_settings(None, environ={}, overrides={"db": str(tmp_path / "c.db")}),
+                     notifiers={"console": ConsoleNotifier(clean)})
+    expected = printed_episodes(clean.getvalue())
+    assert len(set(expected)) == 4
+    db = tmp_path / "k.db"
+    args = ("run", "--replay", str(csv), "--symbol", "BTC", "--db", str(db))
+    async with FakeDiscord() as fake:
+        urls = [fake.add_webhook(), fake.add_webhook()]
+        keys = [("webhook", parse_webhook_url(u).id) for u in urls]
+        env = {"LIQBOT_DISCORD_WEBHOOK_URLS": ",".join(urls)}
+        code, _, _ = await liqbot(*args, LIQBOT_CRASH_AT="after_send:5", **env)
+        first = sum(len(fake.sent_to(k)) for k in keys)
+        assert code == -signal.SIGKILL and 0 < first < 2 * len(expected)
+        code, _, err = await liqbot(*args, **env)
+        assert code == 0, err[-3000:]
+    extra = 0
+    for key in keys:
+        got = episodes(fake.sent_to(key))
+        assert set(got) == set(expected), key  # nothing lost
+        assert all(got.count(h) <= 2 for h in expected), key
+        extra += len(got) - len(expected)
+    assert extra <= len(keys)  # only a send in flight at the kill: one per webhook at most
+    assert statuses(db) == [("sent",)]
+
+
+async def test_live_slash_subscriptions_route_alerts_to_their_channels(tmp_path, monkeypatch):
+    """`run_live` builds the bot from the settings alone; /subscribe in two channels with
+    different filters; a later run posts each alert to the channel that asked for it."""
+    manager = VIEW_AND_SEND | MANAGE_GUILD
+    squeezes, cascades = "810000000000000001", "810000000000000002"
+    env = {"LIQBOT_DISCORD_TOKEN": TOKEN}
+    db = str(tmp_path / "live.db")
+    async with FakeDiscord() as fake:
+        fake.point_discord_py(monkeypatch)
+        live = load_settings(None, environ=env, overrides={"db": db, "venues": []})
+        stop = asyncio.Event()
+        task = asyncio.create_task(runner.run_live(live, stop=stop, notifiers={}, feeds=[]))
+        try:
+            async with asyncio.timeout(20):
+                r = await fake.answer_to(slash("subscribe", permissions=manager,
+                                               channel_id=squeezes, kinds="squeeze",
+                                               min_usd="10M"))
+                assert r.content.startswith("Subscribed. Alerts: short squeeze")
+                r = await fake.answer_to(slash("subscribe", permissions=manager,
+                                               channel_id=cascades, kinds="cascade"))
+                assert r.content.startswith("Subscribed. Alerts: long cascade")
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 10)
+        assert fake.syncs == 1
+        csv = write_coinglass_csv(tmp_path / "cg.csv", 200, TWO_EPISODES)
+        out = io.StringIO()
+        await run_replay(load_replay([csv], symbol="BTC"),
+                         load_settings(None, environ=env, overrides={"db": db}),
+                         notifiers={"console": ConsoleNotifier(out)}, drain_timeout_s=10)
+    squeeze, cascade = (a.splitlines()[1] for a in printed_alerts(out.getvalue()))
+    assert headlines(fake.sent_to(("channel", squeezes))) == [squeeze]
+    assert headlines(fake.sent_to(("channel", cascades))) == [cascade]
+    assert "98% shorts" in squeeze and "longs" in cascade
