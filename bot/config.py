@@ -7,6 +7,7 @@ resolved here against the environment; `sanitize()` is the only way config is sh
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -18,6 +19,11 @@ from feeds.venues import DEFAULT_LIVE, VENUES
 from signals import SignalParams
 
 DEFAULT_TELEGRAM_API = "https://api.telegram.org/bot"
+# feeds.pollers.VENUES (a test keeps them equal); named here so config needs no aiohttp.
+FUNDING_VENUES = ("binance", "bybit", "okx", "deribit", "hyperliquid")
+# Prometheus' exporter port range is fully allocated (9108 is also graphite_exporter's):
+# on a host that runs one, set [ops] listen to another port.
+DEFAULT_OPS_LISTEN = "127.0.0.1:9108"
 _SECRET_FIELDS = {"telegram_token", "discord_token", "coinglass_api_key", "discord_webhook_urls"}
 
 
@@ -41,13 +47,22 @@ class Settings:
     backoff_cap_s: float = 60.0
     console: bool = True
     log_level: str = "INFO"
+    log_json: bool = False
+    ops_listen: str = DEFAULT_OPS_LISTEN  # /healthz and /metrics; "off" disables them
     telegram_token: str | None = None
     telegram_api_url: str = DEFAULT_TELEGRAM_API
     telegram_chat_ids: tuple[str, ...] = ()
+    telegram_admin_chat_ids: tuple[str, ...] = ()  # operator notices: feed health, disabled chats
     discord_token: str | None = None
     discord_webhook_urls: tuple[str, ...] = ()
     discord_channel_ids: tuple[str, ...] = ()
     coinglass_api_key: str | None = None
+    coinglass_symbols: tuple[str, ...] = ("BTC", "ETH", "SOL")
+    coinglass_plan: str | None = None  # hobbyist, startup, ...: its rate and history limits
+    coinglass_url: str | None = None  # REST base URL override (a proxy, tests)
+    funding_venues: tuple[str, ...] = FUNDING_VENUES
+    funding_interval_s: float = 300.0
+    funding_urls: dict[str, str] = field(default_factory=dict)  # venue -> REST base override
     signals: SignalParams = field(default_factory=SignalParams)
 
     def sanitize(self) -> dict[str, Any]:
@@ -65,7 +80,7 @@ class Settings:
 
 # Top-level keys and [section] keys of the TOML file, mapped to Settings fields.
 _FILE_KEYS: dict[str, dict[str, str]] = {
-    "": {"db": "db", "log_level": "log_level", "console": "console"},
+    "": {"db": "db", "log_level": "log_level", "log_json": "log_json", "console": "console"},
     "feeds": {"venues": "venues", "ws_urls": "ws_urls", "rest_urls": "rest_urls",
               "backoff_cap_s": "backoff_cap_s"},
     "scheduler": {"eval_interval_s": "eval_interval_s", "deliver_interval_s": "deliver_interval_s",
@@ -74,10 +89,14 @@ _FILE_KEYS: dict[str, dict[str, str]] = {
     "health": {"down_after_s": "down_after_s", "silent_after_s": "silent_after_s"},
     "retention": {"days": "retention_days"},
     "telegram": {"token": "telegram_token", "api_url": "telegram_api_url",
-                 "chat_ids": "telegram_chat_ids"},
+                 "chat_ids": "telegram_chat_ids", "admin_chat_ids": "telegram_admin_chat_ids"},
     "discord": {"token": "discord_token", "webhook_urls": "discord_webhook_urls",
                 "channel_ids": "discord_channel_ids"},
-    "coinglass": {"api_key": "coinglass_api_key"},
+    "coinglass": {"api_key": "coinglass_api_key", "symbols": "coinglass_symbols",
+                  "plan": "coinglass_plan", "url": "coinglass_url"},
+    "funding": {"venues": "funding_venues", "interval_s": "funding_interval_s",
+                "urls": "funding_urls"},
+    "ops": {"listen": "ops_listen"},
 }
 
 _ENV_KEYS = {
@@ -85,13 +104,43 @@ _ENV_KEYS = {
     "LIQBOT_TELEGRAM_TOKEN": "telegram_token",
     "LIQBOT_TELEGRAM_API_URL": "telegram_api_url",
     "LIQBOT_TELEGRAM_CHAT_IDS": "telegram_chat_ids",
+    "LIQBOT_TELEGRAM_ADMIN_CHAT_IDS": "telegram_admin_chat_ids",
     "LIQBOT_DISCORD_TOKEN": "discord_token",
     "LIQBOT_DISCORD_WEBHOOK_URLS": "discord_webhook_urls",
     "LIQBOT_DISCORD_CHANNEL_IDS": "discord_channel_ids",
     "LIQBOT_COINGLASS_API_KEY": "coinglass_api_key",
     "LIQBOT_LOG_LEVEL": "log_level",
+    "LIQBOT_LOG_JSON": "log_json",
+    "LIQBOT_OPS_LISTEN": "ops_listen",
 }
 _ENV_OTHER = {"LIQBOT_CONFIG", "LIQBOT_CRASH_AT"}
+
+
+def parse_listen(text: str | None) -> tuple[str, int] | None:
+    """`host:port` (IPv6 as `[::1]:9108`) -> (host, port); empty or "off" -> None (disabled)."""
+    if text is None or text.strip().lower() in ("", "off", "none", "false"):
+        return None
+    host, sep, port = text.strip().rpartition(":")
+    host = host.strip("[]")
+    try:
+        ipaddress.ip_address(host)
+        number = int(port)
+    except ValueError:
+        number = -1
+    if not sep or not 0 <= number <= 65535:
+        raise ConfigError(f"ops.listen: expected an IP address and port such as "
+                          f"{DEFAULT_OPS_LISTEN}, got {text!r}")
+    return host, number
+
+
+def _env_bool(var: str, text: str) -> bool:
+    # The environment has only strings; a typo must not read as false.
+    word = text.strip().lower()
+    if word in ("1", "true", "yes", "on"):
+        return True
+    if word in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{var}: expected true or false, got {text!r}")
 
 
 def resolve_secret(value: str, environ: Mapping[str, str], key: str) -> str:
@@ -136,7 +185,7 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
     if isinstance(default, dict):
         if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
             raise ConfigError(f"{name}: expected a table of venue = \"URL\" strings")
-        unknown = sorted(set(value) - set(VENUES))
+        unknown = sorted(set(value) - set(FUNDING_VENUES if name == "funding_urls" else VENUES))
         if unknown:
             raise ConfigError(f"{name}: unknown venue(s) {', '.join(unknown)}")
         return dict(value)
@@ -180,6 +229,8 @@ def load_settings(
         if var.startswith("LIQBOT_") and var not in _ENV_KEYS and var not in _ENV_OTHER:
             raise ConfigError(f"unknown environment variable {var}")
     flat.update({field_: env[var] for var, field_ in _ENV_KEYS.items() if env.get(var)})
+    if env.get("LIQBOT_LOG_JSON"):
+        flat["log_json"] = _env_bool("LIQBOT_LOG_JSON", env["LIQBOT_LOG_JSON"])
     flat.update({k: v for k, v in (overrides or {}).items() if v is not None})
     return _build(flat, env)
 
@@ -206,4 +257,9 @@ def _build(flat: dict[str, Any], env: Mapping[str, str]) -> Settings:
     if unknown:
         raise ConfigError(f"feeds.venues: unknown venue(s) {', '.join(sorted(unknown))}; "
                           f"choose from {', '.join(VENUES)}")
+    unknown = set(settings.funding_venues) - set(FUNDING_VENUES)
+    if unknown:
+        raise ConfigError(f"funding.venues: unknown venue(s) {', '.join(sorted(unknown))}; "
+                          f"choose from {', '.join(FUNDING_VENUES)}")
+    parse_listen(settings.ops_listen)  # a bad address fails at start-up, naming the key
     return settings

@@ -19,6 +19,8 @@ from feeds.connector import FeedStats
 from feeds.store import SAMPLED_VENUES, Store
 
 logger = logging.getLogger(__name__)
+# Meta keys a live run writes for `liqbot status`: REST pollers, the CoinGlass cross-check.
+POLLERS_KEY, CHECK_KEY = "pollers", "coinglass_check"
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,10 +122,25 @@ def save_status(store: Store, stats: Iterable[FeedStats], states: dict[str, str]
     store.set_meta("status", json.dumps({"at_ms": now_ms, "venues": list(rows.values())}))
 
 
+def _meta_json(store: Store, key: str) -> dict[str, Any] | None:
+    raw = store.get_meta(key)
+    if not raw:
+        return None
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        logger.warning("status: meta %s is not JSON; ignored", key)
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
 def status_report(store: Store, now_ms: int) -> dict[str, Any]:
-    """Per venue: state, connected since, last event, events/min, gaps, completeness."""
-    raw = store.get_meta("status")
-    snap: dict[str, Any] = json.loads(raw) if raw else {"at_ms": None, "venues": []}
+    """Per venue: state, connected since, last event, events/min, gaps, completeness.
+
+    Also the REST pollers' counters and the latest CoinGlass cross-check, when a live run
+    saved them (bot.sources).
+    """
+    snap = _meta_json(store, "status") or {"at_ms": None, "venues": []}
     day = now_ms - 86_400_000
     gaps = dict(store.conn.execute(
         "SELECT exchange, count(*) FROM gaps WHERE coalesce(end_ms, ?) >= ? GROUP BY exchange",
@@ -139,4 +156,6 @@ def status_report(store: Store, now_ms: int) -> dict[str, Any]:
         venues.append({**row, "events_per_min": per_min.get(name, 0.0),
                        "gaps_24h": gaps.get(name, 0), "gap_open": name in open_gaps,
                        "totals": "complete" if complete else "lower bound"})
-    return {"snapshot_at_ms": snap["at_ms"], "venues": venues}
+    return {"snapshot_at_ms": snap["at_ms"], "venues": venues,
+            "pollers": (_meta_json(store, POLLERS_KEY) or {}).get("pollers", []),
+            "coinglass_check": _meta_json(store, CHECK_KEY)}

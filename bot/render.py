@@ -169,4 +169,31 @@ def render_status(report: dict, now_ms: int) -> str:
             f" · {v['events_per_min']:.1f}/min · gaps 24h {v['gaps_24h']}"
             + (" (open)" if v["gap_open"] else "") + f" · totals {v['totals']}"
         )
+    lines += _poller_lines(report.get("pollers") or [], now_ms)
+    lines += _check_lines(report.get("coinglass_check"), now_ms)
     return "\n".join(lines)
+
+
+_POLLER_LABELS = {"coinglass": "coinglass bars", "coinglass-check": "coinglass cross-check"}
+
+
+def _poller_lines(pollers: list[dict], now_ms: int) -> list[str]:
+    out = []
+    for p in pollers:
+        label = _POLLER_LABELS.get(p["name"], f"{p['name']} funding/OI")
+        state = "failing" if p["consecutive_failures"] else "ok"
+        if p["consecutive_failures"] and p.get("last_error"):
+            state += f" ({p['last_error']})"
+        out.append(f"{label}: {state} · last ok {_ago(p['last_ok_ms'], now_ms)} · "
+                   f"{p['polls']} polls · {p['failures']} failures")
+    return out
+
+
+def _check_lines(check: dict | None, now_ms: int) -> list[str]:
+    if not check:
+        return []
+    parts = [f"{'all' if r['exchange'] == '*' else r['exchange']} "
+             + ("n/a" if r["ratio"] is None else f"{r['ratio'] * 100:.0f}%")
+             for r in check["rows"]]
+    return [f"CoinGlass cross-check ({check['window']}): {' · '.join(parts)} of CoinGlass's "
+            f"totals, as of {_ago(check['at_ms'], now_ms)}"]

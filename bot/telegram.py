@@ -159,7 +159,8 @@ class TelegramService:
         self.retry_cap_s = retry_cap_s
         self.redact = redact.install([settings.telegram_token])
         self.app = build_application(settings, self.limits)
-        self.notifier = TelegramNotifier(self.app.bot, self.limits, self.redact, self._quiet_chats)
+        self.notifier = TelegramNotifier(self.app.bot, self.limits, self.redact, self._quiet_chats,
+                                         admin_chats=settings.telegram_admin_chat_ids)
         self.admins = AdminCache(self.app)
         self.writer: Any = None
         self.last_update_id = 0

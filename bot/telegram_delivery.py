@@ -12,7 +12,7 @@ import contextlib
 import datetime as dt
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -194,8 +194,10 @@ class TelegramNotifier:
     name = "telegram"
 
     def __init__(self, bot: Bot, limits: TelegramLimits, redact: Callable[[str], str],
-                 quiet_chats: Callable[[], Awaitable[set[str]]] | None = None) -> None:
+                 quiet_chats: Callable[[], Awaitable[set[str]]] | None = None,
+                 admin_chats: Sequence[str] = ()) -> None:
         self.bot = bot
+        self.admin_chats = tuple(admin_chats)
         self.pacer = ChatPacer(limits.chat_interval_s / limits.margin)
         self.parallel = limits.parallel
         self.redact = redact
@@ -244,8 +246,20 @@ class TelegramNotifier:
                 raise
 
     async def notice(self, text: str) -> None:
-        # No operator chat is configured: operator notices go to the log (and the console).
+        """An operator notice (feed health, a disabled chat) to every admin chat.
+
+        Best effort and unstored: a notice that cannot be sent is logged, never retried, so
+        a dead admin chat cannot hold up alerts.
+        """
         logger.warning("telegram notice: %s", self.redact(text))
+        if not self.ready:
+            return
+        for chat in self.admin_chats:
+            try:
+                await self.send_one(chat, text, None)
+            except TelegramError as exc:
+                logger.warning("telegram: notice to admin chat %s failed: %s", chat,
+                               self.redact(f"{type(exc).__name__}: {exc.message}"))
 
     async def close(self) -> None:
         return None

@@ -354,3 +354,24 @@ def test_every_bot_api_error_maps_to_one_outcome(exc, expected):
     flags = {"permanent": False, "gone": False, "retry_after_s": None, "moved_to": None,
              "maybe_sent": False}
     assert {k: getattr(out, k) for k in flags} == {**flags, **expected}
+
+
+async def test_operator_notices_reach_the_admin_chats_and_a_dead_one_is_only_logged(
+        tmp_path, caplog):
+    async with FakeBotApi(TOKEN, limits=RELAXED[0]) as fake:
+        fake.always["-100777"] = fail(403, "Forbidden: bot was kicked from the group chat")
+        settings = telegram_settings(fake, str(tmp_path / "n.db"),
+                                     telegram_admin_chat_ids="900,-100777")
+        writer = Writer(settings.db)
+        service = TelegramService(settings, limits=RELAXED[1])
+        try:
+            async with asyncio.timeout(20):
+                await service.start(writer, live=False)
+                await service.notifier.notice("⚠️ binance: down for 2m (no connection)")
+        finally:
+            await service.stop()
+            writer.close()
+    assert [(m["chat_id"], m["text"]) for m in fake.sent] == [
+        (900, "⚠️ binance: down for 2m (no connection)")]
+    assert "notice to admin chat -100777 failed: Forbidden" in caplog.text
+    assert TOKEN not in caplog.text
