@@ -95,6 +95,8 @@ async def live(tmp_path, monkeypatch) -> AsyncIterator[Live]:
         finally:
             await service.stop()
             writer.close()
+        # Whatever a test made the bot say, no answer could ping anyone.
+        assert all(p["allowed_mentions"] == {"parse": []} for p in fake.all_payloads())
 
 
 async def test_liqs_answers_with_the_right_totals(live):

@@ -132,6 +132,8 @@ async def rig(tmp_path, monkeypatch, request) -> AsyncIterator[Rig]:
             await hooks.stop()
             await bot.stop()
             writer.close()
+        # Whatever a test sent, through webhook or bot, no message could ping anyone.
+        assert all(p["allowed_mentions"] == {"parse": []} for p in fake.all_payloads())
 
 
 def with_limits(fake: FakeLimits, ours: DiscordLimits) -> Any:

@@ -436,6 +436,8 @@ def embed_problems(embed: dict[str, Any]) -> list[str]:
             out.append("field over its limit")
     if units(embed.get("footer", {}).get("text", "")) > 2048:
         out.append("footer over 2048")
+    if units(embed.get("author", {}).get("name", "")) > 256:
+        out.append("author over 256")
     colour = embed.get("color", 0)
     if not isinstance(colour, int) or not 0 <= colour <= 0xFFFFFF:
         out.append("bad colour")
