@@ -28,6 +28,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 import aiohttp
 import discord
@@ -46,7 +47,8 @@ GLOBAL = "*global*"
 UNCONFIGURED = "not in LIQBOT_DISCORD_WEBHOOK_URLS"
 # Configured URLs are split by our own pattern: discord.py's accepts only discord.com hosts.
 _WEBHOOK_URL = re.compile(r"^(?P<base>https?://[^/?#]+(?:/[^?#]*?)?)/webhooks/(?P<id>\d+)/"
-                          r"(?P<token>[^/?#]+)/?(?:\?.*)?$")
+                          r"(?P<token>[^/?#]+)/?(?:\?(?P<query>[^#]*))?$")
+API_VERSION = "v10"  # what discord.py 2.7 speaks; an unversioned path gets a retired default
 # Transport errors raised before anything was written: the message certainly did not go.
 _NOT_SENT = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
 QuietChats = Callable[[], Awaitable[set[str]]]
@@ -81,12 +83,22 @@ class Webhook:
 
 
 def parse_webhook_url(url: str, index: int = 0) -> Webhook:
-    """Split `.../webhooks/ID/TOKEN`; the error names the entry, never the URL."""
+    """Split `.../webhooks/ID/TOKEN`; the error names the entry, never the URL.
+
+    The URL Discord shows (`/api/webhooks/...`) is posted to as `/api/v10/webhooks/...`; a
+    query such as `?thread_id=` is kept.
+    """
     m = _WEBHOOK_URL.match(url.strip())
     if m is None:
         raise ValueError(f"discord.webhook_urls entry {index + 1} is not a webhook URL "
                          "(expected https://discord.com/api/webhooks/ID/TOKEN)")
-    return Webhook(m.group("id"), url.strip(), m.group("token"))
+    base, hook_id, token = m.group("base"), m.group("id"), m.group("token")
+    if base.endswith("/api"):
+        base += "/" + API_VERSION
+    # `wait` is ours to set: without it a failed save raises nothing (PLATFORMS.md §2.2).
+    kept = [(k, v) for k, v in parse_qsl(m.group("query") or "") if k != "wait"]
+    query = f"?{urlencode(kept)}" if kept else ""
+    return Webhook(hook_id, f"{base}/webhooks/{hook_id}/{token}{query}", token)
 
 
 class Pacer:

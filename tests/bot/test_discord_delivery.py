@@ -269,6 +269,33 @@ def test_a_malformed_webhook_url_is_a_config_error_that_hides_it():
     assert "entry 1" in str(err.value) and "s" * 68 not in str(err.value)
 
 
+@pytest.mark.parametrize("configured, posted", [
+    ("https://discord.com/api/webhooks/123456789012345678/tok-EN_1",
+     "https://discord.com/api/v10/webhooks/123456789012345678/tok-EN_1"),
+    ("https://discordapp.com/api/v9/webhooks/123/tok/",
+     "https://discordapp.com/api/v9/webhooks/123/tok"),
+    ("https://discord.com/api/webhooks/123/tok?thread_id=77&wait=false",
+     "https://discord.com/api/v10/webhooks/123/tok?thread_id=77"),
+])
+def test_webhook_urls_are_posted_to_a_versioned_path(configured, posted):
+    hook = parse_webhook_url(configured)
+    assert (hook.url, hook.token) == (posted, posted.split("/")[-1].split("?")[0])
+    assert hook.token not in repr(hook)
+
+
+async def test_a_thread_id_in_the_url_reaches_discord_with_wait(rig):
+    hooks = DiscordWebhookService(
+        Settings(discord_webhook_urls=(rig.fake.add_webhook() + "?thread_id=77",)), limits=QUICK)
+    try:
+        (hook,) = hooks.webhooks.values()
+        await hooks.notifier.send(ALERT, hook.destination)
+    finally:
+        await hooks.stop()
+    (call,) = [c for c in rig.fake.calls if c.key == ("webhook", hook.id)]
+    assert call.path.startswith("/api/v10/webhooks/") and call.query == {
+        "thread_id": "77", "wait": "true"}
+
+
 async def test_unlisted_webhook_stops_and_a_relisted_one_resumes(rig):
     await rig.writer.run(register_webhooks, rig.store, rig.ids[1:], 0)
     assert not (await rig.sub("discord-webhook", rig.ids[0])).active
