@@ -63,6 +63,9 @@ class DiscordLimits:
     server_retries: int = 2  # extra attempts after a 5xx or refused connection in one send
     backoff_s: float = 0.5  # first pause after a 5xx; doubles
     timeout_s: float = 10.0
+    # A bot send includes discord.py's own waits (429 up to 30 s, 5xx about 25 s); past this
+    # it is cut and counted as maybe delivered, rather than aiohttp's 300 s default.
+    channel_timeout_s: float = 75.0
     parallel: int = 8  # destinations served at once (each webhook has its own bucket)
     # Discord allows 50 requests/s in all (PLATFORMS.md §5) and says so only with a 429;
     # webhook posts start no closer together than this, so a burst never meets it.
@@ -398,7 +401,7 @@ class ChannelNotifier:
 
     async def _send(self, destination: str, request: Awaitable[Any]) -> Any:
         try:
-            return await request
+            return await asyncio.wait_for(request, self.limits.channel_timeout_s)
         except discord.RateLimited as exc:  # longer than max_ratelimit_timeout: defer
             raise DeliveryError(f"{destination}: rate limited", retry_after_s=exc.retry_after) \
                 from None

@@ -3,6 +3,7 @@ each answer mapped to one outbox outcome (RELIABILITY.md items 15-17)."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 from bot.app import Writer
@@ -13,9 +14,11 @@ from tests.helpers.discord_rig import (  # noqa: F401  (rig is a fixture)
     CHANNEL,
     CKEY,
     OTHER,
+    QUICK,
     rig,
+    with_limits,
 )
-from tests.helpers.fake_discord import CHANNEL_ID, FakeDiscord, payload_problems
+from tests.helpers.fake_discord import CHANNEL_ID, FakeDiscord, FakeLimits, payload_problems
 
 OTHER_CHANNEL = "discord:800000000000000002"
 OTHER_KEY = ("channel", "800000000000000002")
@@ -71,6 +74,18 @@ async def test_bot_5xx_discord_py_does_not_retry_goes_back_to_the_outbox(rig):
     assert (await rig.rows())[(ALERT.key, CHANNEL)][:3] == ("pending", 1, 0)
     await rig.drain()
     assert [c.status for c in rig.fake.calls if c.key == CKEY] == [503, 200]
+
+
+@with_limits(FakeLimits(), dataclasses.replace(QUICK, channel_timeout_s=0.3))
+async def test_bot_timeout_after_the_write_is_retried_as_maybe_delivered(rig):
+    rig.fake.stall_s[CKEY] = 1.0  # saved, then answered too late
+    await rig.record(ALERT, CHANNEL)
+    assert await rig.deliver() == 0
+    assert (await rig.rows())[(ALERT.key, CHANNEL)][:3] == ("pending", 1, 1)
+    del rig.fake.stall_s[CKEY]
+    await rig.drain()
+    assert (await rig.rows())[(ALERT.key, CHANNEL)][0] == "sent"
+    assert len(rig.fake.sent_to(CKEY)) == 2  # at most twice: the stalled one and the retry
 
 
 async def test_bot_short_429_with_via_is_waited_out_by_discord_py(rig):
