@@ -1,4 +1,4 @@
-"""`liqbot` command line: run, run --replay, totals, decode."""
+"""`liqbot` command line: run, run --replay, totals, decode, and the operator's commands."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 from backtests import cli as backtest_cli
-from bot import redact
+from bot import cli_ops
 from bot.config import ConfigError, Settings, load_settings
+from bot.logs import settings_secrets, setup_logging
 from bot.render import render_totals
 from bot.runner import AlreadyRunning
 from feeds.model import MARKET, ParseError
@@ -35,6 +36,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--tz-offset", type=float, default=6.0, metavar="HOURS",
                      help="Coinalyze exports: hours their local time is ahead of UTC (default 6)")
     run.add_argument("--instruments", help="OKX instruments JSON for contract values")
+    run.add_argument("--ops", action="store_true",
+                     help="replay: serve /healthz and /metrics on [ops] listen too "
+                          "(a live run always does unless it is off)")
 
     tot = sub.add_parser("totals", help="liquidation totals for a window from the database")
     _common(tot)
@@ -60,6 +64,8 @@ def _parser() -> argparse.ArgumentParser:
     _common(st)
     st.add_argument("--json", action="store_true", help="machine-readable output")
 
+    cli_ops.add_parsers(sub, _common)
+
     dec = sub.add_parser("decode", help="raw exchange frames on stdin -> normalized JSON lines")
     dec.add_argument("--exchange", required=True,
                      help="venue: binance, binance-coinm, bybit, okx, bitmex, deribit, coinglass")
@@ -71,34 +77,28 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="TOML config file (default: $LIQBOT_CONFIG)")
     p.add_argument("--db", help="SQLite database (default: $LIQBOT_DB or ./liqbot.db)")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.add_argument("--log-json", action="store_true",
+                   help="one JSON object per log line (also log_json, LIQBOT_LOG_JSON)")
 
 
 def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(args.config, overrides={"db": args.db})
 
 
-def _setup_logging(level: str, settings: Settings | None = None) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO), stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # httpx logs every request URL at INFO, and a Bot API URL contains the token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    if settings is not None:
-        # Whatever still mentions a secret (PTB's DEBUG "Set Bot API URL", a traceback) is
-        # masked on the way out, by every handler.
-        redact.install([settings.telegram_token, settings.discord_token,
-                        settings.coinglass_api_key, *settings.discord_webhook_urls],
-                       handlers=logging.getLogger().handlers)
+def _setup_logging(args: argparse.Namespace, settings: Settings) -> None:
+    # Every secret the settings hold is masked in every record, whoever logs it (PTB's
+    # DEBUG "Set Bot API URL", httpx request lines, tracebacks).
+    setup_logging("DEBUG" if args.verbose else settings.log_level,
+                  json=args.log_json or settings.log_json, secrets=settings_secrets(settings))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from bot.runner import run_live, run_replay  # noqa: PLC0415 (heavy imports only for run)
 
     settings = _settings(args)
-    _setup_logging("DEBUG" if args.verbose else settings.log_level, settings)
+    _setup_logging(args, settings)
+    # Live runs serve the ops page unless it is off; a replay is a batch job, so only on request.
+    listen = settings.ops_listen if args.ops or not args.replay else None
     if args.replay:
         from feeds.replay import load_replay
 
@@ -106,12 +106,12 @@ def cmd_run(args: argparse.Namespace) -> int:
                            instruments=args.instruments)
         if args.speed < 0:
             raise ConfigError("--speed must be >= 0")
-        s = asyncio.run(run_replay(data, settings, speed=args.speed))
+        s = asyncio.run(run_replay(data, settings, speed=args.speed, ops_listen=listen))
         logger.info("replay done: %d items, %d new events, %d evaluations, %d alerts, %d delivered",
                     s.items, s.events_new, s.evaluations, s.alerts, s.delivered)
         return 0
     try:
-        asyncio.run(run_live(settings))
+        asyncio.run(run_live(settings, ops_listen=listen))
     except KeyboardInterrupt:
         pass
     return 0
@@ -168,7 +168,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     from feeds.http import HttpError
 
     settings = _settings(args)
-    _setup_logging("DEBUG" if args.verbose else settings.log_level, settings)
+    _setup_logging(args, settings)
     if not settings.coinglass_api_key:
         raise ConfigError("backfill --coinglass needs LIQBOT_COINGLASS_API_KEY")
     until = int(datetime.now(UTC).timestamp() * 1000)
@@ -255,6 +255,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_backfill(args)
         if args.command == "status":
             return cmd_status(args, sys.stdout)
+        if args.command in cli_ops.COMMANDS:
+            settings = _settings(args)
+            _setup_logging(args, settings)
+            return cli_ops.run(args, settings)
         return cmd_decode(args, sys.stdin, sys.stdout, sys.stderr)
     except (ConfigError, StoreError, ParseError, AlreadyRunning) as exc:
         print(f"liqbot: error: {exc}", file=sys.stderr)

@@ -67,6 +67,22 @@ class _SafeRedactor(logging.Filter):
             return True
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Write to whatever `sys.stderr` is at the time, not the one seen at set-up.
+
+    An in-process caller (pytest's capture, a daemon wrapper) may swap stderr and close the
+    old one later; a handler holding the old object would then fail on every record.
+    """
+
+    @property  # type: ignore[override]
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: TextIO) -> None:
+        pass
+
+
 class TextFormatter(logging.Formatter):
     """`2026-04-17T13:00:00.123Z INFO bot.runner: message`, masked."""
 
@@ -120,7 +136,7 @@ def setup_logging(level: str | int = "INFO", json: bool = False, *,
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, _MARK, False)]:
         root.removeHandler(old)
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = logging.StreamHandler(stream) if stream is not None else _StderrHandler()
     setattr(handler, _MARK, True)
     handler.setFormatter(JsonFormatter(redactor) if json else TextFormatter(redactor))
     safe = _SafeRedactor(redactor)

@@ -21,14 +21,12 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.config import ConfigError
+from bot.config import DEFAULT_OPS_LISTEN as DEFAULT_LISTEN
+from bot.config import ConfigError, parse_listen
 from bot.metrics import Metrics
 from bot.prom import CONTENT_TYPE
 
 logger = logging.getLogger(__name__)
-# Prometheus' exporter port range is fully allocated (9108 is also graphite_exporter's):
-# on a host that runs one, set [ops] listen to another port.
-DEFAULT_LISTEN = "127.0.0.1:9108"
 
 
 @dataclass(frozen=True)
@@ -63,23 +61,6 @@ def replay_check(replaying: Callable[[], bool]) -> HealthCheck:
         return HealthReport(on, {"replay": "running" if on else "finished"})
 
     return check
-
-
-def parse_listen(text: str | None) -> tuple[str, int] | None:
-    """`host:port` (IPv6 as `[::1]:9108`) -> (host, port); empty or "off" -> None (disabled)."""
-    if text is None or text.strip().lower() in ("", "off", "none", "false"):
-        return None
-    host, sep, port = text.strip().rpartition(":")
-    host = host.strip("[]")
-    try:
-        ipaddress.ip_address(host)
-        number = int(port)
-    except ValueError:
-        number = -1
-    if not sep or not 0 <= number <= 65535:
-        raise ConfigError(f"ops.listen: expected an IP address and port such as "
-                          f"{DEFAULT_LISTEN}, got {text!r}")
-    return host, number
 
 
 def _judge(check: HealthCheck) -> HealthReport:

@@ -20,8 +20,11 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from bot.app import Pipeline, Writer, flush
 from bot.config import ConfigError, Settings
 from bot.health import HealthConfig, HealthMonitor, save_status
+from bot.metrics import Metrics
 from bot.notify import ChatService, ConsoleNotifier, Notifier
+from bot.ops_http import live_check, replay_check
 from bot.policy import PolicyConfig
+from bot.telemetry import Telemetry
 from feeds.clock import Clock, SimClock, WallClock
 from feeds.connector import Backoff
 from feeds.model import MINUTE_MS, Liquidation
@@ -86,12 +89,13 @@ def chat_services(settings: Settings) -> list[ChatService]:
 class _Chats:
     """Sinks plus chat services of one run: who is a destination, who routes by subscription."""
 
-    def __init__(self, sinks: Mapping[str, Notifier], services: Sequence[ChatService]) -> None:
+    def __init__(self, sinks: Mapping[str, Notifier], services: Sequence[ChatService],
+                 ops: Telemetry) -> None:
         self.services = list(services)
         self.fixed = list(sinks)
         self.platforms = [s.name for s in self.services]
-        self.notifiers: dict[str, Notifier] = {**sinks,
-                                               **{s.name: s.notifier for s in self.services}}
+        self.notifiers: dict[str, Notifier] = ops.wrap(
+            {**sinks, **{s.name: s.notifier for s in self.services}})
 
     def pipeline(self, writer: Writer, settings: Settings) -> Pipeline:
         return Pipeline(writer.store, settings.signals, self.fixed, _policy_config(settings),
@@ -120,6 +124,7 @@ async def run_replay(
     data: ReplayData, settings: Settings, *, speed: float = 0.0,
     notifiers: Mapping[str, Notifier] | None = None, eval_interval_ms: int = MINUTE_MS,
     services: Sequence[ChatService] | None = None, drain_timeout_s: float = 300.0,
+    metrics: Metrics | None = None, ops_listen: str | None = None,
 ) -> RunSummary:
     """Drive the pipeline over recorded data on a simulated clock; flush the outbox; return.
 
@@ -128,13 +133,18 @@ async def run_replay(
     scheduler would have. `speed` 0 runs flat out; X > 0 runs X times real time. Delivery
     runs on the wall clock (retries and flood waits are real time); at the end the run
     waits up to `drain_timeout_s` for every configured destination to be served.
+    `metrics` are pushed as the replay goes; `ops_listen` also serves them (off by default).
     """
+    ops = Telemetry(metrics, ops_listen)
     chats = _Chats(notifiers if notifiers is not None else build_notifiers(settings),
-                   services if services is not None else chat_services(settings))
+                   services if services is not None else chat_services(settings), ops)
     lock = acquire_lock(settings.db)
     writer = Writer(settings.db)
     wall = WallClock()
+    replayed = asyncio.Event()
     try:
+        ops.bind(settings.db)
+        await ops.serve(replay_check(lambda: not replayed.is_set()))
         pipeline = chats.pipeline(writer, settings)
         await chats.start(writer, live=False)
         bar_ms = data.bar_span_ms or MINUTE_MS
@@ -147,18 +157,28 @@ async def run_replay(
             prev_tick = tick
             clock.advance_to(tick)
             summary.items += len(items)
+            ops.events(items)
             summary.events_new += await writer.run(pipeline.ingest, items)
             alerts = await writer.run(pipeline.evaluate, tick, bar_ms)
             summary.evaluations += 1
             summary.alerts += len(alerts)
+            ops.alerts(len(alerts))
             summary.delivered += await flush(writer, pipeline, chats.notifiers, wall.now_ms())
+            await ops.outbox(writer, pipeline.outbox)
+        replayed.set()
         summary.delivered += await _drain(writer, pipeline, chats, drain_timeout_s)
+        await ops.outbox(writer, pipeline.outbox)
         return summary
     finally:
         await chats.stop()
-        writer.close()
-        if lock is not None:
-            os.close(lock)
+        await ops.stop()
+        _release(writer, lock)
+
+
+def _release(writer: Writer, lock: int | None) -> None:
+    writer.close()
+    if lock is not None:
+        os.close(lock)
 
 
 async def _drain(writer: Writer, pipeline: Pipeline, chats: _Chats, timeout_s: float) -> int:
@@ -202,12 +222,17 @@ async def run_live(
     settings: Settings, *, stop: asyncio.Event | None = None, clock: Clock | None = None,
     notifiers: Mapping[str, Notifier] | None = None, feeds: Sequence[Any] | None = None,
     health: HealthConfig | None = None, services: Sequence[ChatService] | None = None,
+    metrics: Metrics | None = None, ops_listen: str | None = None,
 ) -> RunSummary:
-    """Stream the configured venues, evaluate on a schedule, deliver alerts, until stopped."""
+    """Stream the configured venues, evaluate on a schedule, deliver alerts, until stopped.
+
+    `metrics` are pushed as things happen; `ops_listen` also serves /healthz and /metrics.
+    """
     clock = clock or WallClock()
     stop = stop or _stop_on_signals()
+    ops = Telemetry(metrics, ops_listen)
     chats = _Chats(notifiers if notifiers is not None else build_notifiers(settings),
-                   services if services is not None else chat_services(settings))
+                   services if services is not None else chat_services(settings), ops)
     notifiers = chats.notifiers
     lock = acquire_lock(settings.db)
     writer = Writer(settings.db)
@@ -215,15 +240,22 @@ async def run_live(
     summary = RunSummary()
 
     async def sink(events: list[Liquidation]) -> None:
+        ops.events(events)
         summary.events_new += await writer.run(pipeline.ingest, events)
 
     if feeds is None:
-        feeds = build_feeds(settings, sink, clock, _gap_recorder(writer))
+        feeds = build_feeds(settings, sink, clock, _gap_recorder(writer, ops))
+    ops.bind(settings.db, feeds)
     health = health or HealthConfig(down_after_ms=int(settings.down_after_s * 1000),
                                     silent_after_ms=int(settings.silent_after_s * 1000))
     monitor = HealthMonitor(health, started_ms=clock.now_ms())
-    jobs = _Jobs(settings, writer, pipeline, notifiers, clock, summary, feeds, monitor)
+    jobs = _Jobs(settings, writer, pipeline, notifiers, clock, summary, feeds, monitor, ops)
     scheduler = jobs.schedule(AsyncIOScheduler(timezone="UTC"))
+    try:
+        await ops.serve(live_check(scheduler, feeds))  # a busy port stops the start here
+    except BaseException:
+        _release(writer, lock)
+        raise
     await chats.start(writer, live=True)  # connects in the background; never blocks on network
     tasks = [asyncio.create_task(f.run(), name=f"feed-{f.stats.exchange}") for f in feeds]
     scheduler.start()
@@ -242,9 +274,8 @@ async def run_live(
         with contextlib.suppress(Exception):
             await jobs.deliver()
         await chats.stop()
-        writer.close()
-        if lock is not None:
-            os.close(lock)
+        await ops.stop()
+        _release(writer, lock)
     return summary
 
 
@@ -275,10 +306,10 @@ class _Jobs:
 
     def __init__(self, settings: Settings, writer: Writer, pipeline: Pipeline,
                  notifiers: Mapping[str, Notifier], clock: Clock, summary: RunSummary,
-                 feeds: Sequence[Any], monitor: HealthMonitor) -> None:
+                 feeds: Sequence[Any], monitor: HealthMonitor, ops: Telemetry) -> None:
         self.settings, self.writer, self.pipeline = settings, writer, pipeline
         self.notifiers, self.clock, self.summary = notifiers, clock, summary
-        self.feeds, self.monitor = feeds, monitor
+        self.feeds, self.monitor, self.ops = feeds, monitor, ops
         self._busy = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -324,6 +355,7 @@ class _Jobs:
         alerts = await self.writer.run(self.pipeline.evaluate, self.clock.now_ms(), MINUTE_MS)
         self.summary.evaluations += 1
         self.summary.alerts += len(alerts)
+        self.ops.alerts(len(alerts))
         if alerts:
             # Send now rather than at the next deliver tick; a task, so a long fan-out
             # never holds up the next evaluation.
@@ -344,13 +376,15 @@ class _Jobs:
                 with contextlib.suppress(Exception):
                     await notifier.notice(text)
         await self.writer.run(save_status, self.writer.store, stats, self.monitor.states(), now)
+        await self.ops.outbox(self.writer, self.pipeline.outbox)
 
     async def prune(self) -> None:
         await self.writer.run(self.pipeline.prune, self.clock.now_ms(), self.settings.retention_days)
 
 
-def _gap_recorder(writer: Writer) -> Any:
+def _gap_recorder(writer: Writer, ops: Telemetry) -> Any:
     async def on_gap(exchange: str, start_ms: int, end_ms: int | None, reason: str) -> None:
+        ops.gap(exchange, start_ms, end_ms)
         await writer.run(writer.store.record_gap, exchange, start_ms, end_ms, reason)
 
     return on_gap

@@ -16,8 +16,13 @@ def liqbot_cmd(*args: str) -> list[str]:
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    """The test's environment minus any LIQBOT_* settings of the developer's shell."""
+    """The test's environment minus any LIQBOT_* settings of the developer's shell.
+
+    A live `liqbot run` serves its ops page; on a free port, so that parallel test runs
+    on one machine never fight over the default 9108.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("LIQBOT_")}
+    env["LIQBOT_OPS_LISTEN"] = "127.0.0.1:0"
     env.update(extra)
     return env
 

@@ -19,9 +19,6 @@ from tests.helpers.factories import T0, make_liq
 from tests.ops.exposition import parse_metrics
 from tests.ops.replay_data import write_events
 
-WIRING = "awaiting bot/cli.py wiring: backup, db check, browse, --log-json, [ops] listen"
-pytestmark = pytest.mark.xfail(strict=False, reason=WIRING)
-
 
 @pytest.fixture
 def db(tmp_path):

@@ -109,10 +109,6 @@ async def test_metered_notifier_counts_and_passes_attributes_through():
     assert metered({"c": Flaky()}, None)["c"].__class__.__name__ == "Flaky"
 
 
-WIRING = "awaiting runner wiring: run_replay/run_live(metrics=...)"
-
-
-@pytest.mark.xfail(strict=False, reason=WIRING)
 async def test_metrics_counters_move_during_a_replay(tmp_path):
     data = load_replay([str(write_events(tmp_path / "events.jsonl"))])
     settings = load_settings(None, environ={}, overrides={"db": str(tmp_path / "r.db")})
@@ -145,7 +141,6 @@ async def test_metrics_counters_move_during_a_replay(tmp_path):
     assert after["liqbot_outbox_items"][(("status", "sent"),)] == summary.delivered
 
 
-@pytest.mark.xfail(strict=False, reason=WIRING)
 async def test_live_run_reports_feed_and_delivery_metrics(tmp_path):
     from bot.runner import run_live
     from tests.bot.test_live import squeeze_frames
