@@ -219,6 +219,9 @@ async def test_a_busy_store_defers_then_follows_up(live, monkeypatch):
 async def test_commands_sync_only_when_their_definition_changes(live, tmp_path, monkeypatch):
     assert live.fake.syncs == 1 and live.service.synced is True
     assert live.fake.commands and {c["name"] for c in live.fake.commands} == set(COMMANDS)
+    uploaded = [{k: v for k, v in c.items() if k not in ("id", "application_id", "version")}
+                for c in sorted(live.fake.commands, key=lambda c: c["name"])]
+    assert uploaded == json.loads(SNAPSHOT.read_text())  # the snapshot is what Discord gets
     await live.service.stop()
     again = await start_bot(live.fake, live.writer, "")
     try:
