@@ -12,6 +12,7 @@ import signal
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -329,7 +330,9 @@ class _Jobs:
                           **common)
         scheduler.add_job(self._track(self.health), seconds=s.health_interval_s, id="health",
                           **common)
-        scheduler.add_job(self._track(self.prune), hours=6, id="prune", **common)
+        # Also once at start: a box that restarts more often than every 6 h must still prune.
+        scheduler.add_job(self._track(self.prune), hours=6, id="prune",
+                          next_run_time=datetime.now(UTC), **common)
         return scheduler
 
     def _track(self, job: Any) -> Any:

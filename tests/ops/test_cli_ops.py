@@ -69,6 +69,15 @@ def test_log_json_flag_makes_every_stderr_line_json(tmp_path):
     assert "cg-fake-key-0123456789" not in proc.stderr
 
 
+def test_replay_serves_the_ops_page_only_with_ops(tmp_path):
+    events = write_events(tmp_path / "events.jsonl", hours=2, spikes={})
+    quiet = run_liqbot("run", "--replay", str(events), "--db", str(tmp_path / "a.db"))
+    served = run_liqbot("run", "--replay", str(events), "--db", str(tmp_path / "b.db"), "--ops")
+    assert quiet.returncode == served.returncode == 0, quiet.stderr + served.stderr
+    assert "/healthz" not in quiet.stderr
+    assert "ops: /healthz and /metrics on http://127.0.0.1:" in served.stderr
+
+
 def test_live_run_serves_health_and_metrics_and_says_not_ok_without_feeds(tmp_path):
     """`liqbot run` with every venue unreachable: /healthz 503, /metrics parses, SIGTERM stops."""
     cfg = tmp_path / "liqbot.toml"
