@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import discord
 from discord import app_commands
@@ -101,6 +101,32 @@ class WindowOption(app_commands.Transformer):
 Window = app_commands.Transform[str, WindowOption]
 
 
+class ChoiceOption(app_commands.Transformer):
+    """One of a few words, offered as choices and refused when anything else arrives.
+
+    Discord's client offers only the choices, but discord.py passes any value through, and
+    `dispatch` would read an unknown word as a coin.
+    """
+
+    def __init__(self, *values: str) -> None:
+        self.values = values
+
+    @property
+    def choices(self) -> list[Choice[str]]:  # type: ignore[override]
+        return [Choice(name=v, value=v) for v in self.values]
+
+    async def transform(self, interaction: Interaction, value: Any, /) -> str:
+        word = str(value).strip().lower()
+        if word not in self.values:
+            raise BadOption(f"unknown choice {str(value)[:16]!r}: use one of "
+                            f"{', '.join(self.values)}")
+        return word
+
+
+Kinds = app_commands.Transform[str, ChoiceOption("squeeze", "cascade", "all")]
+Kind = app_commands.Transform[str, ChoiceOption("squeeze", "cascade")]
+
+
 async def usd_presets(interaction: Interaction, current: str) -> list[Choice[str]]:
     return _choices(USD_PRESETS, current)
 
@@ -160,7 +186,7 @@ def slash_commands(app: Answerer) -> list[app_commands.Command[Any, Any, None]]:
     @app_commands.autocomplete(min_usd=usd_presets, symbols=last_word(app.symbols))
     @manager_only()
     async def subscribe(interaction: Interaction,
-                        kinds: Literal["squeeze", "cascade", "all"] | None = None,
+                        kinds: Kinds | None = None,
                         min_usd: Range[str, 1, 16] | None = None,
                         symbols: Range[str, 1, 100] | None = None) -> None:
         await app.command(interaction, "subscribe", [kinds, min_usd, symbols])
@@ -177,7 +203,7 @@ def slash_commands(app: Answerer) -> list[app_commands.Command[Any, Any, None]]:
     @app_commands.command(name="backtest", description=_help("backtest"))
     @app_commands.describe(kind="one kind of alert (default: both)")
     async def backtest(interaction: Interaction,
-                       kind: Literal["squeeze", "cascade"] | None = None) -> None:
+                       kind: Kind | None = None) -> None:
         await app.command(interaction, "backtest", [kind])
 
     @app_commands.command(name="status", description=_help("status"))

@@ -128,6 +128,22 @@ async def test_bad_arguments_get_one_private_line_of_help(live):
     assert r.ephemeral and len(r.content.splitlines()) == 1 and "unknown window" in r.content
     r = await live.ask(slash("liqs", symbol="'; DROP TABLE events; --"))
     assert r.ephemeral and "is not a symbol" in r.content
+    r = await live.ask(slash("backtest", kind="squeezes"))
+    assert r.ephemeral and r.content.startswith("unknown choice 'squeezes'")
+
+
+# Discord enforces option lengths in its client only; a crafted interaction skips them.
+@pytest.mark.parametrize("options, says", [
+    ({"min_usd": "$2000B"}, "amounts above $1T"),
+    ({"symbols": "A" * 300}, "Too many or too long arguments"),
+    ({"symbols": " ".join(["BTC"] * 20)}, "Too many or too long arguments"),
+    ({"symbols": "BTC'); DELETE FROM subscriptions; --"}, "is not a symbol"),
+    ({"kinds": "everything"}, "unknown choice 'everything'"),  # not one of the choices
+])
+async def test_bad_subscribe_options_are_refused_in_one_private_line(live, options, says):
+    r = await live.ask(slash("subscribe", permissions=MANAGER, **options))
+    assert r.ephemeral and len(r.content.splitlines()) == 1 and says in r.content
+    assert await live.sub() is None
 
 
 async def test_a_manager_subscribes_the_channel_and_gets_settings_buttons(live):
