@@ -12,6 +12,7 @@ Each answer becomes one outbox outcome (RELIABILITY.md items 14-17, 22):
 | timeout after the write        | retry, counted as maybe delivered                        |
 | 400 / 413 (embed refused)      | one plain-content resend, then dead                      |
 | 401 / 403 / 404 (10015, 10003) | destination disabled, one log line, no retry             |
+| 401 on a bot channel           | the token, not the channel: logged, retried              |
 
 Webhooks do not go through discord.py: its adapter sleeps through any `retry_after` and ~25 s
 of 5xx backoff inside one send, and logs the webhook URL (token included) at DEBUG. Every
