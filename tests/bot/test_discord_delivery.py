@@ -22,6 +22,8 @@ from bot.subscriptions import Router, Subscription, Subscriptions
 from signals import SignalParams
 from tests.helpers.discord_rig import (  # noqa: F401  (rig is a fixture)
     ALERT,
+    CHANNEL,
+    CKEY,
     FAST,
     OTHER,
     QUICK,
@@ -235,6 +237,19 @@ async def test_quiet_subscription_is_delivered_without_a_notification(rig):
     await rig.record(ALERT, rig.dest())
     await rig.deliver()
     assert rig.fake.sent_to(rig.key())[0]["flags"] == 1 << 12
+
+
+async def test_an_oversized_alert_still_arrives_as_one_embed_within_every_limit(rig):
+    coins = [(f"COIN_{i}*" * 30, 1e6 * i, 2e6 * i) for i in range(40)]
+    alert = make_alert(key="huge", scope="X_" * 1500, track_record="y*" * 3000,
+                       top_coins=coins, top_exchanges=coins, funding_8h=-0.0001)
+    await rig.record(alert, rig.dest(), CHANNEL)
+    assert await rig.deliver() == 2
+    assert rig.fake.rejected == []  # the fake refuses what Discord would (PLATFORMS.md §5)
+    for key in (rig.key(), CKEY):
+        (payload,) = rig.fake.sent_to(key)
+        (embed,) = payload["embeds"]
+        assert not payload_problems(payload) and embed["description"].startswith("**$458M")
 
 
 async def test_mentions_in_symbols_never_ping(rig):
