@@ -25,6 +25,7 @@ from bot.metrics import Metrics
 from bot.notify import ChatService, ConsoleNotifier, Notifier
 from bot.ops_http import live_check, replay_check
 from bot.policy import PolicyConfig
+from bot.sources import Sources
 from bot.telemetry import Telemetry
 from feeds.clock import Clock, SimClock, WallClock
 from feeds.connector import Backoff
@@ -244,6 +245,11 @@ async def run_live(
         ops.events(events)
         summary.events_new += await writer.run(pipeline.ingest, events)
 
+    async def absorb(items: list[Any]) -> None:  # funding, OI, aggregate bars
+        await writer.run(pipeline.ingest, items)
+
+    # Injected `feeds` (tests) stand for every market-data source: no REST pollers then.
+    sources = Sources(settings, absorb, writer, clock) if feeds is None else None
     if feeds is None:
         feeds = build_feeds(settings, sink, clock, _gap_recorder(writer, ops))
     ops.bind(settings.db, feeds)
@@ -251,6 +257,7 @@ async def run_live(
                                     silent_after_ms=int(settings.silent_after_s * 1000))
     monitor = HealthMonitor(health, started_ms=clock.now_ms())
     jobs = _Jobs(settings, writer, pipeline, notifiers, clock, summary, feeds, monitor, ops)
+    jobs.sources = sources
     scheduler = jobs.schedule(AsyncIOScheduler(timezone="UTC"))
     try:
         await ops.serve(live_check(scheduler, feeds))  # a busy port stops the start here
@@ -259,6 +266,7 @@ async def run_live(
         raise
     await chats.start(writer, live=True)  # connects in the background; never blocks on network
     tasks = [asyncio.create_task(f.run(), name=f"feed-{f.stats.exchange}") for f in feeds]
+    tasks += sources.start() if sources else []
     scheduler.start()
     logger.info("liqbot running: venues %s, db %s; Ctrl-C stops", ",".join(settings.venues),
                 settings.db)
@@ -311,6 +319,7 @@ class _Jobs:
         self.settings, self.writer, self.pipeline = settings, writer, pipeline
         self.notifiers, self.clock, self.summary = notifiers, clock, summary
         self.feeds, self.monitor, self.ops = feeds, monitor, ops
+        self.sources: Sources | None = None
         self._busy = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -379,6 +388,8 @@ class _Jobs:
                 with contextlib.suppress(Exception):
                     await notifier.notice(text)
         await self.writer.run(save_status, self.writer.store, stats, self.monitor.states(), now)
+        if self.sources is not None:
+            await self.writer.run(self.sources.save_status, self.writer.store, now)
         await self.ops.outbox(self.writer, self.pipeline.outbox)
 
     async def prune(self) -> None:

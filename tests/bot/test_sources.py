@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import io
 import json
 import time
 from decimal import Decimal
@@ -19,6 +20,7 @@ from bot.sources import Sources
 from feeds import coinglass as cg
 from feeds.model import MARKET, Side
 from feeds.pollers import VENUES as POLLER_VENUES
+from feeds.store import Store
 from tests.helpers.factories import make_liq
 from tests.helpers.fake_http import FakeHttp, Reply, fixture_text
 
@@ -150,3 +152,37 @@ def test_funding_config_names_a_bad_venue(tmp_path):
     assert (s.funding_venues, s.funding_interval_s, s.funding_urls["hyperliquid"],
             s.coinglass_symbols, s.coinglass_plan) == (
         ("hyperliquid",), 60.0, "http://127.0.0.1:1", ("BTC",), "startup")
+
+
+async def test_a_live_run_polls_funding_and_status_shows_the_poller(tmp_path):
+    from bot.notify import ConsoleNotifier
+    from bot.runner import run_live
+
+    now = int(time.time() * 1000)
+    async with FakeHttp() as fake:
+        route_binance(fake, now)
+        settings = settings_for(tmp_path, venues=(), funding_venues=("binance",),
+                                funding_urls={"binance": fake.url}, health_interval_s=0.1)
+        stop = asyncio.Event()
+        task = asyncio.create_task(run_live(settings, stop=stop,
+                                            notifiers={"console": ConsoleNotifier(io.StringIO())}))
+        try:
+            async with asyncio.timeout(10):
+                while True:
+                    store = Store(settings.db)
+                    try:
+                        report = status_report(store, int(time.time() * 1000))
+                    finally:
+                        store.close()
+                    if any(p["polls"] for p in report["pollers"]):
+                        break
+                    await asyncio.sleep(0.05)
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 10)
+    assert fake.calls("/fapi/v1/premiumIndex")[0].query == {"symbol": "BTCUSDT"}
+    store = Store(settings.db)
+    try:
+        assert store.latest_funding("BTC", now + 1)[0].exchange == "binance"
+    finally:
+        store.close()

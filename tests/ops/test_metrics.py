@@ -149,7 +149,8 @@ async def test_live_run_reports_feed_and_delivery_metrics(tmp_path):
     metrics = Metrics()
     async with FakeExchange(squeeze_frames(now)) as fake:
         settings = load_settings(None, environ={}, overrides={"db": str(tmp_path / "l.db")})
-        settings = dataclasses.replace(settings, venues=("binance",), ws_urls={"binance": fake.url},
+        settings = dataclasses.replace(settings, venues=("binance",), funding_venues=(),
+                                       ws_urls={"binance": fake.url},
                                        eval_interval_s=0.2, deliver_interval_s=0.1,
                                        health_interval_s=0.1)
         stop = asyncio.Event()
