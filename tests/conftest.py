@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.history_files import require_shared_data
+from tests.helpers.logstate import preserved_logging
 from tests.helpers.netguard import loopback_only  # noqa: F401  (fixture)
 
 
@@ -20,3 +21,10 @@ def shared_data() -> Path:
 def _no_network(loopback_only):
     """Every test: only 127.0.0.1 is reachable (RELIABILITY.md test rig)."""
     yield loopback_only
+
+
+@pytest.fixture(autouse=True)
+def _logging_restored():
+    """A test that runs `liqbot` in-process must not leave its log set-up to the next test."""
+    with preserved_logging():
+        yield

@@ -7,7 +7,6 @@ import json
 import logging
 import subprocess
 import sys
-import threading
 from urllib.parse import quote
 
 import pytest
@@ -15,6 +14,7 @@ import pytest
 from bot import redact
 from bot.logs import secret_variants, settings_secrets, setup_logging
 from tests.helpers.cli import REPO, clean_env
+from tests.helpers.logstate import preserved_logging
 
 TOKEN = "123456789:AAHfake-telegram-token_0123456789abcdef"
 WEBHOOK = "https://discord.com/api/webhooks/112233445566778899/fakeWebhookSecret-0123456789abcd"
@@ -24,24 +24,15 @@ SECRETS = (TOKEN, WEBHOOK, API_KEY)
 
 @pytest.fixture
 def capture():
-    """setup_logging into a buffer with a fresh redactor; the root logger is restored after."""
-    root = logging.getLogger()
-    saved = (root.handlers[:], root.level, sys.excepthook, threading.excepthook)
-    factory = logging.getLogRecordFactory()
-    noisy = {n: logging.getLogger(n).filters[:] for n in redact.NOISY}
-
+    """setup_logging into a buffer with a fresh redactor; logging is restored after."""
     def make(json_lines: bool) -> io.StringIO:
         buf = io.StringIO()
         setup_logging("DEBUG", json=json_lines, secrets=SECRETS, stream=buf,
                       redactor=redact.Redactor())
         return buf
 
-    yield make
-    root.handlers[:], _, sys.excepthook, threading.excepthook = saved
-    root.setLevel(saved[1])
-    logging.setLogRecordFactory(factory)
-    for name, filters in noisy.items():
-        logging.getLogger(name).filters[:] = filters
+    with preserved_logging():
+        yield make
 
 
 def emit_everything() -> None:
