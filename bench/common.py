@@ -162,29 +162,6 @@ def progress(msg: str) -> None:
 # a rowid table appended in arrival order, and one UNIQUE (ts_ms, uid) index both deduplicates
 # (uid hashes ts_ms, so the pair is as unique as uid) and serves time ranges. The v1 random
 # 64-bit INTEGER PRIMARY KEY puts every insert on a random table page.
-PROPOSED_V2 = """
-CREATE TABLE events_v2 (
-    uid INTEGER NOT NULL, exchange TEXT NOT NULL, symbol TEXT NOT NULL, coin TEXT NOT NULL,
-    side TEXT NOT NULL CHECK (side IN ('long', 'short')), qty TEXT NOT NULL, price TEXT NOT NULL,
-    usd REAL NOT NULL, ts_ms INTEGER NOT NULL, recv_ms INTEGER NOT NULL, sampled INTEGER NOT NULL,
-    raw TEXT
-);
-INSERT INTO events_v2 SELECT * FROM events ORDER BY ts_ms;
-DROP TABLE events;
-ALTER TABLE events_v2 RENAME TO events;
-CREATE UNIQUE INDEX events_ts_uid ON events (ts_ms, uid);
-"""
-
-
-def apply_schema(store: Any, schema: str) -> None:
-    """Leave a Store on schema v1 (`current`), or apply PROPOSED_V2 plus the v1 trigger."""
-    if schema == "current":
-        return
-    v1 = MIGRATIONS[0]
-    trigger = v1[v1.index("CREATE TRIGGER events_to_buckets"):v1.index("END;") + 4]
-    store.conn.executescript("BEGIN IMMEDIATE;" + PROPOSED_V2 + trigger + "\nCOMMIT;")
-
-
 def loadavg() -> str:
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     return f"load average {load} on {os.cpu_count()} CPUs"

@@ -2,7 +2,7 @@
 
 Builds (once, cached under bench/.data/) a store of --events synthetic liquidations over
 --days days: 3 exchanges x 15 coins, BTC/ETH half the flow, a daily cycle, ~2 bursts a day.
-Rows go in with the store's own INSERT statement (so the bucket trigger fires) via executemany
+Rows go in through Store.insert_event_rows (the store's INSERT plus its bucket sums)
 in big transactions, raw NULL; the last --store-sample events go through
 Store.insert_liquidations in 500-event batches to measure the live write path on a full DB.
 
@@ -30,7 +30,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (  # noqa: E402
-    DATA_DIR, apply_schema, loadavg, percentile, progress, synth_events, table, verdict,
+    DATA_DIR, loadavg, percentile, progress, synth_events, table, verdict,
 )
 from feeds.model import HOUR_MS, MINUTE_MS, Liquidation, Side  # noqa: E402
 from feeds.schema import MIGRATIONS  # noqa: E402
@@ -44,12 +44,11 @@ SCENARIOS = (("24h, all coins", 24 * HOUR_MS, None), ("24h, coin=BTC", 24 * HOUR
 
 
 def db_path(args: argparse.Namespace) -> Path:
-    """Cache key: the parameters plus the store's v1 schema and insert SQL."""
-    # v1 creates events, buckets and the trigger; later migrations upgrade a cached DB on open.
-    key = "\n".join([MIGRATIONS[0], _INSERT_EVENT, args.schema, str(GEN_VERSION)])
+    """Cache key: the parameters plus the store's schema and insert SQL."""
+    key = "\n".join([*MIGRATIONS, _INSERT_EVENT, str(GEN_VERSION)])
     h = hashlib.sha1(key.encode())
     return Path(args.data_dir) / (
-        f"totals-n{args.events}-d{args.days}-s{args.seed}-{args.schema}-{h.hexdigest()[:10]}.db")
+        f"totals-n{args.events}-d{args.days}-s{args.seed}-{h.hexdigest()[:10]}.db")
 
 
 def to_liquidation(row: tuple[Any, ...]) -> Liquidation:
@@ -66,7 +65,6 @@ def build(path: Path, args: argparse.Namespace) -> dict[str, Any]:
     progress(f"[totals] building {args.events:,} events over {args.days} days -> {path}")
     t_start = time.perf_counter()
     store = Store(part, synchronous="OFF")  # a throwaway build: no durability needed
-    apply_schema(store, args.schema)
     store.conn.execute("PRAGMA cache_size = -2000000")  # 2 GB page cache for the build only
     n, sample = args.events, min(args.store_sample, args.events)
     done, gen_s, sql_s, live = 0, 0.0, 0.0, []
@@ -80,12 +78,8 @@ def build(path: Path, args: argparse.Namespace) -> dict[str, Any]:
         tail = max(0, done + len(rows) - (n - sample))  # the last `sample` go via the Store
         live += [to_liquidation(r) for r in rows[len(rows) - tail:]]
         bulk = rows[:len(rows) - tail]
-        if args.schema == "current":
-            bulk.sort()  # by uid, the v1 table key: same rows, table pages touched in order
         t = time.perf_counter()
-        store.conn.execute("BEGIN IMMEDIATE")
-        store.conn.executemany(_INSERT_EVENT, bulk)
-        store.conn.execute("COMMIT")
+        store.insert_event_rows(bulk)  # one transaction per million: buckets summed per chunk
         sql_s += time.perf_counter() - t
         done += len(bulk)
         progress(f"[totals]   {done:>12,} / {n:,} events  {time.perf_counter() - t_start:7.1f} s")
@@ -141,8 +135,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--queries", type=int, default=200, help="random end times (default 200)")
     ap.add_argument("--store-sample", type=int, default=50_000,
                     help="last events of the build written via Store.insert_liquidations")
-    ap.add_argument("--schema", choices=("current", "proposed"), default="current",
-                    help="events table: the store's v1 schema, or bench.common.PROPOSED_V2")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--data-dir", default=str(DATA_DIR), help=f"DB cache (default {DATA_DIR})")
     ap.add_argument("--rebuild", action="store_true", help="rebuild the cached DB")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,6 +30,7 @@ class Side(enum.StrEnum):
     SHORT = "short"
 
 
+@functools.lru_cache(maxsize=4096)  # called per event; venues list a few hundred symbols
 def coin_of(symbol: str) -> str:
     """Return the base asset of a venue symbol: BTCUSDT, BTC-USDT-SWAP, BTCUSD_PERP -> BTC."""
     s = symbol.upper()

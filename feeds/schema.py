@@ -152,6 +152,34 @@ MIGRATIONS: list[str] = [
     -- Wall-clock time of the first attempt: the delivery deadline counts from here.
     ALTER TABLE outbox ADD COLUMN first_ms INTEGER;
     """,
+    # v5: events append in time order to a rowid table whose one unique index (ts_ms, uid)
+    # serves both dedup and time ranges; a random 64-bit primary key scattered every insert
+    # across the table. Buckets are summed per batch by Store.insert_liquidations (one
+    # grouped statement instead of two upserts per row), so the trigger goes.
+    """
+    CREATE TABLE events_v5 (
+        uid INTEGER NOT NULL,             -- Liquidation.event_key(): same frame twice, one row
+        exchange TEXT NOT NULL,
+        symbol TEXT NOT NULL,
+        coin TEXT NOT NULL,
+        side TEXT NOT NULL CHECK (side IN ('long', 'short')),
+        qty TEXT NOT NULL,
+        price TEXT NOT NULL,
+        usd REAL NOT NULL,
+        ts_ms INTEGER NOT NULL,
+        recv_ms INTEGER NOT NULL,
+        sampled INTEGER NOT NULL,
+        raw TEXT
+    );
+    INSERT INTO events_v5 (uid, exchange, symbol, coin, side, qty, price, usd, ts_ms, recv_ms,
+                           sampled, raw)
+        SELECT uid, exchange, symbol, coin, side, qty, price, usd, ts_ms, recv_ms, sampled, raw
+        FROM events ORDER BY ts_ms, uid;
+    -- Dropping the table takes its trigger and its ts index with it.
+    DROP TABLE events;
+    ALTER TABLE events_v5 RENAME TO events;
+    CREATE UNIQUE INDEX events_ts_uid ON events (ts_ms, uid);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import orjson
 import sqlite_utils
 
 from feeds.model import (
@@ -42,6 +43,19 @@ _INSERT_EVENT = (
     "(uid, exchange, symbol, coin, side, qty, price, usd, ts_ms, recv_ms, sampled, raw) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+# Adds the events inserted after rowid ? to a bucket table. Rowids grow with each insert,
+# and INSERT OR IGNORE skips duplicates, so exactly the new events are counted, once.
+_ADD_TO_BUCKETS = (
+    "INSERT INTO {table} "
+    "SELECT ts_ms - ts_ms % {span}, exchange, coin, "
+    "total(CASE WHEN side = 'long' THEN usd END), total(CASE WHEN side = 'short' THEN usd END), "
+    "count(CASE WHEN side = 'long' THEN 1 END), count(CASE WHEN side = 'short' THEN 1 END) "
+    "FROM events WHERE rowid > ? GROUP BY 1, 2, 3 "
+    "ON CONFLICT DO UPDATE SET "
+    "long_usd = long_usd + excluded.long_usd, short_usd = short_usd + excluded.short_usd, "
+    "long_n = long_n + excluded.long_n, short_n = short_n + excluded.short_n"
+)
+_BUCKET_TABLES = (("buckets_1m", MINUTE_MS), ("buckets_1h", HOUR_MS))
 
 
 class StoreError(RuntimeError):
@@ -195,14 +209,21 @@ class Store:
 
     def insert_liquidations(self, events: Iterable[Liquidation], *, keep_raw: bool = True) -> int:
         """Store events in one transaction; return how many were new (duplicates are ignored)."""
-        rows = [_event_row(e, keep_raw) for e in events]
+        return self.insert_event_rows([_event_row(e, keep_raw) for e in events])
+
+    def insert_event_rows(self, rows: Sequence[tuple[Any, ...]]) -> int:
+        """Store prepared event rows (`_event_row` tuples: bulk loaders, benchmarks); new count."""
         if not rows:
             return 0
         with self.transaction():
+            last = self.conn.execute("SELECT coalesce(max(rowid), 0) FROM events").fetchone()[0]
             before = self.conn.total_changes
             self.conn.executemany(_INSERT_EVENT, rows)
-            # total_changes counts trigger rows too: 3 per new event (event, minute, hour).
-            return (self.conn.total_changes - before) // 3
+            new = self.conn.total_changes - before
+            if new:
+                for table, span in _BUCKET_TABLES:
+                    self.conn.execute(_ADD_TO_BUCKETS.format(table=table, span=span), (last,))
+            return new
 
     def insert_buckets(self, buckets: Iterable[Bucket]) -> int:
         """Upsert imported aggregate buckets (a re-import replaces, never double counts)."""
@@ -440,11 +461,21 @@ def _filters(coin: str | None, exchange: str | None) -> tuple[str, list[Any]]:
 
 
 def _event_row(e: Liquidation, keep_raw: bool) -> tuple[Any, ...]:
-    raw = json.dumps(e.raw, separators=(",", ":")) if keep_raw and e.raw is not None else None
     return (
         e.event_key(), e.exchange, e.symbol, e.coin, e.position_side.value, str(e.qty_base),
-        str(e.price), float(e.notional_usd), e.ts_ms, e.ts_recv_ms, int(e.sampled), raw,
+        str(e.price), float(e.notional_usd), e.ts_ms, e.ts_recv_ms, int(e.sampled),
+        _raw_text(e.raw) if keep_raw else None,
     )
+
+
+def _raw_text(raw: Any) -> str | None:
+    """The venue's payload as compact JSON text (orjson: this runs once per stored event)."""
+    if raw is None or isinstance(raw, str):
+        return raw
+    try:
+        return orjson.dumps(raw).decode()
+    except TypeError:  # a loader's payload with Decimals or dates in it
+        return json.dumps(raw, separators=(",", ":"), default=str)
 
 
 def _split_sql(script: str) -> list[str]:

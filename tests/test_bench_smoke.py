@@ -5,8 +5,6 @@ Speed targets are not asserted here: they are measurements for `make bench`.
 
 from __future__ import annotations
 
-import pytest
-
 from bench import ingest, totals
 
 
@@ -17,10 +15,9 @@ def test_ingest_bench_small(tmp_path, capsys):
     assert "ratio = ours / baseline" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("schema", ["current", "proposed"])
-def test_totals_bench_small(tmp_path, capsys, schema):
+def test_totals_bench_small(tmp_path, capsys):
     argv = ["--events", "20000", "--queries", "10", "--store-sample", "1000",
-            "--schema", schema, "--data-dir", str(tmp_path)]
+            "--data-dir", str(tmp_path)]
     res = totals.main(argv)
     assert res["checks_ok"], res["checks"]
     assert res["build"]["stored"] == 20_000
@@ -28,8 +25,3 @@ def test_totals_bench_small(tmp_path, capsys, schema):
     again = totals.main(argv)  # the second run reuses the cached DB
     assert "(cached)" in capsys.readouterr().out and again["checks_ok"]
 
-
-def test_ingest_bench_proposed_schema(tmp_path):
-    res = ingest.main(["--frames", "1000", "--repeat", "1", "--schema", "proposed",
-                       "--tmpdir", str(tmp_path)])
-    assert res["checks_ok"], res["checks"]

@@ -258,8 +258,8 @@ async def test_malformed_frames_are_counted_and_every_valid_event_delivered(
     assert (feed.stats.parse_errors, feed.stats.events, feed.stats.connects) == (5, 4, 1)
     # Rate-limited: one line names the first reason; the rest are only counted.
     [line] = warnings_from(caplog, "bad frame")
-    assert line == "binance: bad frame skipped (not JSON: Expecting value: line 1 column 1 " \
-                   "(char 0)); 0 more since last report: 'not json'"
+    assert line == ("binance: bad frame skipped (not JSON: invalid literal, expected 'null': "
+                    "line 1 column 1 (char 0)); 0 more since last report: 'not json'")
 
 
 async def test_a_failing_sink_is_logged_and_the_feed_keeps_going(

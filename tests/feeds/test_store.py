@@ -150,3 +150,46 @@ def test_overlapping_aggregate_sources_count_once_per_coin(store):
     ])
     t = store.totals(T0 + HOUR_MS, HOUR_MS)
     assert {c: sh for c, _, sh in t.by("coin")} == {"BTC": 8e6, "ETH": 2e6}
+
+
+def test_v4_database_upgrades_keeping_events_buckets_and_dedup(tmp_path):
+    from feeds.schema import MIGRATIONS
+    from feeds.store import _INSERT_EVENT, _event_row, _split_sql
+
+    path = tmp_path / "v4.db"
+    old = [make_liq(ts_exchange_ms=T0 + i * 20_000, notional_usd=Decimal(1000 + i))
+           for i in range(9)]
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+    for script in MIGRATIONS[:4]:
+        for statement in _split_sql(script):
+            conn.execute(statement)
+    conn.executemany(_INSERT_EVENT, [_event_row(e, True) for e in old])  # v1's trigger buckets
+    conn.execute("INSERT INTO meta VALUES ('schema_version', '4')")
+    conn.close()
+
+    store = Store(path)
+    try:
+        assert store.schema_version() == SCHEMA_VERSION
+        assert store.count_events() == 9
+        assert store.totals(T0 + HOUR_MS, HOUR_MS).short_usd == sum(1000 + i for i in range(9))
+        assert store.insert_liquidations(old) == 0  # the old keys still deduplicate
+        later = make_liq(ts_exchange_ms=T0 + 10 * MINUTE_MS, notional_usd=Decimal(5))
+        assert store.insert_liquidations([later, *old[:2]]) == 1
+        assert store.totals(T0 + HOUR_MS, HOUR_MS).count == 10
+        triggers = store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+        assert triggers.fetchall() == []
+    finally:
+        store.close()
+
+
+def test_buckets_count_only_the_new_events_of_a_mixed_batch(store):
+    seen = [make_liq(ts_exchange_ms=T0 + i, notional_usd=Decimal(10)) for i in range(3)]
+    store.insert_liquidations(seen)
+    fresh = [make_liq(ts_exchange_ms=T0 + 100 + i, position_side=Side.LONG,
+                      notional_usd=Decimal(7)) for i in range(4)]
+    assert store.insert_liquidations([*seen, *fresh, fresh[0]]) == 4
+    minute = store.conn.execute("SELECT long_usd, short_usd, long_n, short_n FROM buckets_1m")
+    assert minute.fetchall() == [(28.0, 30.0, 4, 3)]
+    hour = store.conn.execute("SELECT long_usd, short_usd, long_n, short_n FROM buckets_1h")
+    assert hour.fetchall() == [(28.0, 30.0, 4, 3)]
