@@ -14,8 +14,6 @@ from typing import Any
 
 import numpy as np
 
-from feeds.schema import MIGRATIONS
-
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = ROOT / "bench" / ".data"
 T0_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z, a whole hour
@@ -112,10 +110,10 @@ def synth_events(
         exs, cos = ex[sl].tolist(), co[sl].tolist()
         yield list(zip(
             uid[sl].tolist(), [EXCHANGES[e][0] for e in exs],
-            [symbols[e][c] for e, c in zip(exs, cos)], [COINS[c][0] for c in cos],
+            [symbols[e][c] for e, c in zip(exs, cos, strict=False)], [COINS[c][0] for c in cos],
             ["long" if b else "short" for b in is_long[sl].tolist()],
-            [f"{q:.{d}f}" for q, d in zip(qty[sl].tolist(), qdp[co[sl]].tolist())],
-            [f"{p:.{d}f}" for p, d in zip(price[sl].tolist(), pdp[co[sl]].tolist())],
+            [f"{q:.{d}f}" for q, d in zip(qty[sl].tolist(), qdp[co[sl]].tolist(), strict=False)],
+            [f"{p:.{d}f}" for p, d in zip(price[sl].tolist(), pdp[co[sl]].tolist(), strict=False)],
             usd[sl].tolist(), ts[sl].tolist(), recv[sl].tolist(),
             [int(EXCHANGES[e][2]) for e in exs], [None] * len(exs), strict=True,
         ))
@@ -144,7 +142,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     print(line)
     for j, r in enumerate(cells):
         print("| " + " | ".join(c.rjust(w) if j and i else c.ljust(w)
-                                for i, (c, w) in enumerate(zip(r, widths))) + " |")
+                                for i, (c, w) in enumerate(zip(r, widths, strict=False))) + " |")
         if j == 0:
             print(line)
     print(line)

@@ -24,7 +24,12 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (  # noqa: E402
-    loadavg, peak_rss_mib, progress, synth_frames, table, verdict,
+    loadavg,
+    peak_rss_mib,
+    progress,
+    synth_frames,
+    table,
+    verdict,
 )
 from feeds.binance import parse_message  # noqa: E402
 from feeds.store import _INSERT_EVENT, Store, _event_row  # noqa: E402

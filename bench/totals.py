@@ -30,7 +30,13 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (  # noqa: E402
-    DATA_DIR, loadavg, percentile, progress, synth_events, table, verdict,
+    DATA_DIR,
+    loadavg,
+    percentile,
+    progress,
+    synth_events,
+    table,
+    verdict,
 )
 from feeds.model import HOUR_MS, MINUTE_MS, Liquidation, Side  # noqa: E402
 from feeds.schema import MIGRATIONS  # noqa: E402

@@ -46,7 +46,8 @@ def strongest(signals: Iterable[Signal], params: SignalParams) -> list[Signal]:
         k = (s.kind.value, s.scope)
         rank = (s.severity, s.stat.total_usd / params.scale(s.stat.window_ms))
         cur = best.get(k)
-        if cur is None or rank > (cur.severity, cur.stat.total_usd / params.scale(cur.stat.window_ms)):
+        if cur is None or rank > (cur.severity,
+                                  cur.stat.total_usd / params.scale(cur.stat.window_ms)):
             best[k] = s
     return sorted(best.values(), key=lambda s: (s.kind.value, s.scope))
 
@@ -176,7 +177,8 @@ class Outbox:
              now_ms if status == SENT else None, now_ms, item.alert.key, item.destination),
         )
         if status == DEAD:
-            logger.error("outbox: giving up on %s -> %s: %s", item.alert.key, item.destination, error)
+            logger.error("outbox: giving up on %s -> %s: %s", item.alert.key, item.destination,
+                         error)
         elif status == SENT:
             logger.warning("outbox: %s -> %s %s", item.alert.key, item.destination, error)
         return status

@@ -9,7 +9,8 @@ from bot.alerts import Alert
 from feeds.model import MARKET, ms_to_dt
 from feeds.store import Totals, window_name
 
-_UNITS = ((Decimal("1e12"), "T"), (Decimal("1e9"), "B"), (Decimal("1e6"), "M"), (Decimal("1e3"), "K"))
+_UNITS = ((Decimal("1e12"), "T"), (Decimal("1e9"), "B"), (Decimal("1e6"), "M"),
+          (Decimal("1e3"), "K"))
 _ICONS = {"short_squeeze": "🚨", "long_cascade": "🩸"}
 
 
@@ -165,7 +166,8 @@ def render_status(report: dict, now_ms: int) -> str:
         since = v["connected_since_ms"]
         conn = "disconnected" if since is None else f"connected {duration(now_ms - since)}"
         lines.append(
-            f"{v['exchange']}: {v['state']} · {conn} · last event {_ago(v['last_event_ms'], now_ms)}"
+            f"{v['exchange']}: {v['state']} · {conn} · "
+            f"last event {_ago(v['last_event_ms'], now_ms)}"
             f" · {v['events_per_min']:.1f}/min · gaps 24h {v['gaps_24h']}"
             + (" (open)" if v["gap_open"] else "") + f" · totals {v['totals']}"
         )

@@ -62,7 +62,8 @@ def acquire_lock(db_path: str) -> int | None:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
-        raise AlreadyRunning(f"another liqbot is already using {db_path} ({lock_path} is locked)")
+        raise AlreadyRunning(
+            f"another liqbot is already using {db_path} ({lock_path} is locked)") from None
     return fd
 
 
@@ -393,7 +394,8 @@ class _Jobs:
         await self.ops.outbox(self.writer, self.pipeline.outbox)
 
     async def prune(self) -> None:
-        await self.writer.run(self.pipeline.prune, self.clock.now_ms(), self.settings.retention_days)
+        await self.writer.run(self.pipeline.prune, self.clock.now_ms(),
+                              self.settings.retention_days)
 
 
 def _gap_recorder(writer: Writer, ops: Telemetry) -> Any:

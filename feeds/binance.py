@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit

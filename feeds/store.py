@@ -135,9 +135,11 @@ class Totals:
             "total_usd": self.total_usd,
             "count": self.count,
             "lower_bound": bool(self.sampled_exchanges),
-            "by_coin": [{"coin": c, "long_usd": lg, "short_usd": sh} for c, lg, sh in self.by("coin")],
+            "by_coin": [{"coin": c, "long_usd": lg, "short_usd": sh}
+                        for c, lg, sh in self.by("coin")],
             "by_exchange": [
-                {"exchange": e, "long_usd": lg, "short_usd": sh} for e, lg, sh in self.by("exchange")
+                {"exchange": e, "long_usd": lg, "short_usd": sh}
+                for e, lg, sh in self.by("exchange")
             ],
         }
 
@@ -366,7 +368,8 @@ class Store:
             "SELECT start_ms, exchange, coin, long_usd, short_usd FROM agg_buckets "
             f"WHERE start_ms >= ? AND start_ms < ?) {where} GROUP BY h ORDER BY h"
         )
-        return [tuple(r) for r in self.conn.execute(sql, [start_ms, end_ms, start_ms, end_ms, *wargs])]
+        args = [start_ms, end_ms, start_ms, end_ms, *wargs]
+        return [tuple(r) for r in self.conn.execute(sql, args)]
 
     def coins(self, start_ms: int, end_ms: int) -> list[str]:
         """Coins with any liquidation in [start, end)."""
@@ -391,7 +394,8 @@ class Store:
             "SELECT exchange, coin, span_ms, start_ms, open, high, low, close FROM candles "
             "WHERE coin = ? AND span_ms = ? AND start_ms >= ? AND start_ms < ? ORDER BY start_ms"
         )
-        return [Candle(*r) for r in self.conn.execute(sql, (coin.upper(), span_ms, start_ms, end_ms))]
+        rows = self.conn.execute(sql, (coin.upper(), span_ms, start_ms, end_ms))
+        return [Candle(*r) for r in rows]
 
     def price_change(self, coin: str, start_ms: int, end_ms: int) -> float | None:
         """Fractional price change over [start, end) from the finest candles inside it."""

@@ -34,7 +34,6 @@ from tests.helpers.discord_rig import (  # noqa: F401  (rig is a fixture)
 from tests.helpers.factories import make_alert
 from tests.helpers.fake_discord import CHANNEL_ID, FakeDiscord, FakeLimits, payload_problems
 
-
 # -- webhooks --------------------------------------------------------------------------------
 
 async def test_webhook_alert_arrives_as_a_valid_embed_with_wait_and_no_mentions(rig):

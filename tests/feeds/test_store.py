@@ -6,8 +6,8 @@ from decimal import Decimal
 import pytest
 
 from feeds.model import HOUR_MS, MINUTE_MS, Candle, Funding, Side
-from feeds.store import Store, StoreError, parse_window
 from feeds.schema import SCHEMA_VERSION
+from feeds.store import Store, StoreError, parse_window
 from tests.helpers.factories import T0, make_bucket, make_liq
 
 

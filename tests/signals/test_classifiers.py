@@ -2,8 +2,7 @@
 
 import pytest
 
-from signals import Context, SignalKind, SignalParams, evaluate
-from signals import cascade, squeeze
+from signals import Context, SignalKind, SignalParams, cascade, evaluate, squeeze
 from signals.windows import sum_buckets, trailing_mean, window_stat
 from tests.helpers.factories import T0, make_bucket, make_stat
 
