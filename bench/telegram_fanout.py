@@ -153,7 +153,7 @@ async def latency(trials: int, eval_s: float, deliver_s: float, tmpdir: Path) ->
     async with FakeExchange([], path=DEFAULT_PATH) as exchange, FakeBotApi(TOKEN) as fake:
         settings = telegram_settings(
             fake, str(tmpdir / "latency.db"), chat_ids=("555",), venues=["binance"],
-            ws_urls={"binance": exchange.url},
+            funding_venues=[], ws_urls={"binance": exchange.url},
             eval_interval_s=eval_s, deliver_interval_s=deliver_s, console=False)
         stop = asyncio.Event()
         task = asyncio.create_task(run_live(settings, stop=stop))
