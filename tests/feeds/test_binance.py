@@ -6,7 +6,6 @@ import copy
 import json
 import math
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,8 +14,9 @@ from hypothesis import strategies as st
 
 from feeds.binance import DEFAULT_URL, binance_feed, parse_force_order, parse_message
 from feeds.model import Liquidation, ParseError, Side
+from tests.helpers.shared import FIXTURES
 
-FIXTURE = Path("/work/shared/fixtures/exchanges/binance_usdm_forceorder.json")
+FIXTURE = FIXTURES / "binance_usdm_forceorder.json"
 SAMPLE: dict[str, Any] = json.loads(FIXTURE.read_text())
 RECV_MS = 1568014461000
 

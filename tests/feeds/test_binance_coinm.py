@@ -26,8 +26,9 @@ from feeds.rest import RestError, get_json
 from feeds.store import Store
 from tests.helpers.fake_rest import FakeRest, coinm_exchange_info
 from tests.helpers.fake_ws import FakeExchange, running, wait_until
+from tests.helpers.shared import FIXTURES
 
-FIXTURE = Path("/work/shared/fixtures/exchanges/binance_coinm_forceorder.json")
+FIXTURE = FIXTURES / "binance_coinm_forceorder.json"
 SAMPLE: dict[str, Any] = json.loads(FIXTURE.read_text())
 RECV_MS = 1591154241000
 SIZES = {"BTCUSD_PERP": Decimal(100), "BTCUSD": Decimal(100), "ETHUSD": Decimal(10)}

@@ -30,8 +30,8 @@ from feeds.decode import decoder_for
 from feeds.model import Liquidation, ParseError, Side
 from tests.helpers.fake_ws import Plan, wait_until
 from tests.helpers.fake_ws_venues import TextPingFake
+from tests.helpers.shared import FIXTURES
 
-FIXTURES = Path("/work/shared/fixtures/exchanges")
 INSERT: dict[str, Any] = json.loads((FIXTURES / "bitmex_liquidation_insert.json").read_text())
 UPDATE: dict[str, Any] = json.loads((FIXTURES / "bitmex_liquidation_update.json").read_text())
 ROW: dict[str, Any] = INSERT["data"][0]

@@ -22,8 +22,9 @@ from feeds.model import Liquidation, ParseError, Side
 from feeds.store import Store
 from tests.helpers.fake_rest import BybitInstruments, FakeRest
 from tests.helpers.fake_ws import FakeExchange, Plan, bybit_replies, running, wait_until
+from tests.helpers.shared import FIXTURES
 
-FIXTURE = Path("/work/shared/fixtures/exchanges/bybit_all_liquidation.json")
+FIXTURE = FIXTURES / "bybit_all_liquidation.json"
 SAMPLE: dict[str, Any] = json.loads(FIXTURE.read_text())
 RECV_MS = 1739502303300
 INFO = bybit.INSTRUMENTS_PATH

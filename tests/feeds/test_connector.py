@@ -21,10 +21,11 @@ from feeds.model import Liquidation
 from feeds.store import Store
 from tests.helpers.fake_ws import FakeExchange, Plan, wait_until
 from tests.helpers.netguard import NetworkBlocked, install, loopback_only  # noqa: F401
+from tests.helpers.shared import FIXTURES
 
 pytestmark = pytest.mark.usefixtures("loopback_only")
 
-FIXTURE = Path("/work/shared/fixtures/exchanges/binance_usdm_forceorder.json")
+FIXTURE = FIXTURES / "binance_usdm_forceorder.json"
 SAMPLE: dict[str, Any] = json.loads(FIXTURE.read_text())
 # Fast timers: a dead peer is noticed in ~0.15 s, backoff stays in the tens of ms.
 FAST = FeedTiming(ping_interval_s=0.05, ping_timeout_s=0.1, open_timeout_s=1.0,

@@ -10,7 +10,6 @@ import math
 import random
 from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,8 +27,9 @@ from feeds.deribit import (
 from feeds.model import Liquidation, ParseError, Side
 from tests.helpers.fake_ws import Plan, wait_until
 from tests.helpers.fake_ws_venues import DeribitFake
+from tests.helpers.shared import FIXTURES
 
-FIXTURE = Path("/work/shared/fixtures/exchanges/deribit_trade_liquidation.json")
+FIXTURE = FIXTURES / "deribit_trade_liquidation.json"
 SAMPLE: dict[str, Any] = json.loads(FIXTURE.read_text())
 TRADE: dict[str, Any] = SAMPLE["params"]["data"][0]
 RECV_MS = 1550736300000

@@ -22,8 +22,9 @@ from feeds.store import Store
 from tests.helpers.fake_rest import FakeRest, okx_instruments
 from tests.helpers.fake_ws import FakeExchange, Plan, okx_replies, running, wait_until
 from tests.helpers.history_files import write_instruments
+from tests.helpers.shared import FIXTURES
 
-FIXTURE = Path("/work/shared/fixtures/exchanges/okx_liquidation_orders.json")
+FIXTURE = FIXTURES / "okx_liquidation_orders.json"
 SAMPLE: dict[str, Any] = json.loads(FIXTURE.read_text())
 RECV_MS = 1692266435000
 INFO = okx.INSTRUMENTS_PATH

@@ -11,7 +11,6 @@ import copy
 import json
 from collections.abc import Callable
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,8 +20,8 @@ from hypothesis import strategies as st
 from feeds import binance, binance_coinm, bybit, okx
 from feeds.instruments import ContractSpec
 from feeds.model import Liquidation, ParseError, Side
+from tests.helpers.shared import FIXTURES
 
-FIXTURES = Path("/work/shared/fixtures/exchanges")
 RECV_MS = 1700000000000
 SETTINGS = settings(max_examples=200, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])

@@ -6,7 +6,6 @@ import copy
 import json
 from collections.abc import Callable
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -15,8 +14,8 @@ from hypothesis import strategies as st
 from feeds import coinglass_ws, deribit
 from feeds.bitmex import LiquidationTable, contract_of
 from feeds.model import Liquidation, ParseError, Side
+from tests.helpers.shared import FIXTURES
 
-FIXTURES = Path("/work/shared/fixtures/exchanges")
 RECV_MS = 1_700_000_000_000
 SETTINGS = settings(max_examples=200, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])

@@ -21,12 +21,11 @@ import socket
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-FIXTURES = Path("/work/shared/fixtures/exchanges")
+from tests.helpers.shared import FIXTURES
 
 
 def fixture_text(name: str) -> str:

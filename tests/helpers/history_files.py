@@ -10,8 +10,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SHARED_DATA = (REPO_ROOT / ".." / "shared" / "data").resolve()
+from tests.helpers.shared import REPO_ROOT, SHARED_DATA  # noqa: F401 (re-exported)
 
 T0 = 1_776_430_800_000  # 2026-04-17 13:00 UTC, an hour boundary
 HOUR = 3_600_000
