@@ -1,4 +1,4 @@
-"""Window-totals benchmark: Store.totals (hour + minute buckets) vs a naive scan of events.
+"""Window-totals benchmark: Store.totals (4h, 1h, 10m and 1m buckets) vs a naive scan of events.
 
 Builds (once, cached under bench/.data/) a store of --events synthetic liquidations over
 --days days: 3 exchanges x 15 coins, BTC/ETH half the flow, a daily cycle, ~2 bursts a day.

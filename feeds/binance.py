@@ -42,18 +42,11 @@ def parse_force_order(
     price = dec(need(o, "ap", "o"), "o.ap")
     if price <= 0:  # ap is 0 on some unfilled edge cases: fall back to the limit price
         price = positive(need(o, "p", "o"), "o.p")
-    return Liquidation(
-        exchange=exchange,
-        symbol=symbol,
-        position_side=_SIDES[side_raw],
-        qty_base=qty,
-        price=price,
-        notional_usd=qty * price,
-        ts_exchange_ms=ts_ms(o.get("T", raw.get("E")), "o.T"),
-        ts_recv_ms=recv_ms,
-        sampled=True,  # at most one liquidation per symbol per 1000 ms
-        raw=raw,
-    )
+    # Positional: keywords cost a third more on the hottest line of ingest.
+    return Liquidation(exchange, symbol, _SIDES[side_raw], qty, price, qty * price,
+                       ts_ms(o.get("T", raw.get("E")), "o.T"), recv_ms,
+                       True,  # sampled: at most one liquidation per symbol per 1000 ms
+                       raw)
 
 
 def parse_message(

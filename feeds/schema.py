@@ -154,9 +154,27 @@ MIGRATIONS: list[str] = [
     """,
     # v5: events append in time order to a rowid table whose one unique index (ts_ms, uid)
     # serves both dedup and time ranges; a random 64-bit primary key scattered every insert
-    # across the table. Buckets are summed per batch by Store.insert_liquidations (one
-    # grouped statement instead of two upserts per row), so the trigger goes.
+    # across the table. Buckets are summed per batch by Store.insert_liquidations (grouped
+    # statements instead of two upserts per row), so the trigger goes; 10-minute and 4-hour
+    # levels join the minute and hour ones so a window reads fewer rows (feeds/buckets.py).
     """
+    CREATE TABLE buckets_10m (
+        start_ms INTEGER NOT NULL, exchange TEXT NOT NULL, coin TEXT NOT NULL,
+        long_usd REAL NOT NULL, short_usd REAL NOT NULL,
+        long_n INTEGER NOT NULL, short_n INTEGER NOT NULL,
+        PRIMARY KEY (start_ms, exchange, coin)
+    ) WITHOUT ROWID;
+    CREATE TABLE buckets_4h (
+        start_ms INTEGER NOT NULL, exchange TEXT NOT NULL, coin TEXT NOT NULL,
+        long_usd REAL NOT NULL, short_usd REAL NOT NULL,
+        long_n INTEGER NOT NULL, short_n INTEGER NOT NULL,
+        PRIMARY KEY (start_ms, exchange, coin)
+    ) WITHOUT ROWID;
+    INSERT INTO buckets_10m SELECT start_ms - start_ms % 600000, exchange, coin, sum(long_usd),
+        sum(short_usd), sum(long_n), sum(short_n) FROM buckets_1m GROUP BY 1, 2, 3;
+    INSERT INTO buckets_4h SELECT start_ms - start_ms % 14400000, exchange, coin, sum(long_usd),
+        sum(short_usd), sum(long_n), sum(short_n) FROM buckets_1h GROUP BY 1, 2, 3;
+
     CREATE TABLE events_v5 (
         uid INTEGER NOT NULL,             -- Liquidation.event_key(): same frame twice, one row
         exchange TEXT NOT NULL,

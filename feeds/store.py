@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 import sqlite_utils
 
+from feeds import buckets
 from feeds.model import (
     HOUR_MS,
     MARKET,
@@ -43,19 +44,6 @@ _INSERT_EVENT = (
     "(uid, exchange, symbol, coin, side, qty, price, usd, ts_ms, recv_ms, sampled, raw) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-# Adds the events inserted after rowid ? to a bucket table. Rowids grow with each insert,
-# and INSERT OR IGNORE skips duplicates, so exactly the new events are counted, once.
-_ADD_TO_BUCKETS = (
-    "INSERT INTO {table} "
-    "SELECT ts_ms - ts_ms % {span}, exchange, coin, "
-    "total(CASE WHEN side = 'long' THEN usd END), total(CASE WHEN side = 'short' THEN usd END), "
-    "count(CASE WHEN side = 'long' THEN 1 END), count(CASE WHEN side = 'short' THEN 1 END) "
-    "FROM events WHERE rowid > ? GROUP BY 1, 2, 3 "
-    "ON CONFLICT DO UPDATE SET "
-    "long_usd = long_usd + excluded.long_usd, short_usd = short_usd + excluded.short_usd, "
-    "long_n = long_n + excluded.long_n, short_n = short_n + excluded.short_n"
-)
-_BUCKET_TABLES = (("buckets_1m", MINUTE_MS), ("buckets_1h", HOUR_MS))
 
 
 class StoreError(RuntimeError):
@@ -223,8 +211,7 @@ class Store:
             self.conn.executemany(_INSERT_EVENT, rows)
             new = self.conn.total_changes - before
             if new:
-                for table, span in _BUCKET_TABLES:
-                    self.conn.execute(_ADD_TO_BUCKETS.format(table=table, span=span), (last,))
+                buckets.add_new_events(self.conn, last)
             return new
 
     def insert_buckets(self, buckets: Iterable[Bucket]) -> int:
@@ -326,14 +313,12 @@ class Store:
 
     def _event_totals(self, start: int, end: int, where: str, wargs: list[Any],
                       ) -> tuple[TotalsRow, ...]:
-        h0, h1 = _ceil(start, HOUR_MS), end - end % HOUR_MS
-        minute = "SELECT * FROM buckets_1m WHERE start_ms >= ? AND start_ms < ?"
-        if h0 < h1:
-            union = " UNION ALL ".join(
-                ["SELECT * FROM buckets_1h WHERE start_ms >= ? AND start_ms < ?", minute, minute])
-            args: list[Any] = [h0, h1, start, h0, h1, end]
-        else:
-            union, args = minute, [start, end]
+        parts = buckets.cover(start, end)
+        if not parts:
+            return ()
+        union = " UNION ALL ".join(
+            f"SELECT * FROM {table} WHERE start_ms >= ? AND start_ms < ?" for table, _, _ in parts)
+        args: list[Any] = [x for _, lo, hi in parts for x in (lo, hi)]
         sql = (
             "SELECT exchange, coin, sum(long_usd), sum(short_usd), sum(long_n), sum(short_n) "
             f"FROM ({union}) {where} GROUP BY exchange, coin"

@@ -1,0 +1,74 @@
+"""Derived bucket levels of the events table: how they are kept and how a window is covered.
+
+Every event is summed into 1-minute, 10-minute, 1-hour and 4-hour buckets per exchange and
+coin when it is stored. A window's total then reads the coarsest buckets that fit inside it
+and finer ones only at its edges, so `/liqs 24h` touches about a thousand bucket rows
+instead of every event of the day, whatever the market did.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from feeds.model import HOUR_MS, MINUTE_MS
+
+# (table, span), coarsest first: the order `cover` tries them in.
+LEVELS: tuple[tuple[str, int], ...] = (
+    ("buckets_4h", 4 * HOUR_MS),
+    ("buckets_1h", HOUR_MS),
+    ("buckets_10m", 10 * MINUTE_MS),
+    ("buckets_1m", MINUTE_MS),
+)
+
+# The minute sums of the events inserted after rowid ?, staged once per batch: the other
+# levels are summed from these few rows rather than from the events again. Rowids grow with
+# each insert and INSERT OR IGNORE skips duplicates, so exactly the new events count, once.
+_STAGE = (
+    "INSERT INTO temp.batch_1m "
+    "SELECT ts_ms - ts_ms % 60000, exchange, coin, "
+    "total(CASE WHEN side = 'long' THEN usd END), total(CASE WHEN side = 'short' THEN usd END), "
+    "count(CASE WHEN side = 'long' THEN 1 END), count(CASE WHEN side = 'short' THEN 1 END) "
+    "FROM events WHERE rowid > ? GROUP BY 1, 2, 3"
+)
+_ADD = (
+    "INSERT INTO {table} "
+    "SELECT start_ms - start_ms % {span}, exchange, coin, sum(long_usd), sum(short_usd), "
+    "sum(long_n), sum(short_n) FROM temp.batch_1m GROUP BY 1, 2, 3 "
+    "ON CONFLICT DO UPDATE SET "
+    "long_usd = long_usd + excluded.long_usd, short_usd = short_usd + excluded.short_usd, "
+    "long_n = long_n + excluded.long_n, short_n = short_n + excluded.short_n"
+)
+_ADDS = tuple(_ADD.format(table=t, span=s) for t, s in LEVELS)
+
+
+def add_new_events(conn: sqlite3.Connection, after_rowid: int) -> None:
+    """Sum the events stored after `after_rowid` into every level (inside the caller's write)."""
+    conn.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS batch_1m (start_ms INTEGER, exchange TEXT, coin TEXT, "
+        "long_usd REAL, short_usd REAL, long_n INTEGER, short_n INTEGER)")
+    conn.execute(_STAGE, (after_rowid,))
+    for sql in _ADDS:
+        conn.execute(sql)
+    conn.execute("DELETE FROM temp.batch_1m")
+
+
+def _ceil(ts_ms: int, span_ms: int) -> int:
+    return -(-ts_ms // span_ms) * span_ms
+
+
+def cover(start_ms: int, end_ms: int, levels: int = 0) -> list[tuple[str, int, int]]:
+    """Split [start, end) (whole minutes) into (table, lo, hi) ranges, coarsest buckets inside.
+
+    Each level takes the whole buckets that fit, leaving at most two shorter edges for the
+    finer levels: a 24h window reads at most 6 four-hour, 6 hourly, 10 ten-minute and 18
+    minute buckets per exchange and coin.
+    """
+    if start_ms >= end_ms:
+        return []
+    table, span = LEVELS[levels]
+    if levels == len(LEVELS) - 1:
+        return [(table, start_ms, end_ms)]
+    lo, hi = _ceil(start_ms, span), end_ms - end_ms % span
+    if lo >= hi:
+        return cover(start_ms, end_ms, levels + 1)
+    return [(table, lo, hi), *cover(start_ms, lo, levels + 1), *cover(hi, end_ms, levels + 1)]
