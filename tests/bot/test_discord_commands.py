@@ -28,6 +28,7 @@ from bot.render_discord import reply_chunks
 from bot.subscriptions import Subscriptions
 from feeds.clock import SimClock
 from feeds.model import Side
+from tests.helpers.discord_interactions import autocomplete, button_press, slash
 from tests.helpers.factories import T0, make_alert, make_liq
 from tests.helpers.fake_discord import (
     CHANNEL_ID,
@@ -35,9 +36,6 @@ from tests.helpers.fake_discord import (
     TOKEN,
     VIEW_AND_SEND,
     FakeDiscord,
-    autocomplete,
-    button_press,
-    slash,
 )
 
 NOW = T0 + 30 * 60_000

@@ -18,13 +18,13 @@ from bot.notify import ConsoleNotifier
 from bot.runner import run_replay
 from feeds.replay import load_replay
 from tests.helpers.cli import REPO, clean_env, liqbot_cmd, write_coinglass_csv
+from tests.helpers.discord_interactions import slash
 from tests.helpers.fake_discord import (
     CHANNEL_ID,
     MANAGE_GUILD,
     TOKEN,
     VIEW_AND_SEND,
     FakeDiscord,
-    slash,
 )
 
 TWO_EPISODES = {50: (1e6, 60e6), 120: (40e6, 0.5e6)}
