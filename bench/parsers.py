@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 from feeds.venues import VENUES, venue_module  # noqa: E402
 
-FIXTURES = ROOT.parent / "shared" / "fixtures" / "exchanges"
+FIXTURES = ROOT.parent / "shared" / "fixtures" / "exchanges"  # ../shared beside the checkout
 FIXTURE = {
     "binance": "binance_usdm_forceorder.json",
     "binance-coinm": "binance_coinm_forceorder.json",
@@ -47,10 +47,10 @@ def _instruments(tmp: Path) -> dict[str, str | None]:
     return {"binance-coinm": str(coinm), "okx": str(okx)}
 
 
-def _frames(venue: str, n: int) -> list[str]:
+def _frames(venue: str, n: int, fixtures: Path = FIXTURES) -> list[str]:
     """n distinct frames: the fixture with its identifiers varied (BitMEX tracks orderIDs)."""
     base = COINGLASS_FRAME if venue == "coinglass" else json.loads(
-        (FIXTURES / FIXTURE[venue]).read_text())
+        (fixtures / FIXTURE[venue]).read_text())
     text = json.dumps(base)
     out = []
     for i in range(n):
@@ -71,12 +71,13 @@ def _rate(fn: Callable[[str], object], frames: list[str]) -> float:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--frames", type=int, default=50_000)
+    p.add_argument("--fixtures", type=Path, default=FIXTURES, help="shared/fixtures/exchanges")
     args = p.parse_args(argv)
     print(f"{'venue':<14} {'ours frames/s':>14} {'json.loads/s':>14} {'ratio':>7}")
     with tempfile.TemporaryDirectory() as tmp:
         paths = _instruments(Path(tmp))
         for venue in VENUES:
-            frames = _frames(venue, args.frames)
+            frames = _frames(venue, args.frames, args.fixtures)
             decode = venue_module(venue).decoder(paths.get(venue))
             if not decode(frames[0]):
                 raise SystemExit(f"{venue}: the benchmark frame decoded to no event")

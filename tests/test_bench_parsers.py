@@ -2,15 +2,13 @@
 
 import pytest
 
-from tests.helpers.cli import REPO
+from tests.helpers.shared import FIXTURES
 
 bench = pytest.importorskip("bench.parsers")
 
 
 def test_parser_bench_covers_every_venue(capsys):
-    if not (REPO.parent / "shared" / "fixtures").exists():
-        pytest.skip("shared fixtures absent")
-    assert bench.main(["--frames", "200"]) == 0
+    assert bench.main(["--frames", "200", "--fixtures", str(FIXTURES)]) == 0
     out = capsys.readouterr().out
     from feeds.venues import VENUES
 

@@ -6,10 +6,11 @@ import json
 from pathlib import Path
 
 from feeds.store import Store
-from tests.helpers.cli import REPO, run_liqbot, write_coinglass_csv
+from tests.helpers.cli import run_liqbot, write_coinglass_csv
 from tests.helpers.factories import T0, make_liq
+from tests.helpers.shared import FIXTURES
 
-FIXTURE = (REPO / ".." / "shared" / "fixtures" / "exchanges" / "binance_usdm_forceorder.json")
+FIXTURE = FIXTURES / "binance_usdm_forceorder.json"
 HOUR = 3_600_000
 
 

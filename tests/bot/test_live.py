@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import signal
 import subprocess
@@ -35,8 +36,9 @@ async def test_live_stream_to_console_alert(tmp_path):
     out = io.StringIO()
     async with FakeExchange(squeeze_frames(now), path="/market/ws/!forceOrder@arr") as fake:
         settings = load_settings(None, environ={}, overrides={"db": str(tmp_path / "live.db")})
-        settings = settings.__class__(**{**settings.__dict__, "ws_urls": {"binance": fake.url}, "venues": ("binance",), "funding_venues": (),
-                                         "eval_interval_s": 0.2, "deliver_interval_s": 0.1})
+        settings = dataclasses.replace(settings, ws_urls={"binance": fake.url}, venues=("binance",),
+                                       funding_venues=(), eval_interval_s=0.2,
+                                       deliver_interval_s=0.1)
         stop = asyncio.Event()
         task = asyncio.create_task(run_live(settings, stop=stop,
                                             notifiers={"console": ConsoleNotifier(out)}))
@@ -93,8 +95,9 @@ async def test_silent_feed_raises_one_health_notice_and_status_shows_it(tmp_path
     out = io.StringIO()
     async with FakeExchange([], path="/market/ws/!forceOrder@arr") as fake:  # acks, then nothing
         settings = load_settings(None, environ={}, overrides={"db": str(tmp_path / "live.db")})
-        settings = settings.__class__(**{**settings.__dict__, "ws_urls": {"binance": fake.url}, "venues": ("binance",), "funding_venues": (),
-                                         "health_interval_s": 0.1, "silent_after_s": 0.5})
+        settings = dataclasses.replace(settings, ws_urls={"binance": fake.url}, venues=("binance",),
+                                       funding_venues=(), health_interval_s=0.1,
+                                       silent_after_s=0.5)
         stop = asyncio.Event()
         task = asyncio.create_task(run_live(settings, stop=stop,
                                             notifiers={"console": ConsoleNotifier(out)}))

@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()
+from tests.helpers.shared import REPO_ROOT as REPO
+from tests.helpers.shared import SHARED_DATA  # noqa: F401 (re-exported)
 
 
 def liqbot_cmd(*args: str) -> list[str]:
