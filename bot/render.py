@@ -75,8 +75,9 @@ def signed_pct(fraction: float, digits: int = 1) -> str:
 
 def _span(start_ms: int, end_ms: int) -> str:
     a, b = ms_to_dt(start_ms), ms_to_dt(end_ms)
-    day = a.strftime("%Y-%m-%d")
-    return f"{day} {a:%H:%M}–{b:%H:%M} UTC"
+    if end_ms - start_ms >= 86_400_000:  # "14:00–14:00" would hide that a whole day passed
+        return f"{a:%Y-%m-%d %H:%M} – {b:%Y-%m-%d %H:%M} UTC"
+    return f"{a:%Y-%m-%d %H:%M}–{b:%H:%M} UTC"
 
 
 def _top(items: list[tuple[str, float, float]], limit: int = 3) -> str:

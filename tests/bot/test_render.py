@@ -81,3 +81,11 @@ def test_alert_text_has_headline_alone_on_second_line_and_exact_split():
 def test_alert_text_notes_lower_bound_for_sampled_feeds():
     text = render_text(make_alert(lower_bound=True))
     assert "Lower bound" in text
+
+
+def test_a_day_long_window_names_both_dates():
+    from bot.render import _span
+    from tests.helpers.factories import T0
+
+    assert _span(T0, T0 + 3_600_000) == "2026-01-13 21:00–22:00 UTC"
+    assert _span(T0, T0 + 86_400_000) == "2026-01-13 21:00 – 2026-01-14 21:00 UTC"
