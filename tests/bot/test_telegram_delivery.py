@@ -30,7 +30,7 @@ from bot.subscriptions import Subscription, Subscriptions
 from bot.telegram import TelegramService
 from bot.telegram_delivery import TelegramLimits, classify
 from signals import SignalParams
-from tests.helpers.factories import make_alert
+from tests.helpers.factories import Ops, make_alert
 from tests.helpers.fake_telegram import (
     TOKEN,
     FakeBotApi,
@@ -43,23 +43,6 @@ from tests.helpers.fake_telegram import (
 pytestmark = pytest.mark.filterwarnings("error::telegram.warnings.PTBDeprecationWarning")
 FAST = PolicyConfig(retry_base_ms=50, retry_cap_ms=400, max_attempts=4)
 
-
-class Ops:
-    """Records operator notices; serves no destination."""
-
-    name = "ops"
-
-    def __init__(self) -> None:
-        self.notices: list[str] = []
-
-    async def send(self, alert: Any, destination: str) -> None:
-        raise AssertionError("ops receives notices only")
-
-    async def notice(self, text: str) -> None:
-        self.notices.append(text)
-
-    async def close(self) -> None:
-        return None
 
 
 @dataclasses.dataclass

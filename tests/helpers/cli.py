@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -55,3 +56,17 @@ def write_coinglass_csv(path: Path, hours: int, spikes: dict[int, tuple[float, f
         rows.append(f"{ts},x,{lo},{sh},{lo + sh}")
     path.write_text("\n".join(rows) + "\n")
     return path
+
+
+async def run_liqbot(*args: str, within_s: float = 60, **env: str) -> tuple[int, str, str]:
+    """Run the CLI without blocking the loop that serves a fake; kill it by pid if stuck."""
+    proc = await asyncio.create_subprocess_exec(
+        *liqbot_cmd(*args), cwd=REPO, env=clean_env(**env),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), within_s)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    return proc.returncode or 0, out.decode(), err.decode()

@@ -19,7 +19,7 @@ from bot.notify import deliver_due
 from bot.policy import Outbox, Policy, PolicyConfig
 from bot.subscriptions import Subscription, Subscriptions
 from signals import SignalParams
-from tests.helpers.factories import make_alert
+from tests.helpers.factories import Ops, make_alert
 from tests.helpers.fake_discord import CHANNEL_ID, TOKEN, FakeDiscord, FakeLimits
 
 FAST = PolicyConfig(retry_base_ms=50, retry_cap_ms=400, max_attempts=4)
@@ -29,23 +29,6 @@ OTHER = make_alert(key="second", scope="ETH")
 CHANNEL = f"discord:{CHANNEL_ID}"
 CKEY = ("channel", CHANNEL_ID)
 
-
-class Ops:
-    """Records operator notices; serves no destination."""
-
-    name = "ops"
-
-    def __init__(self) -> None:
-        self.notices: list[str] = []
-
-    async def send(self, alert: Any, destination: str) -> None:
-        raise AssertionError("ops receives notices only")
-
-    async def notice(self, text: str) -> None:
-        self.notices.append(text)
-
-    async def close(self) -> None:
-        return None
 
 
 @dataclasses.dataclass

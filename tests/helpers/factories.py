@@ -44,3 +44,21 @@ def make_bucket(**overrides: Any) -> Bucket:
     base = Bucket(start_ms=T0, span_ms=HOUR_MS, exchange="*", coin="BTC",
                   long_usd=1e6, short_usd=1e6, source="coinglass")
     return dataclasses.replace(base, **overrides)
+
+
+class Ops:
+    """Records operator notices; serves no destination."""
+
+    name = "ops"
+
+    def __init__(self) -> None:
+        self.notices: list[str] = []
+
+    async def send(self, alert: Any, destination: str) -> None:
+        raise AssertionError("ops receives notices only")
+
+    async def notice(self, text: str) -> None:
+        self.notices.append(text)
+
+    async def close(self) -> None:
+        return None
