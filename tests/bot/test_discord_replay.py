@@ -17,7 +17,7 @@ from bot.discord_delivery import parse_webhook_url
 from bot.notify import ConsoleNotifier
 from bot.runner import run_replay
 from feeds.replay import load_replay
-from tests.helpers.cli import run_liqbot, write_coinglass_csv
+from tests.helpers.cli import liqbot_async, write_coinglass_csv
 from tests.helpers.discord_interactions import slash
 from tests.helpers.fake_discord import (
     CHANNEL_ID,
@@ -127,7 +127,7 @@ async def test_cli_replay_delivers_every_printed_alert_to_the_webhook(tmp_path):
     async with FakeDiscord() as fake:
         url = fake.add_webhook()
         fake.rate_limit_next(("webhook", parse_webhook_url(url).id), 0.3)
-        code, out, err = await run_liqbot("run", "-v", "--replay", str(csv), "--symbol", "BTC",
+        code, out, err = await liqbot_async("run", "-v", "--replay", str(csv), "--symbol", "BTC",
                                       "--speed", "0", "--db", str(db),
                                       LIQBOT_DISCORD_WEBHOOK_URLS=url)
     assert code == 0, err[-3000:]
@@ -158,10 +158,10 @@ async def test_kill9_between_send_and_ack_duplicates_at_most_once_and_loses_noth
         urls = [fake.add_webhook(), fake.add_webhook()]
         keys = [("webhook", parse_webhook_url(u).id) for u in urls]
         env = {"LIQBOT_DISCORD_WEBHOOK_URLS": ",".join(urls)}
-        code, _, _ = await run_liqbot(*args, LIQBOT_CRASH_AT="after_send:5", **env)
+        code, _, _ = await liqbot_async(*args, LIQBOT_CRASH_AT="after_send:5", **env)
         first = sum(len(fake.sent_to(k)) for k in keys)
         assert code == -signal.SIGKILL and 0 < first < 2 * len(expected)
-        code, _, err = await run_liqbot(*args, **env)
+        code, _, err = await liqbot_async(*args, **env)
         assert code == 0, err[-3000:]
     extra = 0
     for key in keys:

@@ -18,7 +18,7 @@ from bot.runner import run_replay
 from bot.telegram import TelegramService
 from bot.telegram_delivery import TelegramLimits
 from feeds.replay import load_replay
-from tests.helpers.cli import run_liqbot, write_coinglass_csv
+from tests.helpers.cli import liqbot_async, write_coinglass_csv
 from tests.helpers.fake_telegram import TOKEN, FakeBotApi, fail, telegram_settings
 
 pytestmark = pytest.mark.filterwarnings("error::telegram.warnings.PTBDeprecationWarning")
@@ -52,7 +52,7 @@ async def test_replay_delivers_every_printed_alert_to_each_configured_chat(tmp_p
         # Faults on the way: a flood wait and a server error, both to be absorbed.
         fake.next_reply["555"] = [fail(429, "Too Many Requests: retry after 1", retry_after=1)]
         fake.next_reply["-1001234567890"] = [fail(500, "Internal Server Error")]
-        code, out, err = await run_liqbot("run", "-v", "--replay", str(csv), "--symbol", "BTC",
+        code, out, err = await liqbot_async("run", "-v", "--replay", str(csv), "--symbol", "BTC",
                                       "--speed", "0", "--db", str(db),
                                       **tg_env(fake, ",".join(chats)))
     assert code == 0, err[-3000:]
@@ -78,9 +78,9 @@ async def test_kill9_between_send_and_ack_duplicates_at_most_once_and_loses_noth
     args = ("run", "--replay", str(csv), "--symbol", "BTC", "--db", db)
     async with FakeBotApi(TOKEN) as fake:
         env = tg_env(fake, "555,556")
-        code, out1, _ = await run_liqbot(*args, LIQBOT_CRASH_AT="after_send:5", **env)
+        code, out1, _ = await liqbot_async(*args, LIQBOT_CRASH_AT="after_send:5", **env)
         assert code == -signal.SIGKILL and 0 < len(fake.sent) < 2 * len(expected)
-        code, out2, err = await run_liqbot(*args, **env)
+        code, out2, err = await liqbot_async(*args, **env)
         assert code == 0, err[-3000:]
     for chat in ("555", "556"):
         got = fake.sent_to(chat)
@@ -100,7 +100,7 @@ async def test_rejected_token_is_masked_and_the_replay_still_finishes(tmp_path):
     db = tmp_path / "w.db"
     wrong = "1111111111:AAWrongTokenTheServerRefuses_0000"
     async with FakeBotApi(TOKEN) as fake:
-        code, out, err = await run_liqbot("run", "-v", "--replay", str(csv), "--symbol", "BTC",
+        code, out, err = await liqbot_async("run", "-v", "--replay", str(csv), "--symbol", "BTC",
                                       "--db", str(db), **tg_env(fake, "555", token=wrong))
     assert code == 0 and len(printed_alerts(out)) == 2  # the console still got everything
     assert fake.bad_token >= 1 and "rejected the token" in err

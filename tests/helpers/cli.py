@@ -58,7 +58,7 @@ def write_coinglass_csv(path: Path, hours: int, spikes: dict[int, tuple[float, f
     return path
 
 
-async def run_liqbot(*args: str, within_s: float = 60, **env: str) -> tuple[int, str, str]:
+async def liqbot_async(*args: str, within_s: float = 60, **env: str) -> tuple[int, str, str]:
     """Run the CLI without blocking the loop that serves a fake; kill it by pid if stuck."""
     proc = await asyncio.create_subprocess_exec(
         *liqbot_cmd(*args), cwd=REPO, env=clean_env(**env),

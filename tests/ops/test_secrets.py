@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from bot.logs import secret_variants
-from tests.bot.test_telegram_cli import TWO_EPISODES, liqbot
-from tests.helpers.cli import write_coinglass_csv
+from tests.bot.test_telegram_cli import TWO_EPISODES
+from tests.helpers.cli import liqbot_async, write_coinglass_csv
 from tests.helpers.fake_telegram import TOKEN, FakeBotApi, fail
 
 API_KEY = "cg-fake-api-key-0123456789abcdef"
@@ -41,12 +41,12 @@ async def test_no_secret_in_debug_logs_db_or_backup(tmp_path, log_json):
         fake.next_reply["556"] = [fail(403, "Forbidden: bot was blocked by the user")]
         env = {"LIQBOT_TELEGRAM_TOKEN": TOKEN, "LIQBOT_TELEGRAM_API_URL": fake.base_url,
                "LIQBOT_TELEGRAM_CHAT_IDS": "555,556", "LIQBOT_COINGLASS_API_KEY": API_KEY}
-        code, out, err = await liqbot("run", "--replay", str(csv), "--symbol", "BTC",
+        code, out, err = await liqbot_async("run", "--replay", str(csv), "--symbol", "BTC",
                                       "--speed", "0", *flags, **env)
     assert code == 0, err[-3000:]
     assert len(fake.sent_to("555")) == 2 and "Set Bot API URL" in err  # DEBUG really was on
     assert "flood control" in err and "556 disabled" in out + err
-    code, bout, berr = await liqbot("backup", *flags, str(backups) + "/", **env)
+    code, bout, berr = await liqbot_async("backup", *flags, str(backups) + "/", **env)
     assert code == 0, berr
     (copy,) = backups.glob("liqbot-*.db")
     found = leaks([TOKEN, API_KEY], {"run stdout": out, "run stderr": err,
