@@ -8,7 +8,7 @@ Store.insert_liquidations in 500-event batches to measure the live write path on
 
 Then, at --queries random end times, times Store.totals(end, window) against the baseline
 `SELECT side, sum(usd) FROM events WHERE ts_ms >= ? AND ts_ms < ? GROUP BY side` (served by
-the events ts_ms index) over the same minute-aligned window, and checks both agree.
+the events (ts_ms, uid) index) over the same minute-aligned window, and checks both agree.
 
     .venv/bin/python bench/totals.py [--events 10000000] [--queries 200] [--rebuild]
 """

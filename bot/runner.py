@@ -257,8 +257,8 @@ async def run_live(
     health = health or HealthConfig(down_after_ms=int(settings.down_after_s * 1000),
                                     silent_after_ms=int(settings.silent_after_s * 1000))
     monitor = HealthMonitor(health, started_ms=clock.now_ms())
-    jobs = _Jobs(settings, writer, pipeline, notifiers, clock, summary, feeds, monitor, ops)
-    jobs.sources = sources
+    jobs = _Jobs(settings, writer, pipeline, notifiers, clock, summary, feeds, monitor, ops,
+                 sources)
     scheduler = jobs.schedule(AsyncIOScheduler(timezone="UTC"))
     try:
         await ops.serve(live_check(scheduler, feeds))  # a busy port stops the start here
@@ -316,11 +316,12 @@ class _Jobs:
 
     def __init__(self, settings: Settings, writer: Writer, pipeline: Pipeline,
                  notifiers: Mapping[str, Notifier], clock: Clock, summary: RunSummary,
-                 feeds: Sequence[Any], monitor: HealthMonitor, ops: Telemetry) -> None:
+                 feeds: Sequence[Any], monitor: HealthMonitor, ops: Telemetry,
+                 sources: Sources | None = None) -> None:
         self.settings, self.writer, self.pipeline = settings, writer, pipeline
         self.notifiers, self.clock, self.summary = notifiers, clock, summary
         self.feeds, self.monitor, self.ops = feeds, monitor, ops
-        self.sources: Sources | None = None
+        self.sources = sources  # REST pollers whose status the health job saves
         self._busy = 0
         self._idle = asyncio.Event()
         self._idle.set()

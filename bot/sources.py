@@ -67,7 +67,6 @@ class Sources:
         ]
         if settings.coinglass_api_key:
             self.pollers += self._coinglass(settings, ingest, writer)
-        self._tasks: list[asyncio.Task[None]] = []
 
     def _coinglass(self, settings: Settings, ingest: Ingest, writer: Any) -> list[Poller]:
         options: dict[str, Any] = {"plan": settings.coinglass_plan}
@@ -86,8 +85,7 @@ class Sources:
         return [bars, CrossCheck(bars.client, ours, save, clock=self.clock)]
 
     def start(self) -> list[asyncio.Task[None]]:
-        self._tasks = [asyncio.create_task(p.run(), name=f"poll-{p.name}") for p in self.pollers]
-        return self._tasks
+        return [asyncio.create_task(p.run(), name=f"poll-{p.name}") for p in self.pollers]
 
     def save_status(self, store: Store, now_ms: int) -> None:
         """Write the pollers' counters where `liqbot status` reads them (writer thread)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from feeds.model import HOUR_MS, MINUTE_MS
+from feeds.model import HOUR_MS, MINUTE_MS, ceil_ms, floor_ms
 
 # (table, span), coarsest first: the order `cover` tries them in.
 LEVELS: tuple[tuple[str, int], ...] = (
@@ -52,10 +52,6 @@ def add_new_events(conn: sqlite3.Connection, after_rowid: int) -> None:
     conn.execute("DELETE FROM temp.batch_1m")
 
 
-def _ceil(ts_ms: int, span_ms: int) -> int:
-    return -(-ts_ms // span_ms) * span_ms
-
-
 def cover(start_ms: int, end_ms: int, levels: int = 0) -> list[tuple[str, int, int]]:
     """Split [start, end) (whole minutes) into (table, lo, hi) ranges, coarsest buckets inside.
 
@@ -68,7 +64,7 @@ def cover(start_ms: int, end_ms: int, levels: int = 0) -> list[tuple[str, int, i
     table, span = LEVELS[levels]
     if levels == len(LEVELS) - 1:
         return [(table, start_ms, end_ms)]
-    lo, hi = _ceil(start_ms, span), end_ms - end_ms % span
+    lo, hi = ceil_ms(start_ms, span), floor_ms(end_ms, span)
     if lo >= hi:
         return cover(start_ms, end_ms, levels + 1)
     return [(table, lo, hi), *cover(start_ms, lo, levels + 1), *cover(hi, end_ms, levels + 1)]

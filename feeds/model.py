@@ -58,6 +58,11 @@ def floor_ms(ts_ms: int, span_ms: int) -> int:
     return ts_ms - ts_ms % span_ms
 
 
+def ceil_ms(ts_ms: int, span_ms: int) -> int:
+    """Return the first bar boundary of width `span_ms` at or after `ts_ms`."""
+    return -(-ts_ms // span_ms) * span_ms
+
+
 @dataclass(frozen=True, slots=True)
 class Liquidation:
     """One forced liquidation, normalized (PROTOCOLS.md §0)."""

@@ -24,6 +24,7 @@ from feeds.model import (
     Funding,
     Liquidation,
     OpenInterest,
+    ceil_ms,
     coin_of,
 )
 from feeds.schema import MIGRATIONS, SCHEMA_VERSION
@@ -130,10 +131,6 @@ class Totals:
                 for e, lg, sh in self.by("exchange")
             ],
         }
-
-
-def _ceil(ts_ms: int, span_ms: int) -> int:
-    return -(-ts_ms // span_ms) * span_ms
 
 
 class Store:
@@ -299,7 +296,7 @@ class Store:
         our own events when the window has any, else aggregates. Summing both would
         count the same liquidations twice (CoinGlass already includes Binance's).
         """
-        end = _ceil(end_ms, MINUTE_MS)
+        end = ceil_ms(end_ms, MINUTE_MS)
         start = end - window_ms
         where, wargs = _filters(coin, exchange)
         rows: tuple[TotalsRow, ...] = ()
@@ -459,8 +456,8 @@ def _event_row(e: Liquidation, keep_raw: bool) -> tuple[Any, ...]:
 
 def _raw_text(raw: Any) -> str | None:
     """The venue's payload as compact JSON text (orjson: this runs once per stored event)."""
-    if raw is None or isinstance(raw, str):
-        return raw
+    if raw is None:
+        return None
     try:
         return orjson.dumps(raw).decode()
     except TypeError:  # a loader's payload with Decimals or dates in it
