@@ -13,6 +13,7 @@ import contextlib
 import ipaddress
 import logging
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
@@ -38,18 +39,32 @@ class HealthReport:
 HealthCheck = Callable[[], "HealthReport | bool"]
 
 
-def live_check(scheduler: Any, feeds: Sequence[Any]) -> HealthCheck:
-    """Ok while the scheduler runs and at least one venue has an open socket."""
+def live_check(scheduler: Any, feeds: Sequence[Any], *,
+               states: Callable[[], dict[str, str]] = dict,
+               heartbeat: Callable[[], float] | None = None,
+               stale_after_s: float = 60.0) -> HealthCheck:
+    """Ok while the scheduler's jobs run and at least one venue is live.
+
+    A venue is live with an open socket that the health monitor does not call silent (a
+    socket that acknowledges and then sends nothing is not a working feed). `heartbeat`
+    gives the monotonic time the health job last finished: a running scheduler whose jobs
+    are stuck (a hung write, a full disk) is not healthy either.
+    """
     def check() -> HealthReport:
         running = bool(getattr(scheduler, "running", False))
+        stuck = heartbeat is not None and time.monotonic() - heartbeat() > stale_after_s
+        judged = states()
         venues: dict[str, str] = {}
         for f in feeds:
+            name = f.stats.exchange
             up = getattr(f.stats, "connected_since_ms", None) is not None
-            if up or f.stats.exchange not in venues:
-                venues[f.stats.exchange] = "live" if up else "down"
-        ok = running and "live" in venues.values()
-        return HealthReport(ok, {"scheduler": "running" if running else "stopped",
-                                 "venues": venues})
+            state = "silent" if up and judged.get(name) == "silent" else (
+                "live" if up else "down")
+            if state == "live" or name not in venues:
+                venues[name] = state
+        ok = running and not stuck and "live" in venues.values()
+        return HealthReport(ok, {"scheduler": "stuck" if stuck and running else (
+            "running" if running else "stopped"), "venues": venues})
 
     return check
 

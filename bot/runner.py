@@ -261,7 +261,9 @@ async def run_live(
                  sources)
     scheduler = jobs.schedule(AsyncIOScheduler(timezone="UTC"))
     try:
-        await ops.serve(live_check(scheduler, feeds))  # a busy port stops the start here
+        await ops.serve(live_check(  # a busy port stops the start here
+            scheduler, feeds, states=monitor.states, heartbeat=lambda: jobs.beat,
+            stale_after_s=max(60.0, 4 * settings.health_interval_s)))
     except BaseException:
         _release(writer, lock)
         raise
@@ -322,6 +324,7 @@ class _Jobs:
         self.notifiers, self.clock, self.summary = notifiers, clock, summary
         self.feeds, self.monitor, self.ops = feeds, monitor, ops
         self.sources = sources  # REST pollers whose status the health job saves
+        self.beat = time.monotonic()  # when the health job last finished (for /healthz)
         self._busy = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -393,6 +396,7 @@ class _Jobs:
         if self.sources is not None:
             await self.writer.run(self.sources.save_status, self.writer.store, now)
         await self.ops.outbox(self.writer, self.pipeline.outbox)
+        self.beat = time.monotonic()
 
     async def prune(self) -> None:
         await self.writer.run(self.pipeline.prune, self.clock.now_ms(),

@@ -163,3 +163,14 @@ async def test_healthcheck_command_exit_status_follows_healthz():
     finally:
         await server.stop()
     assert await probe() == 1  # nothing listening: unhealthy, not a hang
+
+
+async def test_a_silent_socket_is_not_live_and_stuck_jobs_are_not_healthy(scheduler):
+    feeds = [StubFeed("binance", True)]
+    assert not live_check(scheduler, feeds, states=lambda: {"binance": "silent"})().ok
+    beat = [time.monotonic()]
+    check = live_check(scheduler, feeds, heartbeat=lambda: beat[0], stale_after_s=30)
+    assert check().ok
+    beat[0] -= 31  # the health job has not finished for longer than allowed
+    report = check()
+    assert not report.ok and report.checks["scheduler"] == "stuck"
