@@ -141,6 +141,13 @@ def datasette_argv(db: Path, metadata_path: Path, *, host: str, port: int, immut
     return argv + (["--open"] if open_browser else [])
 
 
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name: only localhost is known to stay on the machine
+        return host.lower() == "localhost"
+
+
 def browse(db_path: str | Path, *, host: str = "127.0.0.1", port: int = 8001,
            snapshot: bool = False, open_browser: bool = False) -> int:
     """Run Datasette over the database until it exits; return its exit status."""
@@ -149,7 +156,7 @@ def browse(db_path: str | Path, *, host: str = "127.0.0.1", port: int = 8001,
     db = Path(db_path)
     if not db.is_file():
         raise BrowseError(f"{db}: no such database file")
-    if not ipaddress.ip_address(host).is_loopback:
+    if not _loopback(host):
         logger.warning("browse: Datasette has no login; anyone who reaches %s:%d can read "
                        "the whole database", host, port)
     with tempfile.TemporaryDirectory(prefix="liqbot-browse-") as tmp:

@@ -24,7 +24,7 @@ FUNDING_VENUES = ("binance", "bybit", "okx", "deribit", "hyperliquid")
 # Prometheus' exporter port range is fully allocated (9108 is also graphite_exporter's):
 # on a host that runs one, set [ops] listen to another port.
 DEFAULT_OPS_LISTEN = "127.0.0.1:9108"
-_SECRET_FIELDS = {"telegram_token", "discord_token", "coinglass_api_key", "discord_webhook_urls"}
+SECRET_FIELDS = {"telegram_token", "discord_token", "coinglass_api_key", "discord_webhook_urls"}
 
 
 class ConfigError(ValueError):
@@ -72,7 +72,7 @@ class Settings:
             value = getattr(self, f.name)
             if f.name == "signals":
                 value = value.as_dict()
-            elif f.name in _SECRET_FIELDS and value:
+            elif f.name in SECRET_FIELDS and value:
                 value = ["***"] * len(value) if isinstance(value, tuple) else "***"
             out[f.name] = value
         return out
@@ -246,7 +246,7 @@ def _build(flat: dict[str, Any], env: Mapping[str, str]) -> Settings:
                 raise ConfigError(f"[signals]: {exc}") from None
             continue
         value = _coerce(name, value, getattr(defaults, name))
-        if name in _SECRET_FIELDS:
+        if name in SECRET_FIELDS:
             if isinstance(value, tuple):
                 value = tuple(resolve_secret(v, env, name) for v in value)
             else:

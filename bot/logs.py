@@ -19,6 +19,7 @@ from typing import Any, TextIO
 from urllib.parse import quote, urlsplit
 
 from bot import redact
+from bot.config import SECRET_FIELDS
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # Loud libraries: httpx logs every request URL (token included) at INFO.
@@ -47,9 +48,12 @@ def secret_variants(secrets: Iterable[str | None]) -> list[str]:
 
 
 def settings_secrets(settings: Any) -> list[str]:
-    """The secrets a Settings object holds (the same fields `Settings.sanitize` masks)."""
-    return [settings.telegram_token, settings.discord_token, settings.coinglass_api_key,
-            *settings.discord_webhook_urls]
+    """The secrets a Settings object holds: the very fields `Settings.sanitize` masks."""
+    out: list[str] = []
+    for name in sorted(SECRET_FIELDS):
+        value = getattr(settings, name)
+        out += list(value) if isinstance(value, tuple) else [value]
+    return out
 
 
 class _SafeRedactor(logging.Filter):

@@ -172,3 +172,10 @@ def test_browse_sees_rows_the_running_bot_commits_after_it_started(tmp_path):
             proc.kill()
             proc.wait(10)
         writer.close()
+
+
+def test_host_names_are_judged_without_crashing():
+    from bot.browse import _loopback
+
+    assert _loopback("localhost") and _loopback("127.0.0.1") and _loopback("::1")
+    assert not _loopback("0.0.0.0") and not _loopback("db.example.org")

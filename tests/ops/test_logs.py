@@ -117,4 +117,9 @@ def test_settings_secrets_match_what_sanitize_hides():
     settings = load_settings(None, environ=env)
     hidden = [v for v in settings_secrets(settings) if v]
     assert sorted(hidden) == sorted([TOKEN, WEBHOOK, API_KEY, "discord-fake-token-1"])
+    # Every secret field is there, so a new one cannot be masked in sanitize() but not in logs.
+    from bot.config import SECRET_FIELDS
+
+    masked = {k for k, v in settings.sanitize().items() if v in ("***", ["***"])}
+    assert masked == set(SECRET_FIELDS)
     assert not any(s in json.dumps(settings.sanitize()) for s in hidden)
