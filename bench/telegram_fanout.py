@@ -120,7 +120,8 @@ async def fanout(rate: float, chats: list[str], tmpdir: Path, parallel: int) -> 
                     break
                 await asyncio.sleep(max(0.01, nxt / 1000 - time.time()))
             elapsed, cpu = time.monotonic() - t0, time.process_time() - c0
-            status = await writer.run(outbox.status_counts)
+            status = await writer.run(lambda: dict(writer.store.conn.execute(
+                "SELECT status, count(*) FROM outbox GROUP BY status")))
             stats = await fake.stats()
         finally:
             await service.stop()

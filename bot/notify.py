@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import os
 import signal
@@ -124,20 +123,26 @@ async def deliver_due(
     `run(fn, *args)` executes store calls on the writer thread. Each destination's items go
     out in order; a notifier with `parallel` > 1 serves that many destinations at once.
     """
-    items: list[OutboxItem] = await run(outbox.due, now_ms)
+    # Only what a connected notifier of this run serves: a backlog for a platform that is
+    # down (or not configured) must not crowd the others out of the batch.
+    ready = [name for name, n in notifiers.items() if getattr(n, "ready", True)]
+    items: list[OutboxItem] = await run(outbox.due, now_ms, ready)
     queues: dict[str, list[OutboxItem]] = {}
-    for item in items:
-        # "telegram:-100123" is served by the "telegram" notifier; "console" by itself.
-        notifier = notifiers.get(platform_of(item.destination))
-        if notifier is None or not getattr(notifier, "ready", True):
-            continue  # not configured in this run, or not connected yet: keep it pending
+    for item in items:  # "telegram:-100123" is served by "telegram"; "console" by itself
         queues.setdefault(item.destination, []).append(item)
     gates = {name: asyncio.Semaphore(max(1, int(getattr(n, "parallel", 1))))
              for name, n in notifiers.items()}
     delivery = _Delivery(outbox, notifiers, run, now_ms)
     counts = await asyncio.gather(*(
         delivery.destination(queue, gates[platform_of(dest)]) for dest, queue in queues.items()))
+    if delivery.notices:  # after the pass: a paced admin chat must not hold a send slot
+        await notice_all(notifiers, _summary(delivery.notices))
     return sum(counts)
+
+
+def _summary(notices: Sequence[str], limit: int = 20) -> str:
+    more = len(notices) - limit
+    return "\n".join([*notices[:limit], *([f"… and {more} more"] if more > 0 else [])])
 
 
 def platform_of(destination: str) -> str:
@@ -151,6 +156,7 @@ class _Delivery:
                  now_ms: int) -> None:
         self.outbox, self.notifiers, self.run = outbox, notifiers, run
         self.start_ms, self.started = now_ms, time.monotonic()
+        self.notices: list[str] = []  # operator notices, sent once the pass is over
 
     def now(self) -> int:
         # A fan-out pass can last minutes: backoffs and flood waits count from the outcome.
@@ -159,49 +165,45 @@ class _Delivery:
     async def destination(self, queue: Sequence[OutboxItem], gate: asyncio.Semaphore) -> int:
         sent = 0
         async with gate:
-            moved: str | None = None
             for item in queue:
-                if moved:
-                    item = dataclasses.replace(item, destination=moved)
-                outcome, moved_to = await self.one(item)
-                moved = moved_to or moved
+                outcome = await self.one(item)
                 sent += outcome == SENT
                 if outcome == "stop":
-                    break  # flood control, a dead chat or a network error: the rest waits
+                    break  # flood control, a dead or moved chat, a network error: the rest waits
         return sent
 
-    async def one(self, item: OutboxItem, hops: int = 0) -> tuple[str, str | None]:
-        """Send one item; return (outcome, new destination if the chat moved)."""
+    async def one(self, item: OutboxItem) -> str:
+        """Send one item; return its outcome."""
         if item.maybe_sent >= self.outbox.config.max_maybe_sent:
             await self.run(self.outbox.settle_maybe, item, self.now())
-            return "settled", None
+            return "settled"
         notifier = self.notifiers[platform_of(item.destination)]
         await self.run(self.outbox.begin, item, self.now())
         try:
             await notifier.send(item.alert, item.destination)
         except DeliveryError as exc:
-            return await self.failed(item, exc, hops)
+            return await self.failed(item, exc)
         except Exception as exc:  # a broken adapter must not stop the others
             logger.exception("delivery: %s failed on %s", notifier.name, item.alert.key)
-            return await self.failed(item, DeliveryError(f"{type(exc).__name__}: {exc}"), hops)
+            return await self.failed(item, DeliveryError(f"{type(exc).__name__}: {exc}"))
         crash_point("after_send")
         await self.run(self.outbox.mark_sent, item.alert.key, item.destination, self.now())
-        return SENT, None
+        return SENT
 
-    async def failed(self, item: OutboxItem, exc: DeliveryError,
-                     hops: int) -> tuple[str, str | None]:
+    async def failed(self, item: OutboxItem, exc: DeliveryError) -> str:
         dest, now = item.destination, self.now()
         logger.warning("delivery to %s failed: %s", dest, exc)
-        if exc.moved_to and hops == 0:
+        if exc.moved_to:
+            # Nothing went out (the platform said where to); the items move with the chat
+            # and the next pass sends them there.
+            await self.run(self.outbox.defer, item, now, now, str(exc))
             await self.run(_move, self.outbox.store, dest, exc.moved_to, now)
-            logger.warning("delivery: %s moved to %s; resending there", dest, exc.moved_to)
-            outcome, _ = await self.one(dataclasses.replace(item, destination=exc.moved_to), 1)
-            return outcome, exc.moved_to
+            logger.warning("delivery: %s moved to %s; its alerts go there", dest, exc.moved_to)
+            return "stop"
         if exc.gone:
             dropped = await self.run(_disable, self.outbox, dest, now, str(exc))
-            await notice_all(self.notifiers, f"⚠️ {dest} disabled: {exc}. "
-                                             f"{dropped} pending alert(s) dropped.")
-            return "stop", None
+            self.notices.append(f"⚠️ {dest} disabled: {exc}. {dropped} pending alert(s) dropped.")
+            return "stop"
         if exc.retry_after_s is not None:
             until = now + int(exc.retry_after_s * 1000) + 1
             status = await self.run(self.outbox.defer, item, until, now, str(exc))
@@ -209,9 +211,8 @@ class _Delivery:
             status = await self.run(self.outbox.mark_failed, item, now, str(exc),
                                     permanent=exc.permanent, maybe_sent=exc.maybe_sent)
         if status == DEAD:
-            await notice_all(self.notifiers, f"⚠️ gave up delivering {item.alert.key} to "
-                                             f"{dest}: {exc}")
-        return ("dead" if exc.permanent else "stop"), None
+            self.notices.append(f"⚠️ gave up delivering {item.alert.key} to {dest}: {exc}")
+        return "dead" if exc.permanent else "stop"
 
 
 def _disable(outbox: Outbox, destination: str, now_ms: int, error: str) -> int:

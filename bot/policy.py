@@ -121,21 +121,23 @@ class Outbox:
         self.store = store
         self.config = config or PolicyConfig()
 
-    def due(self, now_ms: int, limit: int = 2000) -> list[OutboxItem]:
-        """Pending items whose time has come, oldest alert first.
+    def due(self, now_ms: int, names: Sequence[str] | None = None,
+            limit: int = 2000) -> list[OutboxItem]:
+        """Pending items whose time has come, oldest alert first, for notifiers `names`.
 
         An item waits while an older one for the same destination is backing off, so a
         chat never sees an escalation before the alert it escalates.
         """
+        served, served_args = _served_by(names, column="o.destination")
         rows = self.store.conn.execute(
             "SELECT a.payload, o.destination, o.attempts, o.maybe_sent, o.first_ms FROM outbox o "
             "JOIN alerts a ON a.key = o.alert_key "
-            "WHERE o.status = 'pending' AND o.next_ms <= :now AND NOT EXISTS ("
+            f"WHERE o.status = 'pending' AND o.next_ms <= ?{served} AND NOT EXISTS ("
             "  SELECT 1 FROM outbox h JOIN alerts ha ON ha.key = h.alert_key "
-            "  WHERE h.status = 'pending' AND h.next_ms > :now "
-            "  AND h.destination = o.destination AND (ha.signal_ms, ha.key) < (a.signal_ms, a.key)"
-            ") ORDER BY a.signal_ms, a.key, o.destination LIMIT :limit",
-            {"now": now_ms, "limit": limit},
+            "  WHERE h.destination = o.destination AND h.status = 'pending' AND h.next_ms > ? "
+            "  AND (ha.signal_ms, ha.key) < (a.signal_ms, a.key)"
+            ") ORDER BY a.signal_ms, a.key, o.destination LIMIT ?",
+            [now_ms, *served_args, now_ms, limit],
         ).fetchall()
         alerts: dict[str, Alert] = {}  # one alert fans out to many rows: decode it once
         return [OutboxItem(alerts.get(p) or alerts.setdefault(p, Alert.from_json(p)), d, n, m, f)
@@ -246,13 +248,14 @@ class Outbox:
         return {s: int(n) for s, n in rows}
 
 
-def _served_by(names: Sequence[str] | None) -> tuple[str, list[object]]:
+def _served_by(names: Sequence[str] | None,
+               column: str = "destination") -> tuple[str, list[object]]:
     """SQL filter for destinations served by notifiers `names` ("telegram" serves "telegram:1")."""
     if names is None:
         return "", []
     if not names:
         return " AND 0", []
-    clauses = " OR ".join("destination = ? OR substr(destination, 1, ?) = ?" for _ in names)
+    clauses = " OR ".join(f"{column} = ? OR substr({column}, 1, ?) = ?" for _ in names)
     args: list[object] = []
     for n in names:
         args += [n, len(n) + 1, n + ":"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bot.alerts import Alert
 from feeds.model import MARKET
@@ -91,10 +91,14 @@ class Subscriptions:
                 "UPDATE OR REPLACE subscriptions SET chat_id = ?, updated_ms = ? "
                 "WHERE platform = ? AND chat_id = ?", (str(new_id), now_ms, platform, str(old_id)),
             )
+            old, new = f"{platform}:{old_id}", f"{platform}:{new_id}"
             self.store.conn.execute(
                 "UPDATE OR IGNORE outbox SET destination = ? WHERE destination = ? "
-                "AND status = 'pending'", (f"{platform}:{new_id}", f"{platform}:{old_id}"),
-            )
+                "AND status = 'pending'", (new, old))
+            # What could not move is already queued for the new id (it was configured or
+            # subscribed there too): sending it from here as well would be a third copy.
+            self.store.conn.execute(
+                "DELETE FROM outbox WHERE destination = ? AND status = 'pending'", (old,))
 
     def active(self, platform: str | None = None) -> list[Subscription]:
         sql = f"SELECT {_COLUMNS} FROM subscriptions WHERE active = 1"
@@ -104,12 +108,21 @@ class Subscriptions:
             args = (platform,)
         return [_from_row(r) for r in self.store.conn.execute(sql, args)]
 
-    def ensure_static(self, platform: str, chat_ids: Iterable[str], now_ms: int) -> None:
-        """Configured destinations (a channel) need no command; keep their filters if set."""
+    def ensure_static(self, platform: str, chat_ids: Iterable[str], now_ms: int, *,
+                      reenable: bool = False) -> None:
+        """Configured destinations (a channel) need no command; keep their filters if set.
+
+        `reenable`: one that was disabled (a rights error, a removal since undone) is enabled
+        again, for platforms where a configured chat has no other way back (a Telegram
+        channel takes no /subscribe); it costs at most one refused request a start.
+        """
         for chat_id in chat_ids:
             current = self.get(platform, chat_id)
             if current is None:
                 self.put(Subscription(platform, str(chat_id), static=True), now_ms)
+            elif reenable and not current.active:
+                logger.info("%s chat %s is configured: enabled again", platform, chat_id)
+                self.put(replace(current, active=True, static=True), now_ms)
 
 
 class Router:

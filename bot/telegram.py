@@ -175,7 +175,7 @@ class TelegramService:
         """Register static chats, then connect in the background."""
         self.writer = writer
         await writer.run(Subscriptions(writer.store).ensure_static, PLATFORM,
-                         self.settings.telegram_chat_ids, self.clock.now_ms())
+                         self.settings.telegram_chat_ids, self.clock.now_ms(), reenable=True)
         self._task = asyncio.create_task(self._connect(live), name="telegram-connect")
         if not live:  # a replay sends at its first tick; a live run carries on regardless
             await self.wait_ready(self.startup_wait_s)

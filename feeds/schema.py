@@ -197,6 +197,9 @@ MIGRATIONS: list[str] = [
     DROP TABLE events;
     ALTER TABLE events_v5 RENAME TO events;
     CREATE UNIQUE INDEX events_ts_uid ON events (ts_ms, uid);
+    -- Outbox.due asks, per due item, whether an older one for its destination is backing
+    -- off; without this that is a scan of every pending row for every row.
+    CREATE INDEX outbox_destination ON outbox (destination, status, next_ms);
     """,
 ]
 

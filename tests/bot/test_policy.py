@@ -84,4 +84,6 @@ def test_outbox_pending_sent_and_retry(store):
     assert box.due(T0) == []  # backed off
     assert [i.destination for i in box.due(T0 + 1000)] == ["telegram:1"]
     box.mark_failed(box.due(T0 + 1000)[0], T0 + 1000, "timeout", permanent=False)
-    assert box.status_counts() == {"sent": 1, "dead": 1}
+    assert box.status_counts() == {"dead": 1}  # what needs attention; sent rows not counted
+    rows = store.conn.execute("SELECT status, count(*) FROM outbox GROUP BY status ORDER BY 1")
+    assert rows.fetchall() == [("dead", 1), ("sent", 1)]

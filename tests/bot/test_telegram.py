@@ -152,7 +152,9 @@ async def test_group_settings_need_an_admin(fake, tmp_path):
 
 
 async def test_settings_buttons_change_filters_in_place(live, fake, tmp_path):
+    fake.admins[str(GROUP)] = [501]
     await live.ask("/subscribe", 42)
+    assert (await live.ask("/subscribe", GROUP, user_id=501)).startswith("Subscribed.")
     await live.ask("/settings", 42)
     keyboard = fake.sent[-1]["reply_markup"]["inline_keyboard"]
     assert [b["callback_data"] for b in keyboard[2]] == ["quiet"]
@@ -168,9 +170,12 @@ async def test_settings_buttons_change_filters_in_place(live, fake, tmp_path):
     try:
         sub = Subscriptions(store).get("telegram", "42")
         assert sub is not None and sub.quiet
-        assert Subscriptions(store).get("telegram", str(GROUP)) is None
+        group = Subscriptions(store).get("telegram", str(GROUP))
+        assert group is not None and group.min_usd == 0  # the non-admin's press changed nothing
     finally:
         store.close()
+    answers = [c.params.get("text") for c in fake.calls if c.method == "answerCallbackQuery"]
+    assert "Only group admins can change alert settings." in answers
 
 
 async def test_restart_neither_repeats_nor_drops_commands(fake, tmp_path):
