@@ -19,7 +19,7 @@ _SYMBOL = re.compile(r"^[A-Za-z0-9]{2,20}$")
 _WINDOWISH = re.compile(r"^\d+[mhdw]$", re.IGNORECASE)
 _USD = re.compile(r"^\$?(\d+(?:\.\d+)?)([kKmMbB]?)$")
 _SCALE = {"": 1.0, "k": 1e3, "m": 1e6, "b": 1e9}
-_KIND_WORDS = {"squeeze": "short_squeeze", "squeezes": "short_squeeze",
+KIND_WORDS = {"squeeze": "short_squeeze", "squeezes": "short_squeeze",
                "short_squeeze": "short_squeeze", "cascade": "long_cascade",
                "cascades": "long_cascade", "long_cascade": "long_cascade"}
 MIN_USD_PRESETS = (0.0, 1e6, 10e6, 50e6)
@@ -139,8 +139,8 @@ def _parse_subscribe(args: Sequence[str], base: Subscription) -> Subscription:
         word = tok.lower()
         if word in ("all", "both"):
             kinds.extend(ALL_KINDS)
-        elif word in _KIND_WORDS:
-            kinds.append(_KIND_WORDS[word])
+        elif word in KIND_WORDS:
+            kinds.append(KIND_WORDS[word])
         elif (usd := parse_usd(tok)) is not None:
             min_usd = usd
         else:
@@ -176,7 +176,7 @@ def cmd_settings(store: Store, ctx: Ctx, args: Sequence[str]) -> Reply:
 def cmd_backtest(store: Store, ctx: Ctx, args: Sequence[str]) -> Reply:
     kind = None
     if args:
-        kind = _KIND_WORDS.get(args[0].lower())
+        kind = KIND_WORDS.get(args[0].lower())
         if kind is None or len(args) > 1:
             raise CommandError(f"usage: {COMMANDS['backtest'].usage}")
     try:

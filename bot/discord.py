@@ -101,7 +101,8 @@ class DiscordWebhookService:
             hooks = [parse_webhook_url(u, i) for i, u in enumerate(settings.discord_webhook_urls)]
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-        self.redact = redact.install([h.url for h in hooks] + [h.token for h in hooks])
+        # Installed for every handler; the service itself never logs a URL.
+        redact.install([h.url for h in hooks] + [h.token for h in hooks])
         self.webhooks = {h.id: h for h in hooks}
         if len(self.webhooks) < len(hooks):
             logger.warning("discord: a webhook is listed twice; it gets each alert once")

@@ -15,9 +15,17 @@ from typing import Any, Protocol
 
 import discord
 from discord import app_commands
-from discord.app_commands import Choice, Range
+from discord.app_commands import Choice
 
-from bot.commands import COMMANDS, MIN_USD_PRESETS, Reply
+from bot.commands import (
+    COMMANDS,
+    KIND_WORDS,
+    MIN_USD_PRESETS,
+    CommandError,
+    Reply,
+    parse_symbol,
+    parse_usd,
+)
 from bot.render import money
 from feeds.store import WINDOWS_MS
 
@@ -123,6 +131,63 @@ class ChoiceOption(app_commands.Transformer):
         return word
 
 
+class WordsOption(app_commands.Transformer):
+    """Free text whose every word must pass `check` (None: fine, else the reason).
+
+    `dispatch` reads words by what they look like, so `min_usd:squeeze` would change the
+    kinds and `symbol:4h` the window: each option takes only its own kind of word.
+    """
+
+    def __init__(self, check: Callable[[str], str | None], max_length: int,
+                 max_words: int = 1) -> None:
+        self.check, self.max_length, self.max_words = check, max_length, max_words
+
+    @property
+    def min_value(self) -> int:
+        return 1
+
+    @property
+    def max_value(self) -> int:
+        return self.max_length
+
+    async def transform(self, interaction: Interaction, value: Any, /) -> str:
+        words = str(value).split()
+        if len(words) > 12 or any(len(w) > 64 for w in words):
+            return str(value)  # too many or too long: `dispatch` refuses it in its own words
+        for word in words:
+            problem = self.check(word)
+            if problem:
+                raise BadOption(problem)
+        if len(words) > self.max_words:
+            raise BadOption(f"{str(value)[:24]!r}: one value only")
+        return " ".join(words)
+
+
+def _amount_problem(word: str) -> str | None:
+    try:
+        usd = parse_usd(word)
+    except CommandError as exc:
+        return str(exc)
+    return None if usd is not None else (
+        f"{word[:16]!r} is not an amount: use e.g. 10M, $500K or 1000000")
+
+
+def _coin_problem(word: str) -> str | None:
+    lower = word.lower()
+    if lower in WINDOWS_MS or lower in KIND_WORDS or lower in ("all", "both"):
+        return f"{word[:16]!r} is not a coin (e.g. BTC)"
+    if _amount_problem(word) is None:
+        return f"{word[:16]!r} is an amount, not a coin (e.g. BTC)"
+    try:
+        parse_symbol(word)
+    except CommandError as exc:
+        return str(exc)
+    return None
+
+
+Amount = app_commands.Transform[str, WordsOption(_amount_problem, 16)]
+Coin = app_commands.Transform[str, WordsOption(_coin_problem, 20)]
+Coins = app_commands.Transform[str, WordsOption(_coin_problem, 100, max_words=12)]
 Kinds = app_commands.Transform[str, ChoiceOption("squeeze", "cascade", "all")]
 Kind = app_commands.Transform[str, ChoiceOption("squeeze", "cascade")]
 
@@ -164,7 +229,7 @@ def slash_commands(app: Answerer) -> list[app_commands.Command[Any, Any, None]]:
     @app_commands.command(name="liqs", description=_help("liqs"))
     @app_commands.describe(symbol=SYMBOL, window=WINDOW)
     @app_commands.autocomplete(symbol=app.symbols)
-    async def liqs(interaction: Interaction, symbol: Range[str, 1, 20] | None = None,
+    async def liqs(interaction: Interaction, symbol: Coin | None = None,
                    window: Window | None = None) -> None:
         await app.command(interaction, "liqs", [symbol, window])
 
@@ -176,7 +241,7 @@ def slash_commands(app: Answerer) -> list[app_commands.Command[Any, Any, None]]:
     @app_commands.command(name="funding", description=_help("funding"))
     @app_commands.describe(symbol="a coin, e.g. BTC (default BTC)")
     @app_commands.autocomplete(symbol=app.symbols)
-    async def funding(interaction: Interaction, symbol: Range[str, 1, 20] | None = None) -> None:
+    async def funding(interaction: Interaction, symbol: Coin | None = None) -> None:
         await app.command(interaction, "funding", [symbol])
 
     @app_commands.command(name="subscribe", description=_help("subscribe"))
@@ -187,8 +252,8 @@ def slash_commands(app: Answerer) -> list[app_commands.Command[Any, Any, None]]:
     @manager_only()
     async def subscribe(interaction: Interaction,
                         kinds: Kinds | None = None,
-                        min_usd: Range[str, 1, 16] | None = None,
-                        symbols: Range[str, 1, 100] | None = None) -> None:
+                        min_usd: Amount | None = None,
+                        symbols: Coins | None = None) -> None:
         await app.command(interaction, "subscribe", [kinds, min_usd, symbols])
 
     @app_commands.command(name="unsubscribe", description=_help("unsubscribe"))

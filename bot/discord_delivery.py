@@ -408,9 +408,15 @@ class ChannelNotifier:
                 from None
         except discord.HTTPException as exc:
             error = classify_http(destination, exc)
-            if exc.status == 429 and isinstance(error, DeliveryError):
-                # discord.py raises a 429 only when it came from the edge: the IP waits.
+            headers = getattr(exc.response, "headers", None) or {}
+            if exc.status == 429 and isinstance(error, DeliveryError) and "Via" not in headers:
+                # Without `Via` the 429 came from the edge: the whole IP waits. With it,
+                # discord.py gave up on one route after its own retries: that chat waits.
                 self.gate.hold(GLOBAL, error.retry_after_s or 0.0)
+            if exc.status == 401:
+                # The token, not the channel: items wait unsent (no attempt counted, no
+                # more invalid requests) until the service logs in again.
+                self.ready = False
             raise error from None
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise transport_error(destination, exc) from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from decimal import ROUND_HALF_UP, Decimal
 
 from bot.alerts import Alert
@@ -73,14 +74,16 @@ def signed_pct(fraction: float, digits: int = 1) -> str:
     return f"{fraction * 100:+.{digits}f}%"
 
 
-def _span(start_ms: int, end_ms: int) -> str:
+def span(start_ms: int, end_ms: int) -> str:
+    """`2026-01-13 21:00–22:00 UTC`; both dates once the window is a day or longer."""
     a, b = ms_to_dt(start_ms), ms_to_dt(end_ms)
     if end_ms - start_ms >= 86_400_000:  # "14:00–14:00" would hide that a whole day passed
         return f"{a:%Y-%m-%d %H:%M} – {b:%Y-%m-%d %H:%M} UTC"
     return f"{a:%Y-%m-%d %H:%M}–{b:%H:%M} UTC"
 
 
-def _top(items: list[tuple[str, float, float]], limit: int = 3) -> str:
+def top(items: Sequence[tuple[str, float, float]], limit: int = 3) -> str:
+    """`BTC $84.2M · ETH $1.2M`: the biggest `limit` names and their totals."""
     return " · ".join(f"{name} {money(lg + sh)}" for name, lg, sh in items[:limit])
 
 
@@ -91,14 +94,14 @@ def alert_lines(a: Alert) -> list[str]:
     title += f" · {a.severity_name}" + (" (escalated)" if a.escalation else "")
     lines = [title, headline(a.long_usd, a.short_usd, a.window_ms)]
     lines.append(f"Shorts {money_exact(a.short_usd)} · Longs {money_exact(a.long_usd)}")
-    when = _span(a.start_ms, a.end_ms)
+    when = span(a.start_ms, a.end_ms)
     if a.ratio is not None and math.isfinite(a.ratio):
         when += f" · {a.ratio:.1f}× the trailing average"
     lines.append(when)
     if a.scope == MARKET and len(a.top_coins) > 1:
-        lines.append("Top: " + _top(a.top_coins))
+        lines.append("Top: " + top(a.top_coins))
     if a.top_exchanges and a.top_exchanges[0][0] != MARKET:
-        lines.append("Venues: " + _top(a.top_exchanges, 4))
+        lines.append("Venues: " + top(a.top_exchanges, 4))
     context = []
     if a.price_change is not None:
         context.append(f"Price {signed_pct(a.price_change)}")
@@ -125,14 +128,14 @@ def render_totals(t: Totals, window_ms: int, label: str) -> str:
     lines = [
         f"{label}: " + headline(t.long_usd, t.short_usd, window_ms),
         f"Shorts {money_exact(t.short_usd)} · Longs {money_exact(t.long_usd)} · {t.count} events",
-        f"Window {_span(t.start_ms, t.end_ms)}",
+        f"Window {span(t.start_ms, t.end_ms)}",
     ]
     coins = t.by("coin")
     if len(coins) > 1:
-        lines.append("Top: " + _top(coins, 5))
+        lines.append("Top: " + top(coins, 5))
     venues = t.by("exchange")
     if venues and venues[0][0] != MARKET:
-        lines.append("Venues: " + _top(venues, 5))
+        lines.append("Venues: " + top(venues, 5))
     if t.sampled_exchanges:
         names = ", ".join(sorted(t.sampled_exchanges))
         lines.append(f"Lower bound: {names} feed(s) are sampled.")

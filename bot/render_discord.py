@@ -17,7 +17,7 @@ from typing import Any
 from discord.utils import escape_markdown
 
 from bot.alerts import Alert
-from bot.render import alert_lines, headline, money, money_exact, signed_pct
+from bot.render import alert_lines, headline, money_exact, signed_pct, span, top
 from feeds.model import MARKET
 from feeds.store import window_name
 
@@ -30,8 +30,6 @@ DESCRIPTION_LIMIT = 4096
 FIELDS_LIMIT = 25
 FIELD_NAME_LIMIT = 256
 FIELD_VALUE_LIMIT = 1024
-FOOTER_LIMIT = 2048
-AUTHOR_LIMIT = 256
 EMBED_TOTAL_LIMIT = 6000
 
 # Squeezes push price up (green), cascades push it down (red); anything else is grey.
@@ -82,14 +80,8 @@ def embed_size(embed: Embed) -> int:
     return size
 
 
-def _top(items: Sequence[tuple[str, float, float]], limit: int) -> str:
-    return " · ".join(f"{name} {money(lg + sh)}" for name, lg, sh in items[:limit])
-
-
 def _span(a: Alert) -> str:
-    start = datetime.fromtimestamp(a.start_ms / 1000, UTC)
-    end = datetime.fromtimestamp(a.end_ms / 1000, UTC)
-    text = f"{start:%Y-%m-%d %H:%M}–{end:%H:%M} UTC ({window_name(a.window_ms)})"
+    text = f"{span(a.start_ms, a.end_ms)} ({window_name(a.window_ms)})"
     if a.ratio is not None and math.isfinite(a.ratio):
         text += f" · {a.ratio:.1f}× the trailing average"
     return text
@@ -100,9 +92,9 @@ def _fields(a: Alert) -> list[tuple[str, str, bool]]:
     fields = [("Split", f"Shorts {money_exact(a.short_usd)} · Longs {money_exact(a.long_usd)}",
                False), ("Window", _span(a), False)]
     if a.scope == MARKET and len(a.top_coins) > 1:
-        fields.append(("Top symbols", _top(a.top_coins, 3), True))
+        fields.append(("Top symbols", top(a.top_coins, 3), True))
     if a.top_exchanges and a.top_exchanges[0][0] != MARKET:
-        fields.append(("Venues", _top(a.top_exchanges, 4), True))
+        fields.append(("Venues", top(a.top_exchanges, 4), True))
     if a.price_change is not None:
         fields.append(("Price", signed_pct(a.price_change), True))
     if a.funding_8h is not None:

@@ -9,6 +9,7 @@ import time
 from bot.app import Writer
 from bot.config import Settings
 from bot.discord import DiscordService, DiscordWebhookService
+from bot.discord_delivery import parse_webhook_url
 from tests.helpers.discord_rig import (  # noqa: F401  (rig is a fixture)
     ALERT,
     CHANNEL,
@@ -109,14 +110,18 @@ async def test_bot_with_a_rejected_token_is_not_ready_and_webhooks_still_work(tm
         fake.point_discord_py(monkeypatch)
         db = str(tmp_path / "t.db")
         wrong = "MTAx.wrong-token-the-fake-refuses-000000000000"
-        settings = Settings(db=db, discord_token=wrong, discord_webhook_urls=(fake.add_webhook(),))
+        url = fake.add_webhook()
+        settings = Settings(db=db, discord_token=wrong, discord_webhook_urls=(url,))
         writer = Writer(db)
         bot, hooks = DiscordService(settings), DiscordWebhookService(settings)
         try:
             await bot.start(writer, live=False)
             await hooks.start(writer, live=False)
-            assert not bot.notifier.ready and await hooks.wait_ready(0)
+            assert not bot.notifier.ready
             assert "rejected the bot token" in caplog.text and wrong not in caplog.text
+            hook_id = parse_webhook_url(url).id
+            await hooks.notifier.send(ALERT, f"discord-webhook:{hook_id}")  # still delivers
+            assert len(fake.sent_to(("webhook", hook_id))) == 1
         finally:
             await bot.stop()
             await hooks.stop()
@@ -130,3 +135,23 @@ async def test_bot_429_longer_than_discord_py_will_sleep_is_deferred(rig):
     assert await rig.deliver() == 0
     status, attempts, _, next_ms = (await rig.rows())[(ALERT.key, CHANNEL)]
     assert (status, attempts) == ("pending", 0) and next_ms >= before + 44_000
+
+
+async def test_a_route_still_limited_after_discord_py_retries_holds_only_that_channel(rig):
+    rig.fake.rate_limit_next(CKEY, 0.02, times=10)  # with Via: discord.py retries, then raises
+    await rig.record(ALERT, CHANNEL)
+    assert await rig.deliver() == 0
+    await rig.record(OTHER, OTHER_CHANNEL)
+    assert await rig.deliver() == 1  # another channel is not held back
+    assert (await rig.rows())[(ALERT.key, CHANNEL)][0] == "pending"
+
+
+async def test_a_token_revoked_mid_run_stops_sending_instead_of_retrying_every_channel(rig):
+    rig.fake.fail_next(CKEY, 401, message="401: Unauthorized")
+    await rig.record(ALERT, CHANNEL)
+    assert await rig.deliver() == 0
+    assert not rig.bot.notifier.ready
+    await rig.record(OTHER, OTHER_CHANNEL)
+    assert await rig.deliver() == 0
+    assert [c for c in rig.fake.calls if c.key == OTHER_KEY] == []  # no further 401s earned
+    assert (await rig.rows())[(OTHER.key, OTHER_CHANNEL)][:2] == ("pending", 0)

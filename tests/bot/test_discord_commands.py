@@ -302,3 +302,19 @@ async def test_the_bot_token_never_reaches_the_logs(tmp_path, monkeypatch, caplo
     assert "logged in as" in caplog.text and "rejected the bot token (HTTP 401)" in caplog.text
     assert TOKEN not in caplog.text
     assert TOKEN.encode() not in await asyncio.to_thread(Path(db).read_bytes)
+
+
+@pytest.mark.parametrize("command, options, says", [
+    ("subscribe", {"min_usd": "ten"}, "'ten' is not an amount"),
+    ("subscribe", {"min_usd": "squeeze"}, "'squeeze' is not an amount"),
+    ("subscribe", {"min_usd": "10M 20M"}, "one value only"),
+    ("subscribe", {"symbols": "BTC 10M"}, "'10M' is an amount, not a coin"),
+    ("subscribe", {"symbols": "cascade"}, "'cascade' is not a coin"),
+    ("liqs", {"symbol": "4h"}, "'4h' is not a coin"),
+    ("funding", {"symbol": "all"}, "'all' is not a coin"),
+])
+async def test_an_option_takes_only_its_own_kind_of_word(live, command, options, says):
+    """`dispatch` reads words by their shape: a word in the wrong option must not slip in."""
+    r = await live.ask(slash(command, permissions=MANAGER, **options))
+    assert r.ephemeral and says in r.content, r.content
+    assert await live.sub() is None

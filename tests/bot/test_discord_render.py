@@ -60,6 +60,13 @@ def test_the_same_words_as_the_console_and_telegram():
     embed = render_embed(alert)
     assert embed["title"] == text[0] and embed["description"] == f"**{text[1]}**"
     assert fields(embed)["Split"] == text[2] and "Top: " + fields(embed)["Top symbols"] in text
+    assert fields(embed)["Window"].startswith(text[3].split(" · ")[0])
+
+
+def test_a_day_long_window_names_both_dates_as_on_the_console():
+    day = make_alert(window_ms=86_400_000, end_ms=make_alert().start_ms + 86_400_000)
+    assert fields(render_embed(day))["Window"].startswith(
+        "2026-01-13 21:00 – 2026-01-14 21:00 UTC (24h)")
 
 
 def test_colour_by_kind():

@@ -84,8 +84,8 @@ def test_alert_text_notes_lower_bound_for_sampled_feeds():
 
 
 def test_a_day_long_window_names_both_dates():
-    from bot.render import _span
+    from bot.render import span
     from tests.helpers.factories import T0
 
-    assert _span(T0, T0 + 3_600_000) == "2026-01-13 21:00–22:00 UTC"
-    assert _span(T0, T0 + 86_400_000) == "2026-01-13 21:00 – 2026-01-14 21:00 UTC"
+    assert span(T0, T0 + 3_600_000) == "2026-01-13 21:00–22:00 UTC"
+    assert span(T0, T0 + 86_400_000) == "2026-01-13 21:00 – 2026-01-14 21:00 UTC"

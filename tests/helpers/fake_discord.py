@@ -329,6 +329,8 @@ class FakeDiscord:
         wid, wtoken = request.match_info["wid"], request.match_info["wtoken"]
         if wid == APP_ID:  # an interaction follow-up, authorised by the interaction token
             call = await self._log(request, ("followup", wtoken))
+            if (refused := self._check_payload(call.body)) is not None:
+                return self._finish(call, refused)
             self.followups.append(call.body)
             return self._finish(call, djson(self._message(call.body, CHANNEL_ID, wid)))
         call = await self._log(request, ("webhook", wid))
