@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 from decimal import ROUND_HALF_UP, Decimal
@@ -9,6 +10,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from bot.alerts import Alert
 from feeds.model import MARKET, ms_to_dt
 from feeds.store import Totals, window_name
+
+logger = logging.getLogger(__name__)
 
 _UNITS = ((Decimal("1e12"), "T"), (Decimal("1e9"), "B"), (Decimal("1e6"), "M"),
           (Decimal("1e3"), "K"))
@@ -114,6 +117,31 @@ def alert_lines(a: Alert) -> list[str]:
     if a.track_record:
         lines.append(a.track_record)
     return lines
+
+
+# What the text rules raise on values no alert should carry (NaN, 1e400, a date past 9999):
+# caught so that rendering never loses an alert.
+UNRENDERABLE = (ValueError, ArithmeticError, OSError)
+
+
+def fallback_lines(alert: Alert, exc: Exception) -> list[str]:
+    """Title and one line naming the alert, for an alert whose values cannot be rendered."""
+    logger.error("render: alert %s has unrenderable values (%s)", alert.key, exc)
+    return [f"⚠️ {alert.kind.replace('_', ' ').upper()} — {alert.scope}",
+            f"Alert {alert.key} (amounts could not be rendered)"]
+
+
+def safe_alert_lines(alert: Alert) -> list[str]:
+    """`alert_lines`, or `fallback_lines` when a value cannot be rendered."""
+    try:
+        return alert_lines(alert)
+    except UNRENDERABLE as exc:
+        return fallback_lines(alert, exc)
+
+
+def utf16_len(text: str) -> int:
+    """Length as Telegram and Discord count it: UTF-16 code units (an emoji may count 2)."""
+    return len(text.encode("utf-16-le")) // 2
 
 
 def render_text(a: Alert) -> str:

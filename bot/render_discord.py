@@ -17,7 +17,18 @@ from typing import Any
 from discord.utils import escape_markdown
 
 from bot.alerts import Alert
-from bot.render import alert_lines, headline, money_exact, signed_pct, span, top
+from bot.render import (
+    UNRENDERABLE,
+    alert_lines,
+    fallback_lines,
+    headline,
+    money_exact,
+    safe_alert_lines,
+    signed_pct,
+    span,
+    top,
+    utf16_len,
+)
 from feeds.model import MARKET
 from feeds.store import window_name
 
@@ -38,14 +49,11 @@ OTHER_COLOUR = 0x95A5A6
 ELLIPSIS = "…"
 _CONTENT_LINE_LIMIT = 200  # 9 lines at most: 2000 with room for escapes
 # What a value the text rules refuse raises: NaN/inf amounts, timestamps out of range.
-_UNRENDERABLE = (ValueError, ArithmeticError, OSError)
 
 Embed = dict[str, Any]
 
 
-def dlen(text: str) -> int:
-    """Length against Discord's limits, in UTF-16 code units: an emoji may count 2, never less."""
-    return len(text.encode("utf-16-le")) // 2
+dlen = utf16_len  # Discord's count against its limits
 
 
 def escape(text: str) -> str:
@@ -123,11 +131,8 @@ def render_embed(alert: Alert) -> Embed:
     try:
         title, head, fields = _title(alert), headline(alert.long_usd, alert.short_usd,
                                                       alert.window_ms), _fields(alert)
-    except _UNRENDERABLE as exc:
-        # Rendering never loses an alert: a value the text rules refuse still gets a message.
-        logger.error("render: alert %s has unrenderable values (%s)", alert.key, exc)
-        title = f"⚠️ {alert.kind.replace('_', ' ').upper()} — {alert.scope}"
-        head, fields = f"Alert {alert.key} (amounts could not be rendered)", []
+    except UNRENDERABLE as exc:
+        (title, head), fields = fallback_lines(alert, exc), []
     embed: Embed = {
         "title": fit(title, TITLE_LIMIT),
         "description": "**" + fit(head, DESCRIPTION_LIMIT - 4) + "**",
@@ -153,21 +158,13 @@ def _within_total(embed: Embed) -> Embed:
     return embed
 
 
-def _plain_lines(alert: Alert) -> list[str]:
-    try:
-        return alert_lines(alert)
-    except _UNRENDERABLE:
-        return [f"⚠️ {alert.kind.replace('_', ' ').upper()} — {alert.scope}",
-                f"Alert {alert.key} (amounts could not be rendered)"]
-
-
 def render_content(alert: Alert) -> str:
     """The alert as message content (no embed), at most 2000 characters.
 
     The fallback when Discord refuses an embed. Each line is capped so that the title and
     the headline (always short) are in the message whatever the symbol names look like.
     """
-    lines = [fit(line, _CONTENT_LINE_LIMIT, str) for line in _plain_lines(alert)]
+    lines = [fit(line, _CONTENT_LINE_LIMIT, str) for line in safe_alert_lines(alert)]
     return split_text(lines, CONTENT_LIMIT)[0]
 
 

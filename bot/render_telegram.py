@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable, Sequence
 
 from bot.alerts import Alert
-from bot.render import alert_lines
+from bot.render import safe_alert_lines, utf16_len
 
 logger = logging.getLogger(__name__)
 
@@ -20,9 +20,7 @@ TEXT_LIMIT = 4096  # characters after entity parsing (PLATFORMS.md §5)
 Format = Callable[[int, str], str]  # (line number, plain line) -> message line
 
 
-def tg_len(text: str) -> int:
-    """Length as Telegram counts it: UTF-16 code units (an emoji outside the BMP counts 2)."""
-    return len(text.encode("utf-16-le")) // 2
+tg_len = utf16_len  # Telegram's count of a message's length
 
 
 def _html_line(index: int, line: str) -> str:
@@ -75,24 +73,14 @@ def split_lines(lines: Sequence[str], fmt: Format = _plain_line,
     return [m.strip("\n") for m in messages if m.strip()]
 
 
-def _lines(alert: Alert) -> list[str]:
-    try:
-        return alert_lines(alert)
-    except (ValueError, ArithmeticError) as exc:
-        # Rendering never loses an alert: a value the text rules refuse still gets a message.
-        logger.error("render: alert %s has unrenderable values (%s)", alert.key, exc)
-        return [f"⚠️ {alert.kind.replace('_', ' ').upper()} — {alert.scope}",
-                f"Alert {alert.key} (amounts could not be rendered)"]
-
-
 def render_html(alert: Alert) -> list[str]:
     """The alert as one or more HTML messages (parse_mode=HTML)."""
-    return split_lines(_lines(alert), _html_line)
+    return split_lines(safe_alert_lines(alert), _html_line)
 
 
 def render_plain(alert: Alert) -> list[str]:
     """The same alert without markup: the fallback when Telegram rejects the HTML."""
-    return split_lines(_lines(alert), _plain_line)
+    return split_lines(safe_alert_lines(alert), _plain_line)
 
 
 def reply_chunks(text: str) -> list[str]:

@@ -78,3 +78,8 @@ def test_any_alert_renders_to_valid_html_that_fits(scope, note, long_usd, short_
     assert all(tg_len(c) <= TEXT_LIMIT for c in plain_chunks)
     if len(html_chunks) == 1:
         assert parse_html(html_chunks[0]) == render_text(alert).strip("\n")
+
+
+def test_a_date_past_the_calendar_still_gives_a_message():
+    (text,) = render_html(make_alert(end_ms=10**20))  # datetime raises OSError/ValueError
+    assert "could not be rendered" in text
