@@ -236,9 +236,17 @@ async def run_live(
     ops = Telemetry(metrics, ops_listen)
     chats = _Chats(notifiers if notifiers is not None else build_notifiers(settings),
                    services if services is not None else chat_services(settings), ops)
-    notifiers = chats.notifiers
     lock = acquire_lock(settings.db)
     writer = Writer(settings.db)
+    try:  # whatever fails from here on, the writer and the lock are let go
+        return await _serve_live(settings, writer, chats, ops, stop, clock, feeds, health)
+    finally:
+        _release(writer, lock)
+
+
+async def _serve_live(settings: Settings, writer: Writer, chats: _Chats, ops: Telemetry,
+                      stop: asyncio.Event, clock: Clock, feeds: Sequence[Any] | None,
+                      health: HealthConfig | None) -> RunSummary:
     pipeline = chats.pipeline(writer, settings)
     summary = RunSummary()
 
@@ -257,29 +265,27 @@ async def run_live(
     health = health or HealthConfig(down_after_ms=int(settings.down_after_s * 1000),
                                     silent_after_ms=int(settings.silent_after_s * 1000))
     monitor = HealthMonitor(health, started_ms=clock.now_ms())
-    jobs = _Jobs(settings, writer, pipeline, notifiers, clock, summary, feeds, monitor, ops,
-                 sources)
+    jobs = _Jobs(settings, writer, pipeline, chats.notifiers, clock, summary, feeds, monitor,
+                 ops, sources)
     scheduler = jobs.schedule(AsyncIOScheduler(timezone="UTC"))
+    await ops.serve(live_check(  # a busy port stops the start here
+        scheduler, feeds, states=monitor.states, heartbeat=lambda: jobs.beat,
+        stale_after_s=max(60.0, 4 * settings.health_interval_s)))
+    tasks: list[asyncio.Task[Any]] = []
     try:
-        await ops.serve(live_check(  # a busy port stops the start here
-            scheduler, feeds, states=monitor.states, heartbeat=lambda: jobs.beat,
-            stale_after_s=max(60.0, 4 * settings.health_interval_s)))
-    except BaseException:
-        _release(writer, lock)
-        raise
-    await chats.start(writer, live=True)  # connects in the background; never blocks on network
-    tasks = [asyncio.create_task(f.run(), name=f"feed-{f.stats.exchange}") for f in feeds]
-    tasks += sources.start() if sources else []
-    scheduler.start()
-    logger.info("liqbot running: venues %s, db %s; Ctrl-C stops", ",".join(settings.venues),
-                settings.db)
-    try:
+        await chats.start(writer, live=True)  # connects in the background; never blocks
+        tasks = [asyncio.create_task(f.run(), name=f"feed-{f.stats.exchange}") for f in feeds]
+        tasks += sources.start() if sources else []
+        scheduler.start()
+        logger.info("liqbot running: venues %s, db %s; Ctrl-C stops", ",".join(settings.venues),
+                    settings.db)
         await stop.wait()
     finally:
         logger.info("stopping")
-        scheduler.pause()
-        await jobs.quiesce(10.0)  # let a running job finish rather than cancel it mid-send
-        scheduler.shutdown(wait=False)
+        if scheduler.running:
+            scheduler.pause()
+            await jobs.quiesce(10.0)  # let a running job finish rather than cancel it mid-send
+            scheduler.shutdown(wait=False)
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -287,7 +293,6 @@ async def run_live(
             await jobs.deliver()
         await chats.stop()
         await ops.stop()
-        _release(writer, lock)
     return summary
 
 

@@ -10,7 +10,9 @@ import subprocess
 import threading
 import time
 
-from bot.config import load_settings
+import pytest
+
+from bot.config import ConfigError, load_settings
 from bot.notify import ConsoleNotifier
 from bot.runner import run_live
 from feeds.store import Store
@@ -118,3 +120,17 @@ def run_liqbot_status(db) -> str:
     r = run_liqbot("status", "--db", str(db))
     assert r.returncode == 0, r.stderr
     return r.stdout
+
+
+async def test_a_start_that_fails_lets_go_of_the_database_lock(tmp_path):
+    settings = load_settings(None, environ={}, overrides={"db": str(tmp_path / "f.db")})
+    settings = dataclasses.replace(settings, venues=("binance",), funding_venues=(),
+                                   rest_urls={"binance": "http://127.0.0.1:1"})
+    with pytest.raises(ConfigError, match="binance takes no REST URL"):
+        await run_live(settings, stop=asyncio.Event(), notifiers={})
+    again = dataclasses.replace(settings, venues=())  # the same database opens at once
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_live(again, stop=stop, notifiers={}))
+    await asyncio.sleep(0.3)
+    stop.set()
+    await asyncio.wait_for(task, 10)
