@@ -156,10 +156,6 @@ def progress(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-# The events-table change this benchmark suite proposes (as a schema v2 migration): rows stay in
-# a rowid table appended in arrival order, and one UNIQUE (ts_ms, uid) index both deduplicates
-# (uid hashes ts_ms, so the pair is as unique as uid) and serves time ranges. The v1 random
-# 64-bit INTEGER PRIMARY KEY puts every insert on a random table page.
 def loadavg() -> str:
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     return f"load average {load} on {os.cpu_count()} CPUs"

@@ -79,7 +79,8 @@ def file_url(base_url: str) -> str:
     """The file URL that goes with a Bot API URL: a trailing `/bot` becomes `/file/bot`."""
     if base_url.rstrip("/").endswith("/bot"):
         return base_url.rstrip("/")[:-4] + "/file/bot"
-    return base_url.replace("/bot", "/file/bot", 1)
+    head, sep, tail = base_url.rpartition("/bot")  # the path's, not a host named bot…
+    return head + "/file/bot" + tail if sep else base_url
 
 
 def build_application(settings: Settings, limits: TelegramLimits) -> Application:

@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 from telegram import Bot, InlineKeyboardMarkup, LinkPreviewOptions, Message
 from telegram.constants import ParseMode
 from telegram.error import (
@@ -44,8 +43,6 @@ GONE = ("chat not found", "group chat was deactivated", "peer_id_invalid", "user
 # BadRequest descriptions of rejected markup: one plain-text resend follows.
 MARKUP = ("can't parse entities", "can't find end tag", "unsupported start tag",
           "unclosed start tag", "unexpected end tag")
-# PTB's own httpx transport: failures after the request went out.
-HTTPX_AFTER_WRITE = (httpx.ReadTimeout, httpx.ReadError, httpx.RemoteProtocolError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +127,7 @@ def seconds(value: int | float | dt.timedelta) -> float:
 
 def maybe_sent(exc: TelegramError) -> bool:
     """Did the request possibly reach Telegram? Only transport errors after the write."""
-    return written(exc.__cause__) or isinstance(exc.__cause__, HTTPX_AFTER_WRITE)
+    return written(exc.__cause__)  # the transport is ours (bot/telegram_http.py), not httpx
 
 
 def is_markup_error(exc: TelegramError) -> bool:

@@ -58,10 +58,6 @@ class Telemetry:
         if self.metrics is not None and self._server is None:
             self._server = await start_ops_server(self.listen, self.metrics, check)
 
-    @property
-    def url(self) -> str | None:
-        return self._server.url if self._server is not None else None
-
     async def stop(self) -> None:
         if self._server is not None:
             server, self._server = self._server, None

@@ -229,4 +229,5 @@ async def test_static_chats_need_no_command(tmp_path, fake):
 
 def test_file_url_follows_the_bot_api_url():
     assert file_url("http://127.0.0.1:8081/bot") == "http://127.0.0.1:8081/file/bot"
+    assert file_url("https://botapi.example/bot{token}") == "https://botapi.example/file/bot{token}"
     assert file_url("https://api.telegram.org/bot") == "https://api.telegram.org/file/bot"

@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
-import httpx
 import pytest
 from telegram.error import (
     BadRequest,
@@ -324,11 +323,6 @@ def _with_cause(exc: Exception, cause: Exception) -> Exception:
     (_with_cause(NetworkError("x"), aiohttp.ClientConnectorError(
         aiohttp.client_reqrep.ConnectionKey("h", 1, False, False, None, None, None),
         OSError(111, "refused"))), {}),
-    (_with_cause(TimedOut(), httpx.ReadTimeout("r")), {"maybe_sent": True}),
-    (_with_cause(TimedOut(), httpx.ConnectTimeout("c")), {}),
-    (_with_cause(TimedOut("Pool timeout"), httpx.PoolTimeout("p")), {}),
-    (_with_cause(NetworkError("httpx.RemoteProtocolError"), httpx.RemoteProtocolError("x")),
-     {"maybe_sent": True}),
     (NetworkError("Bad Gateway"), {}),
     (InvalidToken("Not Found"), {}),
 ])
