@@ -159,11 +159,13 @@ async def test_live_run_reports_feed_and_delivery_metrics(tmp_path):
             async with asyncio.timeout(20):
                 await wait_until(lambda: metrics.sent.get(platform="console") >= 1, 15)
                 await wait_until(lambda: bool(metrics.outbox.values), 5)  # the health job counted
+                running = parse_metrics(metrics.render())
         finally:
             stop.set()
             await asyncio.wait_for(task, 10)
     samples = parse_metrics(metrics.render())
     assert samples["liqbot_events_total"][(("venue", "binance"),)] == 40
-    assert samples["liqbot_feed_connected"][(("venue", "binance"),)] in (0, 1)
+    assert running["liqbot_feed_connected"][(("venue", "binance"),)] == 1
+    assert samples["liqbot_feed_connected"][(("venue", "binance"),)] == 0  # stopped: closed
     assert samples["liqbot_feed_lag_seconds_count"][(("venue", "binance"),)] == 40
     assert samples["liqbot_db_bytes"][(("file", "db"),)] > 0
