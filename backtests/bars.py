@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from feeds.model import MARKET, MINUTE_MS, Bucket, Candle, Funding, Liquidation
-from feeds.replay import Item, ReplayData, available_ms, load_replay
+from feeds.history.replay import Item, ReplayData, available_ms, load_replay
 
 logger = logging.getLogger(__name__)
 

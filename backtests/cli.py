@@ -4,7 +4,7 @@
                     [--config F] [--fees-bps X] [--slippage-bps X] [--sweep KEY=V1,V2 ...]
 
 Writes report.md, report.html (self-contained), PNG charts and results.json into DIR and
-prints the summary table. Hooked into `bot.cli` with `add_parser` and `run`; `main` runs it
+prints the summary table. Hooked into `bot.cli.main` with `add_parser` and `run`; `main` runs it
 alone (python -m backtests.cli ...).
 """
 

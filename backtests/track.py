@@ -20,7 +20,7 @@ _ROW_KEYS = ("kind", "scope", "severity", "horizon", "n", "mean", "median", "hit
 
 
 class MetaStore(Protocol):
-    """The two store calls used here (feeds.store.Store has them)."""
+    """The two store calls used here (feeds.store.core.Store has them)."""
 
     def get_meta(self, key: str) -> str | None: ...
 

@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from feeds.venues import VENUES, venue_module  # noqa: E402
+from feeds.venues.registry import VENUES, venue_module  # noqa: E402
 
 FIXTURES = ROOT.parent / "shared" / "fixtures" / "exchanges"  # ../shared beside the checkout
 FIXTURE = {

@@ -34,7 +34,7 @@ from backtests.study import StudyConfig  # noqa: E402
 from backtests.sweep import Candidate, periods_of, progress_bar, run_sweep  # noqa: E402
 from backtests.synthetic import COINS, synthetic_history  # noqa: E402
 from backtests.windows import WindowCache  # noqa: E402
-from feeds.replay import ReplayData  # noqa: E402
+from feeds.history.replay import ReplayData  # noqa: E402
 from signals import SignalParams, evaluate  # noqa: E402
 from signals.episodes import DEFAULT_COOLDOWN_MS  # noqa: E402
 
@@ -62,7 +62,7 @@ def live_keys(data: ReplayData, bars: Bars, cand: Candidate, n_ticks: int) -> tu
     """Run the bot's own per-tick path over the first ticks; return (alert keys, seconds)."""
     from bot.evaluate import build_stats
     from bot.policy import Policy, PolicyConfig
-    from feeds.store import Store
+    from feeds.store.core import Store
 
     store = Store(":memory:")
     with store.transaction():  # ingest is not timed: it is the same for every configuration

@@ -11,9 +11,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from bot.render import money, render_status, render_totals
-from bot.subscriptions import ALL_KINDS, Subscription, Subscriptions
+from bot.state.subscriptions import ALL_KINDS, Subscription, Subscriptions
 from feeds.model import MARKET, coin_of
-from feeds.store import WINDOWS_MS, Store, parse_window
+from feeds.store.core import WINDOWS_MS, Store, parse_window
 
 _SYMBOL = re.compile(r"^[A-Za-z0-9]{2,20}$")
 _WINDOWISH = re.compile(r"^\d+[mhdw]$", re.IGNORECASE)
@@ -188,7 +188,7 @@ def cmd_backtest(store: Store, ctx: Ctx, args: Sequence[str]) -> Reply:
 
 
 def cmd_status(store: Store, ctx: Ctx, args: Sequence[str]) -> Reply:
-    from bot.health import status_report
+    from bot.ops.health import status_report
 
     return Reply(render_status(status_report(store, ctx.now_ms), ctx.now_ms))
 

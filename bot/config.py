@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from feeds.venues import DEFAULT_LIVE, VENUES
+from feeds.venues.registry import DEFAULT_LIVE, VENUES
 from signals import SignalParams
 
 DEFAULT_TELEGRAM_API = "https://api.telegram.org/bot"
@@ -255,7 +255,7 @@ def _build(flat: dict[str, Any], env: Mapping[str, str]) -> Settings:
     settings = dataclasses.replace(defaults, **values)
     unknown = set(settings.venues) - set(VENUES)
     if unknown:
-        raise ConfigError(f"feeds.venues: unknown venue(s) {', '.join(sorted(unknown))}; "
+        raise ConfigError(f"feeds.venues.registry: unknown venue(s) {', '.join(sorted(unknown))}; "
                           f"choose from {', '.join(VENUES)}")
     unknown = set(settings.funding_venues) - set(FUNDING_VENUES)
     if unknown:

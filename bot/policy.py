@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from bot.alerts import Alert
-from feeds.store import Store
+from feeds.store.core import Store
 from signals import Signal, SignalParams
 
 logger = logging.getLogger(__name__)

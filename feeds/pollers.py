@@ -6,7 +6,7 @@
 
 Each poll fetches every symbol, hands one mixed list of Funding and OpenInterest to the writer,
 and sleeps `interval_s`. A failed poll logs one WARNING line and retries sooner, with capped,
-jittered backoff. Venue endpoints live in the VENUES table; parsing lives in feeds.funding.
+jittered backoff. Venue endpoints live in the VENUES table; parsing lives in feeds.venues.funding.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from feeds import funding as fp
+from feeds.venues import funding as fp
 from feeds.clock import Clock, WallClock
-from feeds.connector import Backoff
-from feeds.http import HttpError, JsonClient, Sleep, describe
+from feeds.net.ws import Backoff
+from feeds.net.http import HttpError, JsonClient, Sleep, describe
 from feeds.model import HOUR_MS, Funding, OpenInterest, ParseError
 
 logger = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ import random
 import pytest
 
 from bot.policy import Policy, PolicyConfig
-from feeds.store import Store
+from feeds.store.core import Store
 from signals import Signal, SignalKind, SignalParams, WindowStat
 from signals.episodes import Last, decide, step, strongest
 

@@ -12,9 +12,9 @@ from backtests.engine import run_vectorized
 from backtests.reference import run_reference
 from backtests.synthetic import synthetic_history
 from backtests.windows import WindowCache
-from feeds.history_base import HistoryData
+from feeds.history.base import HistoryData
 from feeds.model import HOUR_MS, Bucket, Candle, Funding
-from feeds.replay import ReplayData, available_ms
+from feeds.history.replay import ReplayData, available_ms
 from signals import SignalParams
 
 PARAMS = SignalParams(windows=("1h", "4h"), min_share=0.6, tiers_usd_1h=(2e6, 6e6, 15e6),

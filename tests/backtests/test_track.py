@@ -8,7 +8,7 @@ import re
 import pytest
 
 from backtests.track import render_backtest_summary, save_latest, track_record
-from feeds.store import Store
+from feeds.store.core import Store
 
 
 def _row(kind, scope, severity, n, median, hit, random_hit, horizon="4h"):
@@ -129,7 +129,7 @@ def test_backtest_db_flag_keeps_the_track_record(tmp_path, capsys):
 def test_alerts_after_a_saved_backtest_quote_its_record(tmp_path, capsys):
     from backtests.cli import main as backtest
     from backtests.synthetic import synthetic_history
-    from bot.cli import main as liqbot
+    from bot.cli.main import main as liqbot
     from tests.backtests.files import write_regime
 
     csv = write_regime(tmp_path / "r.csv", synthetic_history(("BTC",), 24 * 12, seed=2,

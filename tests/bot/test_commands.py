@@ -7,9 +7,9 @@ from decimal import Decimal
 import pytest
 
 from bot.commands import COMMANDS, Ctx, dispatch, parse_usd, press
-from bot.subscriptions import Router, Subscriptions
+from bot.state.subscriptions import Router, Subscriptions
 from feeds.model import Funding, Side
-from feeds.store import Store
+from feeds.store.core import Store
 from tests.helpers.factories import T0, make_alert, make_liq
 
 NOW = T0 + 30 * 60_000

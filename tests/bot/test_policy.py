@@ -3,7 +3,7 @@
 import pytest
 
 from bot.policy import Outbox, Policy, PolicyConfig
-from feeds.store import Store
+from feeds.store.core import Store
 from signals import SignalParams, evaluate
 from tests.helpers.factories import T0, make_stat
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from feeds.clock import SimClock
-from feeds.connector import Backoff
-from feeds.http import (
+from feeds.net.ws import Backoff
+from feeds.net.http import (
     AuthError,
     BadResponse,
     JsonClient,

@@ -13,7 +13,7 @@ from tests.helpers.shared import SHARED_DATA  # noqa: F401 (re-exported)
 
 
 def liqbot_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "bot.cli", *args]
+    return [sys.executable, "-m", "bot.cli.main", *args]
 
 
 def clean_env(**extra: str) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""Undo what `bot.logs.setup_logging` does to the process (tests that run the CLI in-process)."""
+"""Undo what `bot.ops.logs.setup_logging` does to the process (tests that run the CLI in-process)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import sys
 import threading
 from collections.abc import Iterator
 
-from bot import redact
-from bot.logs import QUIET
+from bot.ops import redact
+from bot.ops.logs import QUIET
 
 
 @contextlib.contextmanager

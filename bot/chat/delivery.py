@@ -1,0 +1,237 @@
+"""The Notifier port, the console adapter, and outbox delivery."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Protocol, TextIO
+
+from bot.alerts import Alert
+from bot.policy import DEAD, SENT, Outbox, OutboxItem
+from bot.render import render_text
+from bot.state.subscriptions import Subscriptions
+
+logger = logging.getLogger(__name__)
+
+
+class DeliveryError(Exception):
+    """A send that did not go through, and what the outbox should do about it.
+
+    permanent: this item can never be delivered (dead). gone: the destination no longer
+    accepts anything (blocked, kicked): its subscription is disabled. retry_after_s: flood
+    control; wait that long without counting an attempt. moved_to: the chat has a new
+    destination (a Telegram group became a supergroup); resend there. maybe_sent: the
+    request may have reached the chat (a timeout after it was written).
+    """
+
+    def __init__(self, message: str, *, permanent: bool = False, gone: bool = False,
+                 retry_after_s: float | None = None, moved_to: str | None = None,
+                 maybe_sent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+        self.gone = gone
+        self.retry_after_s = retry_after_s
+        self.moved_to = moved_to
+        self.maybe_sent = maybe_sent
+
+
+class Notifier(Protocol):
+    """Somewhere alerts can be posted."""
+
+    name: str
+
+    async def send(self, alert: Alert, destination: str) -> None:
+        """Deliver one alert to one destination; raise DeliveryError when it did not go."""
+        ...
+
+    async def notice(self, text: str) -> None:
+        """An operator notice (feed health); not deduplicated, not stored."""
+        ...
+
+    async def close(self) -> None: ...
+
+    # Optional attributes, read with getattr: `ready` (False: items wait, no attempt is
+    # counted) and `parallel` (destinations served at once; default 1, in order).
+
+
+class ChatService(Protocol):
+    """A chat platform: its notifier plus the lifecycle around it (connect, poll, stop)."""
+
+    name: str
+    notifier: Notifier
+
+    async def start(self, writer: Any, *, live: bool) -> None:
+        """Begin on our loop; never blocks on the network. `live`: also answer commands."""
+        ...
+
+    async def wait_ready(self, timeout_s: float) -> bool:
+        """Wait until the notifier can send (or has given up); return whether it can."""
+        ...
+
+    async def stop(self) -> None: ...
+
+
+class ConsoleNotifier:
+    """Print each alert; the headline stands alone on its own line."""
+
+    name = "console"
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stdout
+
+    async def send(self, alert: Alert, destination: str = "console") -> None:
+        self.stream.write(render_text(alert) + "\n\n")
+        self.stream.flush()
+
+    async def notice(self, text: str) -> None:
+        self.stream.write(text + "\n\n")
+        self.stream.flush()
+
+    async def close(self) -> None:
+        self.stream.flush()
+
+
+_crash_hits: dict[str, int] = {}
+
+
+def crash_point(name: str) -> None:
+    """Kill the process with SIGKILL at a named point when LIQBOT_CRASH_AT=name:N says so.
+
+    Only for the crash harness (RELIABILITY.md): the N-th time `name` is reached.
+    """
+    spec = os.environ.get("LIQBOT_CRASH_AT", "")
+    if not spec.startswith(name + ":"):
+        return
+    _crash_hits[name] = _crash_hits.get(name, 0) + 1
+    if _crash_hits[name] >= int(spec.split(":", 1)[1]):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+Runner = Callable[..., Awaitable[Any]]
+
+
+async def deliver_due(
+    outbox: Outbox, notifiers: Mapping[str, Notifier], now_ms: int, run: Runner,
+) -> int:
+    """Send every due outbox item; return how many were acknowledged.
+
+    `run(fn, *args)` executes store calls on the writer thread. Each destination's items go
+    out in order; a notifier with `parallel` > 1 serves that many destinations at once.
+    """
+    # Only what a connected notifier of this run serves: a backlog for a platform that is
+    # down (or not configured) must not crowd the others out of the batch.
+    ready = [name for name, n in notifiers.items() if getattr(n, "ready", True)]
+    items: list[OutboxItem] = await run(outbox.due, now_ms, ready)
+    queues: dict[str, list[OutboxItem]] = {}
+    for item in items:  # "telegram:-100123" is served by "telegram"; "console" by itself
+        queues.setdefault(item.destination, []).append(item)
+    gates = {name: asyncio.Semaphore(max(1, int(getattr(n, "parallel", 1))))
+             for name, n in notifiers.items()}
+    delivery = _Delivery(outbox, notifiers, run, now_ms)
+    counts = await asyncio.gather(*(
+        delivery.destination(queue, gates[platform_of(dest)]) for dest, queue in queues.items()))
+    if delivery.notices:  # after the pass: a paced admin chat must not hold a send slot
+        await notice_all(notifiers, _summary(delivery.notices))
+    return sum(counts)
+
+
+def _summary(notices: Sequence[str], limit: int = 20) -> str:
+    more = len(notices) - limit
+    return "\n".join([*notices[:limit], *([f"… and {more} more"] if more > 0 else [])])
+
+
+def platform_of(destination: str) -> str:
+    return destination.split(":", 1)[0]
+
+
+class _Delivery:
+    """One pass over due items: the outcome of each send decides the outbox state."""
+
+    def __init__(self, outbox: Outbox, notifiers: Mapping[str, Notifier], run: Runner,
+                 now_ms: int) -> None:
+        self.outbox, self.notifiers, self.run = outbox, notifiers, run
+        self.start_ms, self.started = now_ms, time.monotonic()
+        self.notices: list[str] = []  # operator notices, sent once the pass is over
+
+    def now(self) -> int:
+        # A fan-out pass can last minutes: backoffs and flood waits count from the outcome.
+        return self.start_ms + int((time.monotonic() - self.started) * 1000)
+
+    async def destination(self, queue: Sequence[OutboxItem], gate: asyncio.Semaphore) -> int:
+        sent = 0
+        async with gate:
+            for item in queue:
+                outcome = await self.one(item)
+                sent += outcome == SENT
+                if outcome == "stop":
+                    break  # flood control, a dead or moved chat, a network error: the rest waits
+        return sent
+
+    async def one(self, item: OutboxItem) -> str:
+        """Send one item; return its outcome."""
+        if item.maybe_sent >= self.outbox.config.max_maybe_sent:
+            await self.run(self.outbox.settle_maybe, item, self.now())
+            return "settled"
+        notifier = self.notifiers[platform_of(item.destination)]
+        await self.run(self.outbox.begin, item, self.now())
+        try:
+            await notifier.send(item.alert, item.destination)
+        except DeliveryError as exc:
+            return await self.failed(item, exc)
+        except Exception as exc:  # a broken adapter must not stop the others
+            logger.exception("delivery: %s failed on %s", notifier.name, item.alert.key)
+            return await self.failed(item, DeliveryError(f"{type(exc).__name__}: {exc}"))
+        crash_point("after_send")
+        await self.run(self.outbox.mark_sent, item.alert.key, item.destination, self.now())
+        return SENT
+
+    async def failed(self, item: OutboxItem, exc: DeliveryError) -> str:
+        dest, now = item.destination, self.now()
+        logger.warning("delivery to %s failed: %s", dest, exc)
+        if exc.moved_to:
+            # Nothing went out (the platform said where to); the items move with the chat
+            # and the next pass sends them there.
+            await self.run(self.outbox.defer, item, now, now, str(exc))
+            await self.run(_move, self.outbox.store, dest, exc.moved_to, now)
+            logger.warning("delivery: %s moved to %s; its alerts go there", dest, exc.moved_to)
+            return "stop"
+        if exc.gone:
+            dropped = await self.run(_disable, self.outbox, dest, now, str(exc))
+            self.notices.append(f"⚠️ {dest} disabled: {exc}. {dropped} pending alert(s) dropped.")
+            return "stop"
+        if exc.retry_after_s is not None:
+            until = now + int(exc.retry_after_s * 1000) + 1
+            status = await self.run(self.outbox.defer, item, until, now, str(exc))
+        else:
+            status = await self.run(self.outbox.mark_failed, item, now, str(exc),
+                                    permanent=exc.permanent, maybe_sent=exc.maybe_sent)
+        if status == DEAD:
+            self.notices.append(f"⚠️ gave up delivering {item.alert.key} to {dest}: {exc}")
+        return "dead" if exc.permanent else "stop"
+
+
+def _disable(outbox: Outbox, destination: str, now_ms: int, error: str) -> int:
+    platform, _, chat_id = destination.partition(":")
+    with outbox.store.transaction():
+        if chat_id:
+            Subscriptions(outbox.store).deactivate(platform, chat_id, now_ms, error)
+        return outbox.drop_destination(destination, error)
+
+
+def _move(store: Any, old: str, new: str, now_ms: int) -> None:
+    platform, _, old_id = old.partition(":")
+    Subscriptions(store).migrate(platform, old_id, new.partition(":")[2], now_ms)
+
+
+async def notice_all(notifiers: Mapping[str, Notifier], text: str) -> None:
+    """An operator notice to every notifier; one failing never silences the others."""
+    for notifier in notifiers.values():
+        try:
+            await notifier.notice(text)
+        except Exception:
+            logger.exception("notice via %s failed", notifier.name)

@@ -1,0 +1,1 @@
+"""Discord adapter: discord.py service, slash commands, delivery outcomes, embeds."""

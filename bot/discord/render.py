@@ -1,0 +1,191 @@
+"""Alerts and replies for Discord: an embed within Discord's limits, and plain-content fallbacks.
+
+Pure functions. Every dynamic string goes through `discord.utils.escape_markdown` before it is
+measured, so a symbol such as `BTC_USDT` or `*` can neither break the layout nor push a message
+over a limit (PLATFORMS.md §5). Mentions are not escaped here: every send passes
+`allowed_mentions={"parse": []}`, so `@everyone` in a symbol stays inert text.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from discord.utils import escape_markdown
+
+from bot.alerts import Alert
+from bot.render import (
+    UNRENDERABLE,
+    alert_lines,
+    fallback_lines,
+    headline,
+    money_exact,
+    safe_alert_lines,
+    signed_pct,
+    span,
+    top,
+    utf16_len,
+)
+from feeds.model import MARKET
+from feeds.store.core import window_name
+
+logger = logging.getLogger(__name__)
+
+# Discord's limits (PLATFORMS.md §5), in characters.
+CONTENT_LIMIT = 2000
+TITLE_LIMIT = 256
+DESCRIPTION_LIMIT = 4096
+FIELDS_LIMIT = 25
+FIELD_NAME_LIMIT = 256
+FIELD_VALUE_LIMIT = 1024
+EMBED_TOTAL_LIMIT = 6000
+
+# Squeezes push price up (green), cascades push it down (red); anything else is grey.
+COLOURS = {"short_squeeze": 0x2ECC71, "long_cascade": 0xE74C3C}
+OTHER_COLOUR = 0x95A5A6
+ELLIPSIS = "…"
+_CONTENT_LINE_LIMIT = 200  # 9 lines at most: 2000 with room for escapes
+# What a value the text rules refuse raises: NaN/inf amounts, timestamps out of range.
+
+Embed = dict[str, Any]
+
+
+dlen = utf16_len  # Discord's count against its limits
+
+
+def escape(text: str) -> str:
+    return escape_markdown(text)
+
+
+def fit(text: str, limit: int, transform: Callable[[str], str] = escape) -> str:
+    """`transform(text)` cut to at most `limit` characters, ending in `…` when cut.
+
+    The plain text is cut before it is transformed: cutting escaped text can strand a
+    backslash that would then escape the ellipsis.
+    """
+    out = transform(text)
+    if dlen(out) <= limit:
+        return out
+    lo, hi = 0, len(text)
+    while lo < hi:  # the longest plain prefix whose escaped form still fits with the ellipsis
+        mid = (lo + hi + 1) // 2
+        if dlen(transform(text[:mid])) + len(ELLIPSIS) <= limit:
+            lo = mid
+        else:
+            hi = mid - 1
+    return transform(text[:lo]) + ELLIPSIS
+
+
+def embed_size(embed: Embed) -> int:
+    """What counts toward Discord's 6000 per message (as `len(discord.Embed)`, in UTF-16 units)."""
+    size = dlen(embed.get("title", "")) + dlen(embed.get("description", ""))
+    size += sum(dlen(f["name"]) + dlen(f["value"]) for f in embed.get("fields", []))
+    size += dlen(embed.get("footer", {}).get("text", ""))
+    size += dlen(embed.get("author", {}).get("name", ""))
+    return size
+
+
+def _span(a: Alert) -> str:
+    text = f"{span(a.start_ms, a.end_ms)} ({window_name(a.window_ms)})"
+    if a.ratio is not None and math.isfinite(a.ratio):
+        text += f" · {a.ratio:.1f}× the trailing average"
+    return text
+
+
+def _fields(a: Alert) -> list[tuple[str, str, bool]]:
+    """(name, plain value, inline) for every part of the alert below the headline."""
+    fields = [("Split", f"Shorts {money_exact(a.short_usd)} · Longs {money_exact(a.long_usd)}",
+               False), ("Window", _span(a), False)]
+    if a.scope == MARKET and len(a.top_coins) > 1:
+        fields.append(("Top symbols", top(a.top_coins, 3), True))
+    if a.top_exchanges and a.top_exchanges[0][0] != MARKET:
+        fields.append(("Venues", top(a.top_exchanges, 4), True))
+    if a.price_change is not None:
+        fields.append(("Price", signed_pct(a.price_change), True))
+    if a.funding_8h is not None:
+        fields.append(("Funding", f"{a.funding_8h * 100:+.4f}%/8h", True))
+    if a.track_record:
+        fields.append(("Track record", a.track_record, False))
+    if a.lower_bound:
+        fields.append(("Note", "Lower bound: sampled venue feeds (Binance/OKX) omit some "
+                               "liquidations.", False))
+    return fields
+
+
+def _timestamp(end_ms: int) -> str | None:
+    try:
+        return datetime.fromtimestamp(end_ms / 1000, UTC).isoformat()
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def _title(a: Alert) -> str:
+    return alert_lines(a)[0]
+
+
+def render_embed(alert: Alert) -> Embed:
+    """The alert as one embed dict, within every per-field limit and the 6000 total."""
+    try:
+        title, head, fields = _title(alert), headline(alert.long_usd, alert.short_usd,
+                                                      alert.window_ms), _fields(alert)
+    except UNRENDERABLE as exc:
+        (title, head), fields = fallback_lines(alert, exc), []
+    embed: Embed = {
+        "title": fit(title, TITLE_LIMIT),
+        "description": "**" + fit(head, DESCRIPTION_LIMIT - 4) + "**",
+        "color": COLOURS.get(alert.kind, OTHER_COLOUR),
+        # Discord trims a field before checking it: a blank one would refuse the whole embed.
+        "fields": [{"name": fit(name, FIELD_NAME_LIMIT), "value": fit(value, FIELD_VALUE_LIMIT),
+                    "inline": inline} for name, value, inline in fields if value.strip()
+                   ][:FIELDS_LIMIT],
+        "footer": {"text": "liqbot"},
+    }
+    if (stamp := _timestamp(alert.end_ms)) is not None:
+        embed["timestamp"] = stamp
+    return _within_total(embed)
+
+
+def _within_total(embed: Embed) -> Embed:
+    """Drop trailing fields until the embed fits 6000 in total.
+
+    Title, description and footer together stay under 4400, so this always ends.
+    """
+    while embed_size(embed) > EMBED_TOTAL_LIMIT and embed["fields"]:
+        embed["fields"].pop()
+    return embed
+
+
+def render_content(alert: Alert) -> str:
+    """The alert as message content (no embed), at most 2000 characters.
+
+    The fallback when Discord refuses an embed. Each line is capped so that the title and
+    the headline (always short) are in the message whatever the symbol names look like.
+    """
+    lines = [fit(line, _CONTENT_LINE_LIMIT, str) for line in safe_alert_lines(alert)]
+    return split_text(lines, CONTENT_LIMIT)[0]
+
+
+def split_text(lines: Sequence[str], limit: int = CONTENT_LIMIT) -> list[str]:
+    """Escape lines and join them into messages of at most `limit`, cutting between lines."""
+    messages: list[str] = []
+    current: list[str] = []
+    size = 0
+    for line in lines:
+        piece = fit(line, limit)
+        extra = dlen(piece) + (1 if current else 0)
+        if current and size + extra > limit:
+            messages.append("\n".join(current))
+            current, size, extra = [], 0, dlen(piece)
+        current.append(piece)
+        size += extra
+    if current:
+        messages.append("\n".join(current))
+    return [m for m in messages if m.strip()]
+
+
+def reply_chunks(text: str) -> list[str]:
+    """A command reply as escaped messages of at most 2000 characters (never empty)."""
+    return split_text(text.splitlines() or [text]) or ["(empty)"]

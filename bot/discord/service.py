@@ -1,0 +1,356 @@
+"""Discord: discord.py inside liqbot's own loop, as two chat services behind the runner.
+
+- `DiscordWebhookService` serves `discord-webhook:<webhook id>`: the configured webhook URLs,
+  no token, no gateway. The id names the destination in the store and the logs; the URL (the
+  secret) stays in memory.
+- `DiscordService` serves `discord:<channel id>`: the bot. A replay only logs in over REST and
+  posts; a live run also connects to the gateway and answers the slash commands of
+  bot/discord/commands.py, which are synced only when their definition changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import random
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import aiohttp
+import discord
+from discord import app_commands
+from discord.app_commands import Choice
+
+from bot.ops import redact
+from bot.commands import COMMANDS, Ctx, Reply, dispatch
+from bot.commands import press as press_button
+from bot.config import ConfigError, Settings
+from bot.discord.commands import (
+    MANAGER_ONLY,
+    BadOption,
+    SettingsButton,
+    build_tree,
+    command_digest,
+    is_manager,
+    settings_view,
+)
+from bot.discord.delivery import (
+    CHANNEL_PLATFORM,
+    UNCONFIGURED,
+    WEBHOOK_PLATFORM,
+    ChannelNotifier,
+    DiscordLimits,
+    WebhookNotifier,
+    parse_webhook_url,
+)
+from bot.chat.delivery import ChatService
+from bot.discord.render import reply_chunks
+from bot.state.subscriptions import Subscriptions
+from feeds.clock import Clock, WallClock
+from feeds.model import DAY_MS, MARKET
+from feeds.store.core import Store
+
+logger = logging.getLogger(__name__)
+
+DIGEST_KEY = "discord:commands_sha256:{app_id}"
+ACK_WITHIN_S = 2.0  # Discord drops an interaction not answered within 3 s: defer before that
+NO_MENTIONS = discord.AllowedMentions.none()
+Interaction = discord.Interaction[Any]
+
+
+def discord_services(settings: Settings) -> list[ChatService]:
+    """The Discord services `settings` asks for: webhooks, the bot, both or neither."""
+    services: list[ChatService] = []
+    if settings.discord_webhook_urls:
+        services.append(DiscordWebhookService(settings))
+    if settings.discord_token:
+        services.append(DiscordService(settings))
+    elif settings.discord_channel_ids:
+        logger.warning("discord: channel ids are configured but no LIQBOT_DISCORD_TOKEN; "
+                       "only webhooks can be served")
+    return services
+
+
+class _QuietChats:
+    """Destinations that asked for silent notifications; re-read at most every 5 s."""
+
+    def __init__(self, platform: str) -> None:
+        self.platform = platform
+        self.writer: Any = None
+        self._cache: tuple[float, set[str]] = (0.0, set())
+
+    async def __call__(self) -> set[str]:
+        at, chats = self._cache
+        if time.monotonic() - at > 5.0 and self.writer is not None:
+            subs = await self.writer.run(Subscriptions(self.writer.store).active, self.platform)
+            chats = {s.chat_id for s in subs if s.quiet}
+            self._cache = (time.monotonic(), chats)
+        return chats
+
+
+class DiscordWebhookService:
+    """Alerts to `LIQBOT_DISCORD_WEBHOOK_URLS`: each webhook a static destination."""
+
+    name = WEBHOOK_PLATFORM
+
+    def __init__(self, settings: Settings, *, limits: DiscordLimits | None = None,
+                 clock: Clock | None = None) -> None:
+        try:
+            hooks = [parse_webhook_url(u, i) for i, u in enumerate(settings.discord_webhook_urls)]
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        # Installed for every handler; the service itself never logs a URL.
+        redact.install([h.url for h in hooks] + [h.token for h in hooks])
+        self.webhooks = {h.id: h for h in hooks}
+        if len(self.webhooks) < len(hooks):
+            logger.warning("discord: a webhook is listed twice; it gets each alert once")
+        self.clock = clock or WallClock()
+        self._quiet = _QuietChats(WEBHOOK_PLATFORM)
+        self.notifier = WebhookNotifier(self.webhooks, limits, self._quiet)
+
+    async def start(self, writer: Any, *, live: bool) -> None:
+        self._quiet.writer = writer
+        await writer.run(register_webhooks, writer.store, list(self.webhooks),
+                         self.clock.now_ms())
+
+    async def wait_ready(self, timeout_s: float) -> bool:
+        return True
+
+    async def stop(self) -> None:
+        await self.notifier.close()
+
+
+def register_webhooks(store: Store, ids: Sequence[str], now_ms: int) -> None:
+    """Static subscriptions for configured webhooks; unlisted ones stop, relisted ones resume.
+
+    A webhook disabled by Discord (404, 401, 403) stays off: a new webhook has a new id.
+    """
+    subs = Subscriptions(store)
+    with store.transaction():
+        subs.ensure_static(WEBHOOK_PLATFORM, ids, now_ms)
+        for sub in subs.active(WEBHOOK_PLATFORM):
+            if sub.static and sub.chat_id not in ids:
+                subs.deactivate(WEBHOOK_PLATFORM, sub.chat_id, now_ms, UNCONFIGURED)
+        for hook_id in ids:
+            current = subs.get(WEBHOOK_PLATFORM, hook_id)
+            if current is None or current.active:
+                continue
+            note = _note(store, hook_id)
+            if note == UNCONFIGURED:
+                subs.put(dataclasses.replace(current, active=True), now_ms)
+            else:
+                logger.warning("%s:%s was disabled earlier (%s); it stays off until its URL "
+                               "is replaced", WEBHOOK_PLATFORM, hook_id, note)
+
+
+def _note(store: Store, chat_id: str) -> str:
+    row = store.conn.execute("SELECT note FROM subscriptions WHERE platform = ? AND chat_id = ?",
+                             (WEBHOOK_PLATFORM, chat_id)).fetchone()
+    return str(row[0] or "") if row else ""
+
+
+class LiqClient(discord.Client):
+    """discord.py's client with our tree; `service` answers what the tree receives."""
+
+    def __init__(self, service: DiscordService) -> None:
+        # max_ratelimit_timeout: longer waits raise RateLimited and go back to the outbox.
+        super().__init__(intents=discord.Intents(guilds=True), allowed_mentions=NO_MENTIONS,
+                         max_ratelimit_timeout=30.0)
+        self.service = service
+        self.tree = build_tree(self, service, service.on_tree_error)
+
+    async def setup_hook(self) -> None:
+        # Runs inside login(), before the gateway: the place for one-time work (not on_ready).
+        self.add_dynamic_items(SettingsButton)
+        if self.service.live:
+            await self.service.sync_commands()
+
+
+class DiscordService:
+    """The bot: channel alerts through the outbox, slash commands in live mode."""
+
+    name = CHANNEL_PLATFORM
+
+    def __init__(self, settings: Settings, *, limits: DiscordLimits | None = None,
+                 clock: Clock | None = None, startup_wait_s: float = 5.0,
+                 retry_cap_s: float = 60.0) -> None:
+        self.settings = settings
+        self.clock = clock or WallClock()
+        self.startup_wait_s, self.retry_cap_s = startup_wait_s, retry_cap_s
+        self.redact = redact.install([settings.discord_token])
+        self.client = LiqClient(self)
+        self._quiet = _QuietChats(CHANNEL_PLATFORM)
+        self.notifier = ChannelNotifier(self.client, limits, self._quiet)
+        self.writer: Any = None
+        self.live = False
+        self.synced: bool | None = None  # None: not tried; False: unchanged; True: uploaded
+        self._settled = asyncio.Event()  # logged in, or given up for good
+        self._task: asyncio.Task[None] | None = None
+        self._coins: tuple[float, list[str]] = (0.0, [])
+
+    @property
+    def store(self) -> Store:
+        return self.writer.store  # type: ignore[no-any-return]
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self, writer: Any, *, live: bool) -> None:
+        """Register static channels, then log in (and in live mode connect) in the background."""
+        self.writer, self.live, self._quiet.writer = writer, live, writer
+        await writer.run(Subscriptions(writer.store).ensure_static, CHANNEL_PLATFORM,
+                         self.settings.discord_channel_ids, self.clock.now_ms())
+        self._task = asyncio.create_task(self._run(), name="discord-bot")
+        if not live:  # a replay sends at its first tick; a live run carries on regardless
+            await self.wait_ready(self.startup_wait_s)
+
+    async def wait_ready(self, timeout_s: float) -> bool:
+        try:
+            await asyncio.wait_for(self._settled.wait(), timeout_s)
+        except TimeoutError:
+            pass
+        return self.notifier.ready
+
+    async def stop(self) -> None:
+        self.notifier.ready = False
+        await self.client.close()  # a clean gateway close (1000), then the HTTP session
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        if not await self._login():
+            self._settled.set()
+            return
+        self.notifier.ready = True
+        self._settled.set()
+        if self.live:
+            try:  # reconnects and RESUMEs by itself; returns or raises only when it gives up
+                await self.client.connect(reconnect=True)
+            except Exception as exc:
+                logger.error("discord: gateway connection ended: %s", self.redact(repr(exc)))
+
+    async def _login(self) -> bool:
+        """REST login with capped, jittered retries; False when the token is refused."""
+        attempt = 0
+        while True:
+            try:
+                await self.client.login(self.settings.discord_token or "")
+                logger.info("discord: logged in as %s (application %s)", self.client.user,
+                            self.client.application_id)
+                return True
+            except discord.LoginFailure:
+                logger.error("discord: Discord rejected the bot token; the bot is off for this "
+                             "run (webhooks are unaffected)")
+                return False
+            except (discord.HTTPException, aiohttp.ClientError, OSError, TimeoutError) as exc:
+                attempt += 1
+                delay = min(self.retry_cap_s, 2 ** min(attempt, 10) / 2) * random.uniform(0.8, 1)
+                logger.warning("discord: cannot log in (%s); retry %d in %.1fs",
+                               self.redact(repr(exc)), attempt, delay)
+                await self.client.http.close()
+                await asyncio.sleep(delay)
+
+    async def sync_commands(self) -> bool:
+        """Upload the slash commands if their definition changed since the last upload."""
+        key = DIGEST_KEY.format(app_id=self.client.application_id)
+        digest = command_digest(self.client.tree)
+        if await self.writer.run(self.store.get_meta, key) == digest:
+            logger.info("discord: slash commands unchanged; not syncing")
+            self.synced = False
+            return False
+        try:
+            await self.client.tree.sync()
+        except discord.HTTPException as exc:  # commands stay as they were; next start retries
+            logger.error("discord: syncing slash commands failed: %s", self.redact(str(exc)))
+            return False
+        await self.writer.run(self.store.set_meta, key, digest)
+        logger.info("discord: slash commands synced (definition %s)", digest[:12])
+        self.synced = True
+        return True
+
+    # -- commands --------------------------------------------------------------------------
+
+    def ctx(self, interaction: Interaction) -> Ctx:
+        return Ctx(CHANNEL_PLATFORM, str(interaction.channel_id), self.clock.now_ms(),
+                   is_group=interaction.guild_id is not None, is_admin=is_manager(interaction))
+
+    async def command(self, interaction: Interaction, name: str,
+                      args: Sequence[str | None]) -> None:
+        """Run one command through `dispatch` on the writer thread and answer with its reply."""
+        ctx = self.ctx(interaction)
+        words = [w for a in args if a for w in str(a).split()]
+        work = self.writer.run(dispatch, self.store, ctx, name, words)
+        await self.answer(interaction, await self._in_time(interaction, work))
+
+    async def press(self, interaction: Interaction, data: str) -> None:
+        """A settings button: Manage Server is checked here, and again by `press`."""
+        ctx = self.ctx(interaction)
+        if ctx.is_group and not ctx.is_admin:
+            await self.answer(interaction, Reply(MANAGER_ONLY, error=True))
+            return
+        work = self.writer.run(press_button, self.store, ctx, data)
+        reply = await self._in_time(interaction, work)
+        if reply.error or interaction.response.is_done():
+            await self.answer(interaction, reply)
+            return
+        await interaction.response.edit_message(content=reply_chunks(reply.text)[0],
+                                                view=settings_view(reply),
+                                                allowed_mentions=NO_MENTIONS)
+
+    async def _in_time(self, interaction: Interaction, work: Any) -> Reply:
+        task = asyncio.ensure_future(work)
+        try:
+            return await asyncio.wait_for(asyncio.shield(task), ACK_WITHIN_S)
+        except TimeoutError:  # the store is busy: acknowledge now, answer when it is done
+            try:
+                await interaction.response.defer(thinking=True)
+            except discord.HTTPException as exc:  # the answer below may still make it
+                logger.warning("discord: deferring failed: %s", self.redact(str(exc)))
+            return await task  # type: ignore[no-any-return]
+
+    async def answer(self, interaction: Interaction, reply: Reply) -> None:
+        """Send a reply in chunks of at most 2000; errors are visible to the caller only."""
+        chunks = reply_chunks(reply.text)
+        view = settings_view(reply)
+        try:
+            for i, chunk in enumerate(chunks):
+                options: dict[str, Any] = {"ephemeral": reply.error,
+                                           "allowed_mentions": NO_MENTIONS}
+                if view is not None and i == len(chunks) - 1:  # buttons under the last part
+                    options["view"] = view
+                if interaction.response.is_done():
+                    await interaction.followup.send(chunk, **options)
+                else:
+                    await interaction.response.send_message(chunk, **options)
+        except discord.HTTPException as exc:  # expired interaction, missing access
+            logger.warning("discord: reply in %s failed: %s", interaction.channel_id,
+                           self.redact(str(exc)))
+
+    async def on_tree_error(self, interaction: Interaction,
+                            error: app_commands.AppCommandError) -> None:
+        if isinstance(error, app_commands.CheckFailure):
+            text = MANAGER_ONLY
+        elif isinstance(error, BadOption):
+            name = interaction.command.name if interaction.command else ""
+            usage = COMMANDS[name].usage if name in COMMANDS else "/help"
+            text = f"{error}. Usage: {usage}"
+        else:
+            logger.error("discord: command %s failed: %s", interaction.command and
+                         interaction.command.name, self.redact(repr(error)), exc_info=error)
+            text = "Something went wrong answering that; the error was logged."
+        await self.answer(interaction, Reply(text, error=True))
+
+    async def symbols(self, interaction: Interaction, current: str) -> list[Choice[str]]:
+        """Coins liquidated in the last 24 h, biggest first, that start with what was typed."""
+        at, coins = self._coins
+        if time.monotonic() - at > 60.0:
+            coins = await self.writer.run(_recent_coins, self.store, self.clock.now_ms())
+            self._coins = (time.monotonic(), coins)
+        word = current.strip().upper()
+        return [Choice(name=c, value=c) for c in coins if c.startswith(word)][:25]
+
+
+def _recent_coins(store: Store, now_ms: int) -> list[str]:
+    return [coin for coin, _, _ in store.totals(now_ms, DAY_MS).by("coin") if coin != MARKET]

@@ -1,0 +1,1 @@
+"""The operator's side: /healthz and /metrics, feed health, logs and redaction, backup, browse."""

@@ -1,0 +1,1 @@
+"""Running liqbot: the pipeline from feeds to outbox, live or over recorded files."""

@@ -1,0 +1,93 @@
+"""Wiring: feeds -> store -> signals -> policy -> outbox -> notifiers, live or replayed."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from backtests.track import track_record
+from bot.alerts import Alert
+from bot.evaluate import build_stats
+from bot.chat.delivery import Notifier, deliver_due
+from bot.policy import Outbox, Policy, PolicyConfig
+from bot.state.subscriptions import Router
+from feeds.model import DAY_MS, Bucket, Candle, Funding, Liquidation, OpenInterest
+from feeds.store.core import Store
+from signals import SignalParams, evaluate
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class Writer:
+    """Owns the Store on one dedicated thread: every SQLite call runs there.
+
+    SQLite connections are bound to their thread, and a write must never stall the
+    event loop that also carries the websockets (RELIABILITY.md item 7).
+    """
+
+    def __init__(self, db_path: str) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="liqbot-writer")
+        self.store: Store = self._pool.submit(Store, db_path).result()
+
+    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, lambda: fn(*args, **kwargs))
+
+    def close(self) -> None:
+        self._pool.submit(self.store.close).result()
+        self._pool.shutdown(wait=True)
+
+
+class Pipeline:
+    """Synchronous core, called on the writer thread: ingest, evaluate, record alerts."""
+
+    def __init__(
+        self, store: Store, params: SignalParams, destinations: Sequence[str],
+        policy_config: PolicyConfig | None = None, platforms: Sequence[str] = (),
+    ) -> None:
+        self.store = store
+        self.params = params
+        # Always-on sinks (console, static webhooks) plus chats whose filters match.
+        self.router = Router(store, destinations, platforms)
+        self.policy = Policy(store, params, policy_config)
+        self.outbox = Outbox(store, policy_config)
+
+    def ingest(self, items: Iterable[Any]) -> int:
+        """Store a mixed batch of model objects; return how many liquidations were new."""
+        groups: dict[type, list[Any]] = {}
+        for item in items:
+            groups.setdefault(type(item), []).append(item)
+        with self.store.transaction():
+            new = self.store.insert_liquidations(groups.get(Liquidation, []))
+            self.store.insert_buckets(groups.get(Bucket, []))
+            self.store.insert_funding(groups.get(Funding, []))
+            self.store.insert_candles(groups.get(Candle, []))
+            self.store.insert_open_interest(groups.get(OpenInterest, []))
+        return new
+
+    def evaluate(self, now_ms: int, bar_ms: int = 60_000) -> list[Alert]:
+        """Classify the windows ending at `now_ms`; record and return the new alerts."""
+        stats = build_stats(self.store, now_ms, self.params, bar_ms=bar_ms)
+        alerts = self.policy.decide(evaluate(stats, self.params))
+        if alerts:
+            alerts = [self._quote(a) for a in alerts]
+            self.policy.record(alerts, self.router.destinations, now_ms)
+        return alerts
+
+    def _quote(self, alert: Alert) -> Alert:
+        """Attach the latest backtest's record for this kind, severity and scope, if any."""
+        record = track_record(self.store, alert.kind, alert.severity, alert.scope)
+        return dataclasses.replace(alert, track_record=record) if record else alert
+
+    def prune(self, now_ms: int, retention_days: float) -> int:
+        return self.store.prune_events(now_ms - int(retention_days * DAY_MS))
+
+
+async def flush(writer: Writer, pipeline: Pipeline, notifiers: Mapping[str, Notifier],
+                now_ms: int) -> int:
+    return await deliver_due(pipeline.outbox, notifiers, now_ms, writer.run)

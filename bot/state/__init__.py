@@ -1,0 +1,1 @@
+"""The only SQL about chats: alerts, outbox and subscriptions."""

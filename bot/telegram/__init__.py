@@ -1,0 +1,1 @@
+"""Telegram adapter: python-telegram-bot service, transport, delivery outcomes, HTML render."""

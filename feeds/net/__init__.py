@@ -1,0 +1,1 @@
+"""The wire: backoff, the websocket connector and the HTTP client every venue uses."""

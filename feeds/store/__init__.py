@@ -1,0 +1,1 @@
+"""The only SQL about market data: schema, buckets, window totals, status queries."""

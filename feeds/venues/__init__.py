@@ -1,0 +1,1 @@
+"""One module per venue with everything about it, and the registry that names them."""

@@ -1,0 +1,199 @@
+"""Binance COIN-M (delivery) futures: `!forceOrder@arr` liquidations sized in USD contracts."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from decimal import Decimal, DecimalException
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from feeds.venues import binance
+from feeds.clock import Clock
+from feeds.net.ws import Backoff, FeedTiming, Frame, GapFn, Sink, WsFeed
+from feeds.venues.instruments import InstrumentTable, Specs, VenueFeed
+from feeds.model import DAY_MS, Liquidation, ParseError
+from feeds.venues.parsing import need, positive, text
+from feeds.net.rest import DEFAULT_TIMEOUT_S, get_json
+
+logger = logging.getLogger(__name__)
+
+EXCHANGE = "binance-coinm"
+# The USDⓈ-M /market route split does not apply to dstream (PROTOCOLS.md §2).
+DEFAULT_URL = "wss://dstream.binance.com/ws/!forceOrder@arr"
+DEFAULT_REST_URL = "https://dapi.binance.com"
+EXCHANGE_INFO_PATH = "/dapi/v1/exchangeInfo"
+
+
+class UnknownContract(ParseError):
+    """A symbol whose contractSize is not in the table: never guessed."""
+
+    def __init__(self, symbol: str, message: str) -> None:
+        super().__init__(message)
+        self.symbol = symbol
+
+
+# -- contract sizes ----------------------------------------------------------------------------
+
+
+def parse_exchange_info(payload: Any, where: str = "exchangeInfo") -> Specs:
+    """Index the USD value of one contract by symbol AND by pair.
+
+    {"symbols": [{"symbol": "BTCUSD_PERP",         # or a delivery contract, BTCUSD_200925
+                  "pair": "BTCUSD",
+                  "contractSize": 100, ...}]}      # USD per contract (10 on most non-BTC)
+
+    The pair entry lets an expired delivery contract, gone from exchangeInfo, still be sized;
+    a pair whose symbols disagree gets no pair entry. Malformed rows are skipped.
+    """
+    rows = need(payload, "symbols", where)
+    if not isinstance(rows, list):
+        raise ParseError(f"{where}: 'symbols' must be a list")
+    specs: Specs = {}
+    by_pair: dict[str, set[Decimal]] = {}
+    for i, row in enumerate(rows):
+        try:
+            symbol = text(need(row, "symbol", f"{where}: symbols[{i}]"), "symbol")
+            size = positive(need(row, "contractSize", symbol), f"{symbol}.contractSize")
+        except ParseError as exc:
+            logger.warning("%s: skipped an exchangeInfo row: %s", EXCHANGE, exc)
+            continue
+        specs[symbol] = {"contractSize": str(size)}
+        pair = row.get("pair")
+        if isinstance(pair, str) and pair:
+            by_pair.setdefault(pair, set()).add(size)
+    for pair, sizes in by_pair.items():
+        if len(sizes) == 1 and pair not in specs:
+            specs[pair] = {"contractSize": str(sizes.pop())}
+    return specs
+
+
+def contract_sizes(specs: Specs) -> dict[str, Decimal]:
+    """Turn table rows into Decimals; a row that is not a positive number is left out."""
+    sizes: dict[str, Decimal] = {}
+    for key, spec in specs.items():
+        try:
+            sizes[key] = positive(spec.get("contractSize"), f"{key}.contractSize")
+        except (ParseError, AttributeError):
+            logger.warning("%s: ignoring a bad contractSize for %s", EXCHANGE, key)
+    return sizes
+
+
+def read_exchange_info(path: str | Path) -> Specs:
+    """Read a saved `GET /dapi/v1/exchangeInfo` response; problems are ParseErrors."""
+    try:
+        payload = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ParseError(f"{path}: cannot read exchangeInfo file: {exc.strerror}") from None
+    except ValueError as exc:
+        raise ParseError(f"{path}: not JSON: {exc}") from None
+    return parse_exchange_info(payload, where=str(path))
+
+
+async def fetch_exchange_info(rest_url: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> Specs:
+    """Fetch the live contract sizes."""
+    url = rest_url.rstrip("/") + EXCHANGE_INFO_PATH
+    return parse_exchange_info(await get_json(url, timeout_s=timeout_s), where=url)
+
+
+# -- parsing -----------------------------------------------------------------------------------
+
+
+def parse_force_order(
+    raw: dict[str, Any], recv_ms: int, sizes: Mapping[str, Decimal]
+) -> Liquidation:
+    """Normalize one COIN-M forceOrder event; sizes are contracts worth `contractSize` USD.
+
+    {"e": "forceOrder", "E": 1591154240950,
+     "o": {"s": "BTCUSD_200925", "ps": "BTCUSD",   # symbol, pair
+           "S": "SELL",                             # order side: SELL = a LONG was liquidated
+           "q": "1", "p": "9425.5",                 # contracts ordered, IOC limit price
+           "ap": "9496.5", "z": "1",                # average fill price, contracts filled
+           "X": "FILLED", "T": 1591154240949}}      # trade time: our exchange timestamp
+    notional_usd = z × contractSize; qty_base = notional_usd / ap (never p).
+    """
+    o = need(raw, "o", "forceOrder")
+    symbol = text(need(o, "s", "o"), "o.s")
+    size = _contract_size(o, symbol, sizes)
+    # Side, z, ap (with its zero fallback) and T are validated exactly as on USDⓈ-M.
+    base = binance.parse_force_order(raw, recv_ms, EXCHANGE)
+    contracts, price = base.qty_base, base.price
+    try:
+        usd = contracts * size
+        qty = usd / price
+    except DecimalException:
+        raise ParseError(f"{symbol}: size or price out of range") from None
+    if not (qty.is_finite() and qty > 0 and usd > 0):
+        raise ParseError(f"{symbol}: size or price out of range")
+    return dataclasses.replace(base, qty_base=qty, notional_usd=usd)
+
+
+def _contract_size(o: dict[str, Any], symbol: str, sizes: Mapping[str, Decimal]) -> Decimal:
+    pair = o.get("ps")
+    if not isinstance(pair, str) or not pair:
+        pair = symbol.split("_", 1)[0]  # BTCUSD_PERP -> BTCUSD, the venue's pair naming
+    size = sizes.get(symbol) or sizes.get(pair)
+    if size is None:
+        raise UnknownContract(symbol, f"{symbol}: unknown contractSize (pair {pair}); load "
+                              f"{EXCHANGE_INFO_PATH} (decode: --instruments FILE)")
+    return size
+
+
+def parse_message(
+    msg: Frame | Any, recv_ms: int, sizes: Mapping[str, Decimal]
+) -> list[Liquidation]:
+    """Normalize one websocket message: raw, combined-stream wrapped, or an array."""
+    return binance.parse_message(msg, recv_ms, partial(parse_force_order, sizes=sizes))
+
+
+# -- the venue surface -------------------------------------------------------------------------
+
+
+def make_feeds(
+    sink: Sink,
+    *,
+    clock: Clock | None = None,
+    on_gap: GapFn | None = None,
+    store_path: str | None = None,
+    url: str = DEFAULT_URL,
+    rest_url: str = DEFAULT_REST_URL,
+    instruments_path: str | None = None,
+    refresh_s: float = DAY_MS / 1000,
+    rest_timeout_s: float = DEFAULT_TIMEOUT_S,
+    backoff: Backoff | None = None,
+    timing: FeedTiming | None = None,
+    connect_options: Mapping[str, Any] | None = None,
+) -> list[WsFeed]:
+    """One socket for every COIN-M symbol; contract sizes are fetched before it connects.
+
+    Sizes come from `rest_url` (refreshed every `refresh_s` and cached in `store_path`); if
+    the venue cannot be reached: the cache, however old, then `instruments_path`.
+    """
+    sizes: dict[str, Decimal] = {}
+    table = InstrumentTable(
+        EXCHANGE, partial(fetch_exchange_info, rest_url, rest_timeout_s),
+        store_path=store_path, refresh_s=refresh_s, clock=clock,
+        fallback=partial(read_exchange_info, instruments_path) if instruments_path else None,
+    )
+    # Merge, never replace: an expired delivery contract still has late events to size.
+    table.on_update(lambda specs: sizes.update(contract_sizes(specs)))
+
+    def parse(frame: Frame, recv_ms: int) -> list[Liquidation]:
+        try:
+            return parse_message(frame, recv_ms, sizes)
+        except UnknownContract as exc:
+            table.request_refresh(str(exc))  # a new listing: look again, at most every 5 min
+            raise
+
+    return [VenueFeed(EXCHANGE, url, parse, sink, table=table, on_gap=on_gap, clock=clock,
+                      backoff=backoff, timing=timing, connect_options=connect_options)]
+
+
+def decoder(instruments_path: str | None = None) -> Callable[[str], list[Liquidation]]:
+    """`liqbot decode --exchange binance-coinm`: sizes come from an exchangeInfo file only."""
+    sizes = contract_sizes(read_exchange_info(instruments_path)) if instruments_path else {}
+    return lambda line: parse_message(line, time.time_ns() // 1_000_000, sizes)

@@ -1,0 +1,347 @@
+"""BitMEX: the `liquidation` table, every liquidation order entering the book (PROTOCOLS.md §5)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+from websockets.asyncio.client import ClientConnection
+
+from feeds.clock import Clock
+from feeds.net.ws import Backoff, FeedTiming, Frame, GapFn, Sink, WsFeed
+from feeds.model import Liquidation, ParseError, Side
+from feeds.venues.parsing import dec, loads, need, positive, text
+
+logger = logging.getLogger(__name__)
+
+EXCHANGE = "bitmex"
+DEFAULT_URL = "wss://ws.bitmex.com/realtime?subscribe=liquidation"
+# BitMEX: after 5 s without a message send `ping`; no `pong` within 5 s means a dead socket.
+PING_AFTER_S = 5.0
+PONG_TIMEOUT_S = 5.0
+
+_SIDES = {"Sell": Side.LONG, "Buy": Side.SHORT}  # the ORDER side: a Sell closes a long
+_USD_QUOTES = frozenset({"USD", "USDT", "USDC"})
+_SATOSHI = Decimal(100_000_000)
+_MAX_OPEN = 10_000  # open liquidation orders tracked; the book is tiny, this only bounds junk
+
+
+class UnknownContract(ParseError):
+    """A well-formed row whose symbol has no known USD conversion (never guessed)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Contract:
+    """What one contract of a symbol is worth; `kind` says how to read `per_contract`."""
+
+    symbol: str
+    kind: Literal["inverse", "linear", "unsupported"]
+    per_contract: Decimal = Decimal(0)  # inverse: USD per contract; linear: base coin
+    why: str = ""  # unsupported: the reason, quoted in the ParseError
+
+    def convert(self, contracts: Decimal, price: Decimal) -> tuple[Decimal, Decimal]:
+        """Return (qty_base, notional_usd) of `contracts` at `price`."""
+        if self.kind == "unsupported":
+            raise UnknownContract(f"{self.symbol}: no USD conversion known ({self.why})")
+        try:
+            if self.kind == "inverse":
+                usd = contracts * self.per_contract
+                return usd / price, usd
+            qty = contracts * self.per_contract
+            return qty, qty * price
+        except ArithmeticError:  # Decimal overflow on absurd sizes or prices
+            raise ParseError(f"{self.symbol}: size or price out of range") from None
+
+
+# XBTUSD is the one contract whose size is documented outside the instruments endpoint.
+BUILTIN_CONTRACTS: dict[str, Contract] = {"XBTUSD": Contract("XBTUSD", "inverse", Decimal(1))}
+
+
+def contract_of(row: Any, where: str = "instrument") -> Contract:
+    """Work out one contract's value from an `/api/v1/instrument/active` row.
+
+    {"symbol": "XBTUSD", "quoteCurrency": "USD", "settlCurrency": "XBt",
+     "isInverse": true, "isQuanto": false, "multiplier": -100000000,   # |mult| sat per 1/price
+     "underlyingToPositionMultiplier": null}                          # linear: contracts per coin
+
+    Only USD(T/C)-quoted inverse (XBt-settled) and linear contracts are converted; anything
+    else (quanto, EUR- or coin-quoted) is kept as `unsupported` so its rows fail loudly.
+    """
+    symbol = text(need(row, "symbol", where), f"{where}.symbol")
+    quote, settle = row.get("quoteCurrency"), row.get("settlCurrency")
+    inverse, quanto = row.get("isInverse"), row.get("isQuanto")
+    if quote not in _USD_QUOTES:
+        return Contract(symbol, "unsupported", why=f"quoted in {str(quote)[:12]!r}, not USD")
+    if not isinstance(inverse, bool) or not isinstance(quanto, bool):
+        return Contract(symbol, "unsupported", why="isInverse/isQuanto missing")
+    if quanto:
+        return Contract(symbol, "unsupported", why="quanto: USD value needs the settle coin price")
+    if inverse:
+        if settle != "XBt":
+            return Contract(symbol, "unsupported", why=f"inverse settled in {str(settle)[:12]!r}")
+        # An inverse contract is worth multiplier / price satoshi, i.e. |multiplier| / 1e8 USD.
+        mult = abs(dec(need(row, "multiplier", symbol), f"{symbol}.multiplier"))
+        if mult == 0:
+            raise ParseError(f"{symbol}.multiplier: must not be 0")
+        return Contract(symbol, "inverse", mult / _SATOSHI)
+    u2p = row.get("underlyingToPositionMultiplier")
+    if u2p is None:
+        return Contract(symbol, "unsupported", why="linear without underlyingToPositionMultiplier")
+    return Contract(symbol, "linear", 1 / positive(u2p, f"{symbol}.underlyingToPositionMultiplier"))
+
+
+def load_instruments(path: str | Path) -> dict[str, Contract]:
+    """Read a saved `GET /api/v1/instrument/active` response; ParseError names the file."""
+    try:
+        rows = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ParseError(f"{path}: cannot read instruments file: {exc.strerror}") from None
+    except ValueError as exc:
+        raise ParseError(f"{path}: not JSON: {exc}") from None
+    if not isinstance(rows, list):
+        raise ParseError(f"{path}: expected the instrument list of /api/v1/instrument/active")
+    specs: dict[str, Contract] = {}
+    for i, row in enumerate(rows):
+        try:
+            spec = contract_of(row, f"[{i}]")
+        except ParseError as exc:
+            raise ParseError(f"{path}: {exc}") from None
+        specs[spec.symbol] = spec
+    return specs
+
+
+def parse_liquidation_row(
+    row: Any, recv_ms: int, contracts: Mapping[str, Contract] = BUILTIN_CONTRACTS
+) -> Liquidation:
+    """Normalize one `insert` row of the `liquidation` table.
+
+    {"table": "liquidation", "action": "insert",
+     "data": [{"orderID": "98ae1dad-6a3b-51c4-14bd-e076919e9e30",
+               "symbol": "XBTUSD", "side": "Buy",    # ORDER side: Buy closes a SHORT
+               "price": 13854.5,                      # the liquidation order's price
+               "leavesQty": 314930}]}                 # contracts; XBTUSD: 1 contract = 1 USD
+    No timestamp anywhere: the event is stamped with the receive time.
+    """
+    symbol = text(need(row, "symbol", "data[]"), "symbol")
+    side_raw = need(row, "side", symbol)
+    if not isinstance(side_raw, str) or side_raw not in _SIDES:
+        raise ParseError(f"side: unknown side {str(side_raw)[:20]!r}")
+    price = positive(need(row, "price", symbol), "price")
+    leaves = positive(need(row, "leavesQty", symbol), "leavesQty")
+    spec = contracts.get(symbol)
+    if spec is None:
+        raise UnknownContract(f"{symbol}: unknown instrument, no contract size; pass the "
+                              f"/api/v1/instrument/active response as the instruments file")
+    qty, usd = spec.convert(leaves, price)
+    return Liquidation(
+        exchange=EXCHANGE, symbol=symbol, position_side=_SIDES[side_raw],
+        qty_base=qty, price=price, notional_usd=usd,
+        ts_exchange_ms=None, ts_recv_ms=recv_ms,
+        sampled=False,  # every liquidation order is published as it enters the book
+        raw=row,
+    )
+
+
+class LiquidationTable:
+    """Follow the `liquidation` table of one socket; only `insert` rows become events.
+
+    Open orders are tracked by orderID, so an `update` (leavesQty shrinking as the order
+    fills) or a `delete` is bookkeeping, never a new liquidation.
+    """
+
+    def __init__(self, contracts: Mapping[str, Contract] | None = None) -> None:
+        self.contracts = {**BUILTIN_CONTRACTS, **(contracts or {})}
+        self.open: dict[str, Decimal | None] = {}  # orderID -> leavesQty
+        self._warned: set[str] = set()
+
+    def parse(self, frame: Frame | Any, recv_ms: int) -> list[Liquidation]:
+        """Apply one frame; return the liquidations it inserted (acks and `pong` -> [])."""
+        if frame in ("pong", b"pong"):
+            return []
+        msg = loads(frame) if isinstance(frame, (str, bytes)) else frame
+        if not isinstance(msg, dict):
+            raise ParseError(f"expected an object, got {type(msg).__name__}")
+        if "table" not in msg:
+            return _control(msg)
+        if msg["table"] != "liquidation":
+            return []  # another table on a shared socket
+        action = need(msg, "action", "liquidation")
+        rows = need(msg, "data", "liquidation")
+        if not isinstance(rows, list):
+            raise ParseError("data: expected a list")
+        ids = [_order_id(row) for row in rows]
+        if action == "insert":
+            return self._insert(rows, ids, recv_ms)
+        self._bookkeep(action, rows, ids)
+        return []
+
+    def _bookkeep(self, action: Any, rows: list[Any], ids: list[str]) -> None:
+        """Apply a `partial`, `update` or `delete`: they change the book, never the counts."""
+        if action == "partial":
+            # The snapshot sent on (re)connect is the book of orders ALREADY open: they
+            # entered it before this socket existed, so they were counted then or fell in a
+            # recorded gap. Counting them would add every open order again per reconnect,
+            # and with no timestamp in the rows they would be misdated to "now" as well.
+            self.open = {i: _leaves(row) for i, row in zip(ids, rows, strict=True)}
+        elif action == "update":
+            changes = [(i, _leaves(r)) for i, r in zip(ids, rows, strict=True) if "leavesQty" in r]
+            for i, leaves in changes:
+                if i in self.open:  # an order we never saw inserted stays unknown
+                    self.open[i] = leaves
+        elif action == "delete":
+            for i in ids:
+                self.open.pop(i, None)
+        else:
+            raise ParseError(f"action: unknown action {str(action)[:20]!r}")
+
+    def _insert(self, rows: list[Any], ids: list[str], recv_ms: int) -> list[Liquidation]:
+        # Everything is checked before the book changes: a bad frame leaves no trace.
+        events: list[Liquidation] = []
+        unknown: list[UnknownContract] = []
+        fresh: dict[str, Decimal | None] = {}
+        for i, row in zip(ids, rows, strict=True):
+            if i in self.open or i in fresh:
+                continue  # a resent insert, or an order the partial already listed
+            try:
+                events.append(parse_liquidation_row(row, recv_ms, self.contracts))
+            except UnknownContract as exc:
+                unknown.append(exc)
+            fresh[i] = _leaves(row)
+        if unknown and not events:
+            raise unknown[0]
+        for i, leaves in fresh.items():
+            self._remember(i, leaves)
+        for exc in unknown:  # the frame's convertible rows still count; say what was not
+            self._warn_once(exc)
+        return events
+
+    def _remember(self, order_id: str, leaves: Decimal | None) -> None:
+        if order_id not in self.open and len(self.open) >= _MAX_OPEN:
+            del self.open[next(iter(self.open))]
+        self.open[order_id] = leaves
+
+    def _warn_once(self, exc: ParseError) -> None:
+        key = str(exc).split(":", 1)[0]
+        if key not in self._warned and len(self._warned) < 1000:
+            self._warned.add(key)
+            logger.warning("%s: liquidation skipped (%s)", EXCHANGE, exc)
+
+
+def _control(msg: dict[str, Any]) -> list[Liquidation]:
+    """Welcome banner, subscribe ack -> []; an error reply is surfaced as a ParseError."""
+    if "error" in msg:
+        raise ParseError(f"error reply: {str(msg['error'])[:120]}")
+    if "info" in msg or "success" in msg:
+        return []
+    raise ParseError("not a table message: missing key 'table'")
+
+
+def _order_id(row: Any) -> str:
+    return text(need(row, "orderID", "data[]"), "orderID")
+
+
+def _leaves(row: dict[str, Any]) -> Decimal | None:
+    value = row.get("leavesQty")
+    return None if value is None else dec(value, "leavesQty")
+
+
+class TextPing:
+    """Keep a socket alive with text `ping` frames; a missing `pong` ends the connection.
+
+    `idle_only`: ping only after `every_s` without any frame (BitMEX); otherwise ping every
+    `every_s` regardless (CoinGlass). Call `saw()` on every received frame.
+    """
+
+    def __init__(self, every_s: float, timeout_s: float, *, idle_only: bool) -> None:
+        if not (every_s > 0 and timeout_s > 0):
+            raise ValueError(f"need every_s > 0 and timeout_s > 0, got {every_s}, {timeout_s}")
+        self.every_s, self.timeout_s, self.idle_only = every_s, timeout_s, idle_only
+        self.pings = 0
+        self._last_rx = time.monotonic()
+        self._pong = asyncio.Event()
+
+    def saw(self, frame: Frame) -> bool:
+        """Note a received frame; return True when it is the `pong`."""
+        self._last_rx = time.monotonic()
+        if frame in ("pong", b"pong"):
+            self._pong.set()
+            return True
+        return False
+
+    async def __call__(self, ws: ClientConnection) -> None:
+        """The WsFeed keepalive hook: runs for the life of one connection."""
+        self._last_rx = time.monotonic()
+        while True:
+            await self._wait_turn()
+            self._pong.clear()
+            await ws.send("ping")
+            self.pings += 1
+            try:
+                async with asyncio.timeout(self.timeout_s):
+                    await self._pong.wait()
+            except TimeoutError:
+                raise TimeoutError(f"no pong within {self.timeout_s:g}s") from None
+
+    async def _wait_turn(self) -> None:
+        if not self.idle_only:
+            await asyncio.sleep(self.every_s)
+            return
+        left = self.every_s
+        while left > 0:  # frames keep arriving: keep putting the ping off
+            await asyncio.sleep(left)
+            left = self._last_rx + self.every_s - time.monotonic()
+
+
+def bitmex_feed(
+    sink: Sink,
+    *,
+    url: str = DEFAULT_URL,
+    contracts: Mapping[str, Contract] | None = None,
+    on_gap: GapFn | None = None,
+    clock: Clock | None = None,
+    backoff: Backoff | None = None,
+    timing: FeedTiming | None = None,
+    ping_after_s: float = PING_AFTER_S,
+    pong_timeout_s: float = PONG_TIMEOUT_S,
+    connect_options: Mapping[str, Any] | None = None,
+) -> WsFeed:
+    """Build the live liquidation feed; the URL's `?subscribe=liquidation` subscribes."""
+    table = LiquidationTable(contracts)
+    ping = TextPing(ping_after_s, pong_timeout_s, idle_only=True)
+
+    def parse(frame: Frame, recv_ms: int) -> list[Liquidation]:
+        return [] if ping.saw(frame) else table.parse(frame, recv_ms)
+
+    return WsFeed(EXCHANGE, url, parse, sink, on_gap=on_gap, keepalive=ping, clock=clock,
+                  backoff=backoff, timing=timing, connect_options=connect_options)
+
+
+def make_feeds(
+    sink: Sink,
+    *,
+    clock: Clock | None = None,
+    on_gap: GapFn | None = None,
+    store_path: str | Path | None = None,
+    instruments_path: str | Path | None = None,
+    **options: Any,
+) -> list[WsFeed]:
+    """The venue surface: one socket. Without an instruments file only XBTUSD converts.
+
+    `store_path` is accepted for the common surface; BitMEX keeps nothing on disk.
+    `options` go to `bitmex_feed` (url, backoff, timing, ping_after_s, ...).
+    """
+    contracts = load_instruments(instruments_path) if instruments_path else None
+    return [bitmex_feed(sink, clock=clock, on_gap=on_gap, contracts=contracts, **options)]
+
+
+def decoder(instruments_path: str | None = None) -> Callable[[str], list[Liquidation]]:
+    """`liqbot decode --exchange bitmex`: lines share one table, so updates stay silent."""
+    table = LiquidationTable(load_instruments(instruments_path) if instruments_path else None)
+    return lambda line: table.parse(line.strip(), time.time_ns() // 1_000_000)

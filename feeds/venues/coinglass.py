@@ -1,0 +1,190 @@
+"""CoinGlass websocket: `liquidationOrders`, single orders across exchanges (PROTOCOLS.md §8).
+
+The API key travels in the URL's query, so every log line that could show the URL goes
+through `redact()`: `cg-api-key=***`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from feeds.venues.bitmex import TextPing
+from feeds.clock import Clock
+from feeds.net.ws import Backoff, FeedTiming, Frame, GapFn, Sink, WsFeed
+from feeds.model import Liquidation, ParseError, Side
+from feeds.venues.parsing import loads, need, positive, text, ts_ms
+
+logger = logging.getLogger(__name__)
+
+EXCHANGE = "coinglass"
+DEFAULT_URL = "wss://open-ws.coinglass.com/ws-api"
+API_KEY_ENV = "LIQBOT_COINGLASS_API_KEY"
+CHANNEL = "liquidationOrders"  # Standard plan and above
+SUBSCRIBE = {"method": "subscribe", "channels": [CHANNEL]}
+PING_EVERY_S = 20.0
+PONG_TIMEOUT_S = 10.0
+
+_SIDES = {1: Side.SHORT, 2: Side.LONG}  # the ORDER side: 1 = Buy closes a short, 2 = Sell
+_KEY_PARAM = "cg-api-key"
+_KEY_IN_TEXT = re.compile(r"(cg-api-key=)[^&\s'\"]+", re.IGNORECASE)
+# Loggers that may print the connect URL: the connector ("connected to <url>") and websockets'
+# own debug lines ("> GET /ws-api?cg-api-key=... HTTP/1.1").
+_URL_LOGGERS = ("feeds.net.ws", "websockets.client", __name__)
+
+
+def parse_order(raw: Any, recv_ms: int) -> Liquidation:
+    """Normalize one `liquidationOrders` item.
+
+    {"channel": "liquidationOrders",
+     "data": [{"baseAsset": "BTC", "exName": "Binance",   # exName is kept in `raw`
+               "symbol": "BTCUSDT", "price": 56738.0,      # number, or a numeric string
+               "side": 2,                                  # ORDER side: 2 = Sell -> a LONG
+               "time": 1725416318379,                      # ms
+               "volUsd": 3858.18}]}                        # USD notional
+    """
+    symbol = text(need(raw, "symbol", "data[]"), "symbol")
+    side = _side(need(raw, "side", symbol))
+    price = positive(need(raw, "price", symbol), "price")
+    usd = positive(need(raw, "volUsd", symbol), "volUsd")
+    try:
+        qty = usd / price
+    except ArithmeticError:
+        raise ParseError(f"{symbol}: volUsd or price out of range") from None
+    return Liquidation(
+        exchange=EXCHANGE, symbol=symbol, position_side=side,
+        qty_base=qty, price=price, notional_usd=usd,
+        ts_exchange_ms=ts_ms(need(raw, "time", symbol), "time"), ts_recv_ms=recv_ms,
+        sampled=False, raw=raw,
+    )
+
+
+def _side(value: Any) -> Side:
+    if isinstance(value, str) and value in ("1", "2"):
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value not in _SIDES:
+        raise ParseError(f"side: unknown side {str(value)[:20]!r}")
+    return _SIDES[value]
+
+
+def parse_message(frame: Frame | Any, recv_ms: int) -> list[Liquidation]:
+    """Normalize one frame; `pong`, acks and other channels -> []."""
+    if frame in ("pong", b"pong"):
+        return []
+    msg = loads(frame) if isinstance(frame, (str, bytes)) else frame
+    if not isinstance(msg, dict):
+        raise ParseError(f"expected an object, got {type(msg).__name__}")
+    channel = msg.get("channel")
+    if channel is None:
+        return _control(msg)
+    if channel != CHANNEL:
+        return []
+    items = need(msg, "data", CHANNEL)
+    if not isinstance(items, list):
+        raise ParseError("data: expected a list")
+    return [parse_order(item, recv_ms) for item in items]
+
+
+def _control(msg: dict[str, Any]) -> list[Liquidation]:
+    """A reply that is not a push: an error is surfaced (e.g. a plan without the channel)."""
+    code = msg.get("code")
+    if "error" in msg or msg.get("success") is False or code not in (None, 0, "0", 200, "200"):
+        detail = msg.get("msg", msg.get("error", ""))
+        raise ParseError(f"error reply: code {str(code)[:12]}: {str(detail)[:120]}")
+    return []
+
+
+# -- the key -------------------------------------------------------------------------------
+
+
+def redact(line: str) -> str:
+    """Hide the value of every `cg-api-key=` in a line."""
+    return _KEY_IN_TEXT.sub(r"\1***", line)
+
+
+class RedactKey(logging.Filter):
+    """Rewrite a record whose message carries `cg-api-key=<key>` before any handler sees it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        clean = redact(message)
+        if clean != message:
+            record.msg, record.args = clean, ()
+        return True
+
+
+_REDACT = RedactKey()
+
+
+def _install_redaction() -> None:
+    for name in _URL_LOGGERS:
+        target = logging.getLogger(name)
+        if _REDACT not in target.filters:
+            target.addFilter(_REDACT)
+
+
+def keyed_url(base: str, api_key: str) -> str:
+    """Return `base` with the key added as `?cg-api-key=` (URL-quoted)."""
+    parts = urlsplit(base)
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k != _KEY_PARAM]
+    query.append((_KEY_PARAM, api_key))
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+# -- the feed ------------------------------------------------------------------------------
+
+
+def coinglass_feed(
+    sink: Sink,
+    *,
+    api_key: str,
+    url: str = DEFAULT_URL,
+    on_gap: GapFn | None = None,
+    clock: Clock | None = None,
+    backoff: Backoff | None = None,
+    timing: FeedTiming | None = None,
+    ping_every_s: float = PING_EVERY_S,
+    pong_timeout_s: float = PONG_TIMEOUT_S,
+    connect_options: Mapping[str, Any] | None = None,
+) -> WsFeed:
+    """Build the live feed; `api_key` comes from the caller (env `LIQBOT_COINGLASS_API_KEY`)."""
+    if not isinstance(api_key, str) or not api_key.strip():
+        raise ValueError(f"{EXCHANGE}: no API key; set {API_KEY_ENV}")
+    _install_redaction()
+    ping = TextPing(ping_every_s, pong_timeout_s, idle_only=False)
+
+    def parse(frame: Frame, recv_ms: int) -> list[Liquidation]:
+        return [] if ping.saw(frame) else parse_message(frame, recv_ms)
+
+    try:
+        return WsFeed(EXCHANGE, keyed_url(url, api_key.strip()), parse, sink,
+                      subscribe=[SUBSCRIBE], on_gap=on_gap, keepalive=ping, clock=clock,
+                      backoff=backoff, timing=timing, connect_options=connect_options)
+    except ValueError as exc:  # an invalid URL is echoed in the message, key included
+        raise ValueError(redact(str(exc))) from None
+
+
+def make_feeds(
+    sink: Sink,
+    *,
+    clock: Clock | None = None,
+    on_gap: GapFn | None = None,
+    store_path: str | Path | None = None,
+    api_key: str | None = None,
+    **options: Any,
+) -> list[WsFeed]:
+    """The venue surface: one socket. `store_path` is unused here.
+
+    `options` go to `coinglass_feed` (url, backoff, timing, ping_every_s, ...).
+    """
+    return [coinglass_feed(sink, api_key=api_key or "", clock=clock, on_gap=on_gap, **options)]
+
+
+def decoder(instruments_path: str | None = None) -> Callable[[str], list[Liquidation]]:
+    """`liqbot decode --exchange coinglass`: pushes carry USD already."""
+    return lambda line: parse_message(line.strip(), time.time_ns() // 1_000_000)

@@ -1,0 +1,225 @@
+"""Deribit: liquidation trades picked out of the `trades.*` channels (PROTOCOLS.md §6)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection
+
+from feeds.clock import Clock
+from feeds.net.ws import Backoff, FeedTiming, Frame, GapFn, Sink, WsFeed
+from feeds.model import Liquidation, ParseError, Side
+from feeds.venues.parsing import loads, need, positive, text, ts_ms
+
+EXCHANGE = "deribit"
+DEFAULT_URL = "wss://www.deribit.com/ws/api/v2"
+# Unauthenticated clients get `100ms`, not `raw`. Kind-wide channels are unconfirmed
+# (PROTOCOLS.md §6); per-instrument ones (`trades.BTC-PERPETUAL.100ms`) also work here.
+DEFAULT_CHANNELS = ("trades.future.BTC.100ms", "trades.future.ETH.100ms")
+HEARTBEAT_S = 30  # what we ask for with public/set_heartbeat; Deribit's minimum is 10
+
+# Who was liquidated, by the taker's direction. The maker took the other side of the trade.
+_TAKER = {"sell": Side.LONG, "buy": Side.SHORT}
+_MAKER = {"sell": Side.SHORT, "buy": Side.LONG}
+_LINEAR = re.compile(r"^[A-Z0-9]+_(USDC|USDT)-")  # BTC_USDC-PERPETUAL: amount in base coin
+_OPTION = re.compile(r"-\d+(d\d+)?-[CP]$")  # BTC-27DEC24-60000-C
+
+
+def parse_trade(raw: Any, recv_ms: int) -> list[Liquidation]:
+    """Normalize one trade; [] unless it carries `liquidation` (M, T or MT: two events).
+
+    {"trade_id": "9178", "trade_seq": 933, "timestamp": 1550736299753,
+     "instrument_name": "BTC-PERPETUAL",     # inverse: amount is USD
+     "price": 3948.69, "index_price": 3930.73, "tick_direction": 3,
+     "direction": "sell",                     # the TAKER's side
+     "amount": 10,                            # USD (inverse) or base coin (BTC_USDC-...)
+     "liquidation": "T"}                      # T: taker liquidated -> sold -> a LONG
+    """
+    if not isinstance(raw, dict):
+        raise ParseError(f"data[]: expected an object, got {type(raw).__name__}")
+    who = raw.get("liquidation")
+    if who is None:
+        return []  # an ordinary trade
+    if who not in ("M", "T", "MT"):
+        raise ParseError(f"liquidation: unknown value {str(who)[:20]!r}")
+    direction = need(raw, "direction", "trade")
+    if not isinstance(direction, str) or direction not in _TAKER:
+        raise ParseError(f"direction: unknown direction {str(direction)[:20]!r}")
+    name = text(need(raw, "instrument_name", "trade"), "instrument_name")
+    price = positive(need(raw, "price", name), "price")
+    amount = positive(need(raw, "amount", name), "amount")
+    qty, usd = _convert(name, amount, price)
+    sides = ([_TAKER[direction]] if "T" in who else []) + (
+        [_MAKER[direction]] if "M" in who else [])
+    ts = ts_ms(need(raw, "timestamp", name), "timestamp")
+    return [
+        Liquidation(
+            exchange=EXCHANGE, symbol=name, position_side=side, qty_base=qty, price=price,
+            notional_usd=usd, ts_exchange_ms=ts, ts_recv_ms=recv_ms,
+            sampled=False,  # every liquidation trade is published; 100ms only batches them
+            raw=raw,
+        )
+        for side in sides
+    ]
+
+
+def _convert(name: str, amount: Decimal, price: Decimal) -> tuple[Decimal, Decimal]:
+    """Return (qty_base, notional_usd) of a trade `amount`."""
+    if _OPTION.search(name):
+        raise ParseError(f"{name}: options are not supported (premium is quoted in the coin)")
+    try:
+        if _LINEAR.match(name):
+            return amount, amount * price
+        return amount / price, amount  # perpetuals and inverse futures: amount is USD
+    except ArithmeticError:
+        raise ParseError(f"{name}: amount or price out of range") from None
+
+
+def parse_message(
+    frame: Frame | Any, recv_ms: int, on_test_request: Callable[[], None] | None = None
+) -> list[Liquidation]:
+    """Normalize one JSON-RPC frame; results, heartbeats and other channels -> [].
+
+    {"jsonrpc": "2.0", "method": "subscription",
+     "params": {"channel": "trades.BTC-PERPETUAL.100ms", "data": [<trade>, ...]}}
+    {"jsonrpc": "2.0", "method": "heartbeat", "params": {"type": "test_request"}}
+    """
+    msg = loads(frame) if isinstance(frame, (str, bytes)) else frame
+    if not isinstance(msg, dict):
+        raise ParseError(f"expected an object, got {type(msg).__name__}")
+    if "error" in msg:
+        raise ParseError(f"error reply: {str(msg['error'])[:120]}")
+    method = msg.get("method")
+    if method is None:
+        if "result" in msg:
+            return []  # the answer to one of our requests
+        raise ParseError("missing key 'method'")
+    params = need(msg, "params", str(method)[:20])
+    if method == "heartbeat":
+        if need(params, "type", "heartbeat") == "test_request" and on_test_request:
+            on_test_request()
+        return []
+    if method != "subscription":
+        return []
+    channel = text(need(params, "channel", "params"), "params.channel")
+    if not channel.startswith("trades."):
+        return []
+    trades = need(params, "data", channel)
+    if not isinstance(trades, list):
+        raise ParseError("params.data: expected a list")
+    return [liq for trade in trades for liq in parse_trade(trade, recv_ms)]
+
+
+def _request(request_id: int, method: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": request_id, "method": method, "params": dict(params)}
+
+
+class Heartbeat:
+    """Answer each `test_request` with `public/test`; silence past `stale_after_s` is fatal.
+
+    Once `public/set_heartbeat` is on, Deribit sends a frame at least every interval, so a
+    quiet socket is a dead one; the connector reconnects when this raises.
+    """
+
+    def __init__(self, stale_after_s: float) -> None:
+        if not stale_after_s > 0:
+            raise ValueError(f"stale_after_s must be > 0, got {stale_after_s!r}")
+        self.stale_after_s = stale_after_s
+        self.answered = 0
+        self._pending = 0
+        self._wake = asyncio.Event()
+        self._last_rx = time.monotonic()
+        self._ids = itertools.count(1000)
+
+    def saw(self) -> None:
+        """Note that a frame arrived."""
+        self._last_rx = time.monotonic()
+
+    def test_requested(self) -> None:
+        self._pending += 1
+        self._wake.set()
+
+    async def __call__(self, ws: ClientConnection) -> None:
+        """The WsFeed keepalive hook: runs for the life of one connection."""
+        self._pending, self._last_rx = 0, time.monotonic()
+        self._wake.clear()
+        while True:
+            left = self._last_rx + self.stale_after_s - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no frame for {self.stale_after_s:g}s despite heartbeats")
+            try:
+                async with asyncio.timeout(left):
+                    await self._wake.wait()
+            except TimeoutError:
+                continue
+            self._wake.clear()
+            while self._pending:
+                self._pending -= 1
+                await ws.send(json.dumps(_request(next(self._ids), "public/test", {})))
+                self.answered += 1
+
+
+def subscribe_messages(channels: Sequence[str], heartbeat_s: int) -> list[dict[str, Any]]:
+    """The requests sent on every (re)connect: heartbeat first, then the channels."""
+    if not channels:
+        raise ValueError("deribit: at least one trades channel is needed")
+    return [
+        _request(1, "public/set_heartbeat", {"interval": heartbeat_s}),
+        _request(2, "public/subscribe", {"channels": list(channels)}),
+    ]
+
+
+def deribit_feed(
+    sink: Sink,
+    *,
+    url: str = DEFAULT_URL,
+    channels: Sequence[str] = DEFAULT_CHANNELS,
+    heartbeat_s: int = HEARTBEAT_S,
+    stale_after_s: float | None = None,
+    on_gap: GapFn | None = None,
+    clock: Clock | None = None,
+    backoff: Backoff | None = None,
+    timing: FeedTiming | None = None,
+    connect_options: Mapping[str, Any] | None = None,
+) -> WsFeed:
+    """Build the live feed: trades channels, filtered to liquidations, kept alive by heartbeat."""
+    if heartbeat_s < 10:
+        raise ValueError(f"{EXCHANGE}: heartbeat_s must be >= 10 (Deribit's minimum)")
+    heartbeat = Heartbeat(stale_after_s or 3 * heartbeat_s)
+
+    def parse(frame: Frame, recv_ms: int) -> list[Liquidation]:
+        heartbeat.saw()
+        return parse_message(frame, recv_ms, on_test_request=heartbeat.test_requested)
+
+    return WsFeed(EXCHANGE, url, parse, sink,
+                  subscribe=subscribe_messages(channels, heartbeat_s), on_gap=on_gap,
+                  keepalive=heartbeat, clock=clock, backoff=backoff, timing=timing,
+                  connect_options=connect_options)
+
+
+def make_feeds(
+    sink: Sink,
+    *,
+    clock: Clock | None = None,
+    on_gap: GapFn | None = None,
+    store_path: str | Path | None = None,
+    **options: Any,
+) -> list[WsFeed]:
+    """The venue surface: one socket for every channel. `store_path` is unused here.
+
+    `options` go to `deribit_feed` (url, channels, heartbeat_s, backoff, timing, ...).
+    """
+    return [deribit_feed(sink, clock=clock, on_gap=on_gap, **options)]
+
+
+def decoder(instruments_path: str | None = None) -> Callable[[str], list[Liquidation]]:
+    """`liqbot decode --exchange deribit`: instrument names carry the size unit."""
+    return lambda line: parse_message(line, time.time_ns() // 1_000_000)

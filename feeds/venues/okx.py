@@ -1,0 +1,310 @@
+"""OKX v5: the `liquidation-orders` channel for SWAP and FUTURES, sized in contracts (`ctVal`)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from decimal import DecimalException
+from functools import partial
+from typing import Any
+
+import aiohttp
+from websockets.asyncio.client import ClientConnection
+
+from feeds.clock import Clock
+from feeds.net.ws import Backoff, FeedTiming, Frame, GapFn, Sink, WsFeed
+from feeds.venues.instruments import InstrumentTable, Specs, VenueFeed
+from feeds.venues.okx_specs import ContractSpec, load_okx_instruments, parse_okx_instruments
+from feeds.model import DAY_MS, Liquidation, ParseError, Side
+from feeds.venues.parsing import loads, need, positive, text, ts_ms
+from feeds.net.rest import DEFAULT_TIMEOUT_S, get_json
+
+logger = logging.getLogger(__name__)
+
+EXCHANGE = "okx"
+DEFAULT_URL = "wss://ws.okx.com:8443/ws/v5/public"
+DEFAULT_REST_URL = "https://www.okx.com"
+INSTRUMENTS_PATH = "/api/v5/public/instruments"
+CHANNEL = "liquidation-orders"
+INST_TYPES = ("SWAP", "FUTURES")
+# OKX closes a connection after 30 s without traffic (RELIABILITY.md item 3).
+OKX_IDLE_LIMIT_S = 30.0
+
+_POSITIONS = {"long": Side.LONG, "short": Side.SHORT}  # posSide names the position itself
+_ORDERS = {"sell": Side.LONG, "buy": Side.SHORT}  # net mode: the liquidation ORDER's side
+
+
+class UnknownInstrument(ParseError):
+    """An instId missing from the contract table: never guessed."""
+
+    def __init__(self, inst_id: str) -> None:
+        super().__init__(f"{inst_id}: unknown instrument, no ctVal; load {INSTRUMENTS_PATH} "
+                         "(decode: --instruments FILE)")
+        self.inst_id = inst_id
+
+
+# -- parsing -----------------------------------------------------------------------------------
+
+
+def position_side(detail: dict[str, Any], where: str) -> Side:
+    """`posSide` long/short is the position; `net` falls back to the order `side`."""
+    pos = detail.get("posSide")
+    if isinstance(pos, str) and pos in _POSITIONS:
+        return _POSITIONS[pos]
+    if pos != "net":
+        raise ParseError(f"{where}: unknown posSide {str(pos)[:20]!r}")
+    side = detail.get("side")
+    if not isinstance(side, str) or side not in _ORDERS:
+        raise ParseError(f"{where}: net position with unknown side {str(side)[:20]!r}")
+    return _ORDERS[side]
+
+
+def parse_detail(
+    detail: Any, item: dict[str, Any], spec: ContractSpec, recv_ms: int
+) -> Liquidation:
+    """Normalize one `details[]` entry of one instrument.
+
+    {"instId": "IOST-USDT-SWAP", "instType": "SWAP", "uly": "IOST-USDT",
+     "details": [{"posSide": "short",    # the liquidated position (net: use "side")
+                  "side": "buy",         # the liquidation order
+                  "sz": "13",            # contracts, each ctVal units of ctValCcy
+                  "bkPx": "0.007831",    # bankruptcy price
+                  "bkLoss": "0", "ccy": "",
+                  "ts": "1692266434010"}]}   # ms, as a string
+    linear: qty = sz × ctVal, usd = qty × bkPx; inverse (ctValCcy USD): usd = sz × ctVal,
+    qty = usd / bkPx.
+    """
+    where = spec.inst_id
+    if not isinstance(detail, dict):
+        raise ParseError(f"{where}: detail must be an object")
+    side = position_side(detail, where)
+    size = positive(need(detail, "sz", where), f"{where}.sz")
+    price = positive(need(detail, "bkPx", where), f"{where}.bkPx")
+    try:
+        if spec.ct_type == "inverse" or spec.ct_val_ccy.upper() == "USD":
+            usd = size * spec.ct_val
+            qty = usd / price
+        else:
+            qty = size * spec.ct_val
+            usd = qty * price
+    except DecimalException:
+        raise ParseError(f"{where}: size or price out of range") from None
+    if not (qty.is_finite() and qty > 0 and usd > 0):
+        raise ParseError(f"{where}: size or price out of range")
+    raw = {**{k: v for k, v in item.items() if k != "details"}, "details": [detail]}
+    return Liquidation(
+        exchange=EXCHANGE, symbol=spec.inst_id, position_side=side, qty_base=qty, price=price,
+        notional_usd=usd, ts_exchange_ms=ts_ms(need(detail, "ts", where), f"{where}.ts"),
+        ts_recv_ms=recv_ms, sampled=True, raw=raw,
+    )
+
+
+def parse_message(
+    msg: Frame | Any,
+    recv_ms: int,
+    specs: Mapping[str, ContractSpec],
+    on_unknown: Callable[[UnknownInstrument], None] | None = None,
+) -> list[Liquidation]:
+    """Normalize every `data[].details[]` entry of one push; `pong` and events yield [].
+
+    Without `on_unknown`, an unknown instId raises; with it, that instrument is reported and
+    skipped so the others in the push still count. Resent old events are NOT removed here:
+    the store's idempotent key does that.
+    """
+    if msg in ("pong", b"pong"):
+        return []
+    if isinstance(msg, (str, bytes)):
+        msg = loads(msg)
+    if not isinstance(msg, dict):
+        raise ParseError(f"expected an object, got {type(msg).__name__}")
+    if "event" in msg:
+        _check_event(msg)
+        return []
+    arg = need(msg, "arg", "push")
+    if not isinstance(arg, dict) or arg.get("channel") != CHANNEL:
+        logger.debug("%s: ignoring a push on %.80r", EXCHANGE, arg)
+        return []
+    data = need(msg, "data", CHANNEL)
+    if not isinstance(data, list):
+        raise ParseError(f"{CHANNEL}: 'data' must be a list")
+    out: list[Liquidation] = []
+    for item in data:
+        try:
+            out += _parse_item(item, recv_ms, specs)
+        except UnknownInstrument as exc:
+            if on_unknown is None:
+                raise
+            on_unknown(exc)
+    return out
+
+
+def _parse_item(item: Any, recv_ms: int, specs: Mapping[str, ContractSpec]) -> list[Liquidation]:
+    inst_id = text(need(item, "instId", "data[]"), "instId")
+    details = need(item, "details", inst_id)
+    if not isinstance(details, list):
+        raise ParseError(f"{inst_id}: 'details' must be a list")
+    spec = specs.get(inst_id)
+    if spec is None:
+        raise UnknownInstrument(inst_id)
+    return [parse_detail(d, item, spec, recv_ms) for d in details]
+
+
+def _check_event(msg: dict[str, Any]) -> None:
+    """`subscribe` acks are fine; `error` means no data will come; `notice` warns of a cut."""
+    event = msg.get("event")
+    if event in ("error", "notice"):
+        logger.warning("%s: %s %.20s: %.200s", EXCHANGE, event, msg.get("code"), msg.get("msg"))
+
+
+# -- contract values ---------------------------------------------------------------------------
+
+
+def instrument_rows(payload: Any, where: str) -> Specs:
+    """Index one instruments response by instId, keeping the fields the parser reads.
+
+    Rows without a usable ctVal are skipped: one odd pre-listing must not block a refresh.
+    """
+    code = need(payload, "code", where)
+    if str(code) != "0":
+        raise ParseError(f"{where}: OKX error response, code {code!r}")
+    rows = need(payload, "data", where)
+    if not isinstance(rows, list):
+        raise ParseError(f"{where}: 'data' must be a list")
+    specs: Specs = {}
+    for row in rows:
+        spec = _one_spec(row, where)
+        if spec is not None:
+            specs[spec.inst_id] = _spec_row(spec)
+    return specs
+
+
+def contract_specs(specs: Specs) -> dict[str, ContractSpec]:
+    """Table rows back to ContractSpecs; unusable rows are left out."""
+    out: dict[str, ContractSpec] = {}
+    for row in specs.values():
+        spec = _one_spec(row, "instruments")
+        if spec is not None:
+            out[spec.inst_id] = spec
+    return out
+
+
+def _one_spec(row: Any, where: str) -> ContractSpec | None:
+    try:
+        [spec] = parse_okx_instruments({"code": "0", "data": [row]}, where).values()
+    except ParseError as exc:
+        logger.debug("%s: skipped an instrument row: %s", EXCHANGE, exc)
+        return None
+    return spec
+
+
+def _spec_row(spec: ContractSpec) -> dict[str, Any]:
+    return {"instId": spec.inst_id, "ctVal": str(spec.ct_val), "ctValCcy": spec.ct_val_ccy,
+            "ctType": spec.ct_type}
+
+
+async def fetch_instruments(
+    rest_url: str, inst_types: Sequence[str], timeout_s: float = DEFAULT_TIMEOUT_S
+) -> Specs:
+    """Every instrument of `inst_types`; all types or nothing, so the cache stays whole."""
+    url = rest_url.rstrip("/") + INSTRUMENTS_PATH
+    specs: Specs = {}
+    async with aiohttp.ClientSession() as session:
+        for inst_type in inst_types:
+            payload = await get_json(url, params={"instType": inst_type}, timeout_s=timeout_s,
+                                     session=session)
+            specs.update(instrument_rows(payload, f"{url} ({inst_type})"))
+    return specs
+
+
+def _snapshot(instruments_path: str | None) -> Specs:
+    return {k: _spec_row(v) for k, v in load_okx_instruments(instruments_path).items()}
+
+
+# -- the live feed -----------------------------------------------------------------------------
+
+
+class OkxFeed(VenueFeed):
+    """The public socket: pings with text `ping` whenever it has heard nothing for a while."""
+
+    def __init__(self, url: str, sink: Sink, *, table: InstrumentTable, subscribe: Any,
+                 ping_after_s: float, pong_timeout_s: float, **kwargs: Any) -> None:
+        self.specs: dict[str, ContractSpec] = {}
+        super().__init__(EXCHANGE, url, self._parse, sink, table=table, subscribe=subscribe,
+                         keepalive=self._keepalive, **kwargs)
+        self.ping_after_s, self.pong_timeout_s = ping_after_s, pong_timeout_s
+        self._warned: set[str] = set()
+        # Merge, never replace: an expired future's late events still need its ctVal.
+        table.on_update(lambda rows: self.specs.update(contract_specs(rows)))
+
+    def _parse(self, frame: Frame, recv_ms: int) -> list[Liquidation]:
+        return parse_message(frame, recv_ms, self.specs, self._unknown)
+
+    def _unknown(self, exc: UnknownInstrument) -> None:
+        self.stats.parse_errors += 1
+        if exc.inst_id not in self._warned and len(self._warned) < 1000:
+            self._warned.add(exc.inst_id)
+            logger.warning("%s: skipping events of %s", EXCHANGE, exc)
+        if self.table is not None:
+            self.table.request_refresh(str(exc))  # most likely a new listing
+
+    async def _keepalive(self, ws: ClientConnection) -> None:
+        """OKX's own rule: after `ping_after_s` of silence send `ping`, expect a frame back."""
+        started = time.monotonic()
+        while True:
+            quiet_s = time.monotonic() - max(self.heard_at, started)
+            if quiet_s < self.ping_after_s:
+                await asyncio.sleep(self.ping_after_s - quiet_s)
+                continue
+            before = self.frames_heard
+            await ws.send("ping")
+            if not await self.wait_frame(before, self.pong_timeout_s):
+                raise TimeoutError(f"no pong or data {self.pong_timeout_s:g}s after a ping")
+
+
+def make_feeds(
+    sink: Sink,
+    *,
+    clock: Clock | None = None,
+    on_gap: GapFn | None = None,
+    store_path: str | None = None,
+    url: str = DEFAULT_URL,
+    rest_url: str = DEFAULT_REST_URL,
+    instruments_path: str | None = None,
+    inst_types: Sequence[str] = INST_TYPES,
+    refresh_s: float = DAY_MS / 1000,
+    ping_after_s: float = 20.0,
+    pong_timeout_s: float = 8.0,
+    rest_timeout_s: float = DEFAULT_TIMEOUT_S,
+    backoff: Backoff | None = None,
+    timing: FeedTiming | None = None,
+    connect_options: Mapping[str, Any] | None = None,
+) -> list[WsFeed]:
+    """One socket subscribed to `liquidation-orders` for every type in `inst_types`.
+
+    ctVal comes from `rest_url` (refreshed every `refresh_s`, cached in `store_path`); if
+    OKX cannot be reached: the cache, however old, then `instruments_path` over the shipped
+    snapshot.
+    """
+    if not 0 < ping_after_s < OKX_IDLE_LIMIT_S or not pong_timeout_s > 0:
+        raise ValueError(f"{EXCHANGE}: need 0 < ping_after_s < {OKX_IDLE_LIMIT_S:g} and "
+                         f"pong_timeout_s > 0")
+    if not inst_types:
+        raise ValueError(f"{EXCHANGE}: inst_types is empty")
+    table = InstrumentTable(
+        EXCHANGE, partial(fetch_instruments, rest_url, tuple(inst_types), rest_timeout_s),
+        store_path=store_path, refresh_s=refresh_s, clock=clock,
+        fallback=partial(_snapshot, instruments_path),
+    )
+    subscribe = {"op": "subscribe",
+                 "args": [{"channel": CHANNEL, "instType": t} for t in inst_types]}
+    return [OkxFeed(url, sink, table=table, subscribe=[subscribe], ping_after_s=ping_after_s,
+                    pong_timeout_s=pong_timeout_s, on_gap=on_gap, clock=clock, backoff=backoff,
+                    timing=timing, connect_options=connect_options)]
+
+
+def decoder(instruments_path: str | None = None) -> Callable[[str], list[Liquidation]]:
+    """`liqbot decode --exchange okx`: the shipped snapshot, overridden by the file per instId."""
+    specs = load_okx_instruments(instruments_path)
+    return lambda line: parse_message(line, time.time_ns() // 1_000_000, specs)

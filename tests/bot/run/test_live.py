@@ -1,0 +1,136 @@
+"""`liqbot run` live: Binance frames from a local fake server through to a console alert."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import io
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+
+from bot.config import ConfigError, load_settings
+from bot.chat.delivery import ConsoleNotifier
+from bot.run.runner import run_live
+from feeds.store.core import Store
+from tests.helpers.cli import REPO, clean_env, liqbot_cmd
+from tests.helpers.fake_ws import FakeExchange
+
+
+def squeeze_frames(now_ms: int, n: int = 40) -> list[dict]:
+    """n short liquidations of ~$1.5M each within the last minute, and a few longs."""
+    frames = []
+    for i in range(n):
+        side = "BUY" if i % 10 else "SELL"  # BUY = a short was liquidated
+        qty = f"{15 + i * 0.01:.2f}"
+        frames.append({"e": "forceOrder", "E": now_ms - 30_000 + i,
+                       "o": {"s": "BTCUSDT", "S": side, "o": "LIMIT", "f": "IOC", "q": qty,
+                             "p": "99000", "ap": "100000", "X": "FILLED", "l": qty, "z": qty,
+                             "T": now_ms - 30_000 + i}})
+    return frames
+
+
+async def test_live_stream_to_console_alert(tmp_path):
+    now = int(time.time() * 1000)
+    out = io.StringIO()
+    async with FakeExchange(squeeze_frames(now), path="/market/ws/!forceOrder@arr") as fake:
+        settings = load_settings(None, environ={}, overrides={"db": str(tmp_path / "live.db")})
+        settings = dataclasses.replace(settings, ws_urls={"binance": fake.url}, venues=("binance",),
+                                       funding_venues=(), eval_interval_s=0.2,
+                                       deliver_interval_s=0.1)
+        stop = asyncio.Event()
+        task = asyncio.create_task(run_live(settings, stop=stop,
+                                            notifiers={"console": ConsoleNotifier(out)}))
+        async with asyncio.timeout(15):
+            while "liquidated in" not in out.getvalue():
+                await asyncio.sleep(0.05)
+        stop.set()
+        summary = await asyncio.wait_for(task, 10)
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("🚨 SHORT SQUEEZE — BTC")
+    assert lines[1].endswith("% shorts") and " liquidated in 5m, 90% shorts" in lines[1]
+    assert "Lower bound" in out.getvalue()  # Binance is a sampled feed
+    assert summary.events_new == 40
+    store = Store(tmp_path / "live.db")
+    try:
+        assert store.count_events() == 40
+        assert store.conn.execute("SELECT status FROM outbox").fetchall() == [("sent",)]
+    finally:
+        store.close()
+
+
+def test_no_network_retries_and_ctrl_c_stops_cleanly(tmp_path):
+    cfg = tmp_path / "liqbot.toml"
+    cfg.write_text('[feeds]\nvenues = ["binance"]\nbackoff_cap_s = 0.4\n[feeds.ws_urls]\n'
+                   'binance = "ws://127.0.0.1:9/market/ws/!forceOrder@arr"\n')
+    proc = subprocess.Popen(liqbot_cmd("run", "--config", str(cfg), "--db", str(tmp_path / "x.db")),
+                            cwd=REPO, env=clean_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 60
+        while sum("connect failed" in ln for ln in lines) < 5 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=15)
+        reader.join(timeout=5)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    err = "".join(lines)
+    assert proc.returncode == 0, err
+    retries = [ln for ln in err.splitlines() if "binance: connect failed" in ln]
+    assert len(retries) >= 4
+    # One line per attempt, numbered, with a delay that never passes the cap.
+    delays = [float(ln.rsplit(" in ", 1)[1].rstrip("s")) for ln in retries]
+    assert max(delays) <= 0.4
+    assert [f"retry {i}" in ln for i, ln in enumerate(retries, 1)] == [True] * len(retries)
+    assert "Traceback" not in err and "stopping" in err
+
+
+async def test_silent_feed_raises_one_health_notice_and_status_shows_it(tmp_path):
+    out = io.StringIO()
+    async with FakeExchange([], path="/market/ws/!forceOrder@arr") as fake:  # acks, then nothing
+        settings = load_settings(None, environ={}, overrides={"db": str(tmp_path / "live.db")})
+        settings = dataclasses.replace(settings, ws_urls={"binance": fake.url}, venues=("binance",),
+                                       funding_venues=(), health_interval_s=0.1,
+                                       silent_after_s=0.5)
+        stop = asyncio.Event()
+        task = asyncio.create_task(run_live(settings, stop=stop,
+                                            notifiers={"console": ConsoleNotifier(out)}))
+        async with asyncio.timeout(10):
+            while "no liquidation data" not in out.getvalue():
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)  # more checks: still one notice
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    assert out.getvalue().count("binance: no liquidation data") == 1
+    r = await asyncio.to_thread(run_liqbot_status, tmp_path / "live.db")
+    assert "binance: silent · connected" in r
+
+
+def run_liqbot_status(db) -> str:
+    from tests.helpers.cli import run_liqbot
+
+    r = run_liqbot("status", "--db", str(db))
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+async def test_a_start_that_fails_lets_go_of_the_database_lock(tmp_path):
+    settings = load_settings(None, environ={}, overrides={"db": str(tmp_path / "f.db")})
+    settings = dataclasses.replace(settings, venues=("binance",), funding_venues=(),
+                                   rest_urls={"binance": "http://127.0.0.1:1"})
+    with pytest.raises(ConfigError, match="binance takes no REST URL"):
+        await run_live(settings, stop=asyncio.Event(), notifiers={})
+    again = dataclasses.replace(settings, venues=())  # the same database opens at once
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_live(again, stop=stop, notifiers={}))
+    await asyncio.sleep(0.3)
+    stop.set()
+    await asyncio.wait_for(task, 10)

@@ -1,0 +1,282 @@
+"""Deribit liquidation trades: recorded trade, M/T/MT side rule, units, heartbeat, resubscribe."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import json
+import math
+import random
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from feeds.net.ws import Backoff, FeedTiming, WsFeed
+from feeds.venues.decode import decoder_for
+from feeds.venues.deribit import (
+    DEFAULT_CHANNELS,
+    DEFAULT_URL,
+    make_feeds,
+    parse_message,
+    parse_trade,
+    subscribe_messages,
+)
+from feeds.model import Liquidation, ParseError, Side
+from tests.helpers.fake_ws import Plan, wait_until
+from tests.helpers.fake_ws_venues import DeribitFake
+from tests.helpers.shared import FIXTURES
+
+FIXTURE = FIXTURES / "deribit_trade_liquidation.json"
+SAMPLE: dict[str, Any] = json.loads(FIXTURE.read_text())
+TRADE: dict[str, Any] = SAMPLE["params"]["data"][0]
+RECV_MS = 1550736300000
+
+
+def trade(**fields: Any) -> dict[str, Any]:
+    """The recorded trade with some fields replaced (None deletes the field)."""
+    out = copy.deepcopy(TRADE)
+    for key, value in fields.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = value
+    return out
+
+
+def push(*trades: dict[str, Any], channel: str = "trades.future.BTC.100ms") -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "method": "subscription",
+            "params": {"channel": channel, "data": list(trades)}}
+
+
+def sides(**fields: Any) -> list[str]:
+    return [e.position_side.value for e in parse_trade(trade(**fields), RECV_MS)]
+
+
+# -- parsing ---------------------------------------------------------------------------------
+
+
+@pytest.mark.playback
+def test_recorded_trade_normalizes_to_documented_values() -> None:
+    [liq] = parse_message(FIXTURE.read_text(), RECV_MS)
+    assert (liq.exchange, liq.symbol, liq.position_side) == ("deribit", "BTC-PERPETUAL", Side.LONG)
+    assert (liq.notional_usd, liq.price) == (Decimal(10), Decimal("3948.69"))
+    assert math.isclose(liq.qty_base, Decimal("0.0025324854572"), rel_tol=1e-9)
+    assert liq.qty_base == Decimal(10) / Decimal("3948.69")
+    assert (liq.ts_exchange_ms, liq.ts_recv_ms, liq.sampled) == (1550736299753, RECV_MS, False)
+    assert liq.raw == TRADE
+
+
+@pytest.mark.parametrize(("who", "direction", "expected"), [
+    ("T", "sell", ["long"]),   # the taker sold: its long was closed out
+    ("T", "buy", ["short"]),
+    ("M", "sell", ["short"]),  # the maker bought from a selling taker: its short was closed
+    ("M", "buy", ["long"]),
+    ("MT", "sell", ["long", "short"]),
+    ("MT", "buy", ["short", "long"]),
+])
+def test_side_combines_who_was_liquidated_with_the_taker_direction(
+    who: str, direction: str, expected: list[str]
+) -> None:
+    assert sides(liquidation=who, direction=direction) == expected
+
+
+def test_both_sides_liquidated_gives_two_events_of_the_full_amount() -> None:
+    events = parse_trade(trade(liquidation="MT"), RECV_MS)
+    assert [(e.position_side, e.notional_usd) for e in events] == [
+        (Side.LONG, Decimal(10)), (Side.SHORT, Decimal(10))]
+    assert events[0].event_key() != events[1].event_key()
+
+
+def test_linear_usdc_amount_is_base_coin() -> None:
+    [liq] = parse_trade(trade(instrument_name="BTC_USDC-PERPETUAL", amount="0.5",
+                              price="60000.5"), RECV_MS)
+    assert (liq.qty_base, liq.notional_usd) == (Decimal("0.5"), Decimal("30000.25"))
+
+
+def test_inverse_futures_amount_is_usd() -> None:
+    [liq] = parse_trade(trade(instrument_name="ETH-27DEC24", amount=300, price=3000), RECV_MS)
+    assert (liq.notional_usd, liq.qty_base) == (Decimal(300), Decimal("0.1"))
+
+
+def test_trades_without_liquidation_are_skipped() -> None:
+    events = parse_message(json.dumps(push(trade(liquidation=None), trade(), trade(
+        liquidation=None, amount="garbage"))), RECV_MS)
+    assert len(events) == 1
+
+
+@pytest.mark.parametrize("message", [
+    {"jsonrpc": "2.0", "id": 2, "result": ["trades.future.BTC.100ms"], "usIn": 1},
+    {"jsonrpc": "2.0", "id": 1, "result": "ok"},
+    {"jsonrpc": "2.0", "method": "heartbeat", "params": {"type": "heartbeat"}},
+    {"jsonrpc": "2.0", "method": "heartbeat", "params": {"type": "test_request"}},
+    {"jsonrpc": "2.0", "method": "subscription",
+     "params": {"channel": "ticker.BTC-PERPETUAL.100ms", "data": {"mark_price": 1}}},
+    {"jsonrpc": "2.0", "method": "subscription",
+     "params": {"channel": "trades.future.BTC.100ms", "data": []}},
+    {"jsonrpc": "2.0", "method": "announcements", "params": {"data": {}}},
+])
+def test_results_heartbeats_and_other_channels_yield_nothing(message: Any) -> None:
+    assert parse_message(json.dumps(message), RECV_MS) == []
+
+
+def test_only_test_requests_are_reported() -> None:
+    seen: list[int] = []
+    for kind in ("heartbeat", "test_request", "test_request"):
+        parse_message(json.dumps({"jsonrpc": "2.0", "method": "heartbeat",
+                                  "params": {"type": kind}}), RECV_MS, lambda: seen.append(1))
+    assert len(seen) == 2
+
+
+@pytest.mark.parametrize(("message", "reason"), [
+    ("not json", "not JSON"),
+    ("[1]", "expected an object, got list"),
+    ('{"jsonrpc": "2.0"}', "missing key 'method'"),
+    ('{"id": 2, "error": {"code": 11050, "message": "bad_request"}}', "error reply: .*11050"),
+    ('{"method": "subscription"}', "missing key 'params'"),
+    ('{"method": "subscription", "params": {"data": []}}', "missing key 'channel'"),
+    ('{"method": "heartbeat", "params": {}}', "missing key 'type'"),
+    (push(), None),
+    (json.dumps({"method": "subscription", "params": {"channel": "trades.x", "data": {}}}),
+     "params.data: expected a list"),
+    (push(42), "expected an object, got int"),  # type: ignore[arg-type]
+    (push(trade(liquidation="X")), "liquidation: unknown value"),
+    (push(trade(direction="up")), "direction: unknown direction"),
+    (push(trade(direction=["sell"])), "direction: unknown direction"),
+    (push(trade(instrument_name=None)), "missing key 'instrument_name'"),
+    (push(trade(price=-1)), "price: must be positive"),
+    (push(trade(amount="NaN")), "amount: not finite"),
+    (push(trade(timestamp=1550736299)), "timestamp: timestamp out of range"),
+    (push(trade(instrument_name="BTC-27DEC24-60000-C")), "options are not supported"),
+    (push(trade(amount="1e18", price="1e-999999")), "out of range"),
+])
+def test_malformed_frames_raise_parse_error_naming_the_field(
+    message: Any, reason: str | None
+) -> None:
+    text = message if isinstance(message, str) else json.dumps(message)
+    if reason is None:
+        assert parse_message(text, RECV_MS) == []
+        return
+    with pytest.raises(ParseError, match=reason):
+        parse_message(text, RECV_MS)
+
+
+def test_decoder_needs_no_instruments() -> None:
+    [liq] = decoder_for("deribit", None)(FIXTURE.read_text())
+    assert liq.ts_ms == 1550736299753
+
+
+def test_make_feeds_sends_heartbeat_then_subscribe() -> None:
+    [feed] = make_feeds(_discard, clock=None, on_gap=None)
+    assert (feed.exchange, feed.url) == ("deribit", DEFAULT_URL)
+    heartbeat, subscribe = (json.loads(m) for m in feed.subscribe)
+    assert heartbeat == {"jsonrpc": "2.0", "id": 1, "method": "public/set_heartbeat",
+                         "params": {"interval": 30}}
+    assert subscribe["method"] == "public/subscribe"
+    assert subscribe["params"]["channels"] == list(DEFAULT_CHANNELS) == [
+        "trades.future.BTC.100ms", "trades.future.ETH.100ms"]
+    with pytest.raises(ValueError, match="at least one"):
+        subscribe_messages([], 30)
+
+
+async def _discard(batch: list[Liquidation]) -> None:
+    return None
+
+
+# -- the feed against a fake Deribit ---------------------------------------------------------
+
+FAST = FeedTiming(ping_interval_s=5, ping_timeout_s=5, open_timeout_s=1, close_timeout_s=0.2)
+CHANNELS = ["trades.BTC-PERPETUAL.100ms"]
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[Liquidation] = []
+
+    async def sink(self, batch: list[Liquidation]) -> None:
+        self.events.extend(batch)
+
+
+def fast_feed(fake: DeribitFake, rec: Recorder, **kwargs: Any) -> WsFeed:
+    kwargs.setdefault("stale_after_s", 0.5)
+    [feed] = make_feeds(rec.sink, clock=None, on_gap=None, url=fake.url, channels=CHANNELS,
+                        heartbeat_s=10, timing=FAST,
+                        backoff=Backoff(base_s=0.01, cap_s=0.04, rng=random.Random(1)), **kwargs)
+    return feed
+
+
+@contextlib.asynccontextmanager
+async def running(feed: WsFeed) -> AsyncIterator[None]:
+    task = asyncio.create_task(feed.run())
+    try:
+        yield
+    finally:
+        task.cancel()
+        async with asyncio.timeout(1.0):
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+
+def requests(conn: Any) -> list[tuple[str, Any]]:
+    return [(m["method"], m.get("params")) for m in map(json.loads, conn.received)]
+
+
+async def test_answered_test_requests_keep_the_connection() -> None:
+    rec = Recorder()
+    async with asyncio.timeout(5), DeribitFake([push(trade())], test_every_s=0.03,
+                                               answer_within_s=0.1) as fake:
+        fake.plan(Plan(wait_for=2))
+        feed = fast_feed(fake, rec)
+        async with running(feed):
+            await wait_until(lambda: fake.tests_answered[0] >= 10, timeout=2)
+            [conn] = fake.open_connections()
+    assert requests(conn)[:2] == [("public/set_heartbeat", {"interval": 10}),
+                                  ("public/subscribe", {"channels": CHANNELS})]
+    assert {m for m, _ in requests(conn)[2:]} == {"public/test"}
+    assert fake.enforced == [] and feed.stats.connects == 1 and len(rec.events) == 1
+    assert feed.stats.parse_errors == 0  # the RPC results were all understood
+
+
+async def test_the_fake_does_close_a_client_that_ignores_test_requests() -> None:
+    # The rig's rule, shown on a client without the heartbeat answerer.
+    rec = Recorder()
+    async with asyncio.timeout(5), DeribitFake(test_every_s=0.03, answer_within_s=0.05) as fake:
+        feed = WsFeed("deribit", fake.url, parse_message, rec.sink,
+                      subscribe=subscribe_messages(CHANNELS, 10), timing=FAST,
+                      backoff=Backoff(base_s=0.01, cap_s=0.04))
+        async with running(feed):
+            await wait_until(lambda: len(fake.enforced) >= 2)
+    assert fake.enforced[:2] == [(0, "no public/test answer"), (1, "no public/test answer")]
+    assert feed.stats.reconnects >= 1
+
+
+async def test_every_connection_resubscribes_after_a_drop() -> None:
+    rec = Recorder()
+    frames = [push(trade(trade_id="1")), push(trade(trade_id="2", timestamp=1550736299999))]
+    async with asyncio.timeout(5), DeribitFake(frames, test_every_s=0.05) as fake:
+        fake.plan(Plan(after=1, then="drop", wait_for=2), Plan(wait_for=2))
+        feed = fast_feed(fake, rec)
+        async with running(feed):
+            await wait_until(lambda: len(rec.events) == 2)
+    assert [e.raw["trade_id"] for e in rec.events] == ["1", "2"]
+    first, second = (requests(c)[:2] for c in fake.connections[:2])
+    assert first == second == [("public/set_heartbeat", {"interval": 10}),
+                               ("public/subscribe", {"channels": CHANNELS})]
+    assert feed.stats.reconnects == 1
+
+
+async def test_a_silent_server_is_abandoned_after_stale_after_s(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rec = Recorder()
+    # test_every_s far beyond the test: the server never sends a heartbeat.
+    async with asyncio.timeout(5), DeribitFake([push(trade())], test_every_s=60) as fake:
+        fake.plan(Plan(after=0))
+        feed = fast_feed(fake, rec, stale_after_s=0.15)
+        async with running(feed):
+            await wait_until(lambda: len(rec.events) == 1)
+    assert feed.stats.reconnects == 1 and fake.enforced == []
+    assert any("keepalive failed (TimeoutError: no frame for 0.15s" in r.getMessage()
+               for r in caplog.records)
