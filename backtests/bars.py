@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from feeds.model import MARKET, MINUTE_MS, Bucket, Candle, Funding, Liquidation
 from feeds.history.replay import Item, ReplayData, available_ms, load_replay
+from feeds.model import MARKET, MINUTE_MS, Bucket, Candle, Funding, Liquidation
 
 logger = logging.getLogger(__name__)
 

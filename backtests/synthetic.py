@@ -14,8 +14,8 @@ from decimal import Decimal
 import numpy as np
 
 from feeds.history.base import HistoryData
-from feeds.model import HOUR_MS, Bucket, Candle, Funding
 from feeds.history.replay import ReplayData
+from feeds.model import HOUR_MS, Bucket, Candle, Funding
 
 T0_MS = 1_735_689_600_000  # 2025-01-01T00:00:00Z
 COINS: dict[str, tuple[float, float]] = {  # typical liquidations per hour (USD), price

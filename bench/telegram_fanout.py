@@ -33,13 +33,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import loadavg, percentile, progress, table, verdict  # noqa: E402
-from bot.run.pipeline import Writer  # noqa: E402
 from bot.chat.delivery import deliver_due  # noqa: E402
 from bot.policy import Outbox, Policy  # noqa: E402
 from bot.run.runner import run_live  # noqa: E402
 from bot.state.subscriptions import Subscription, Subscriptions  # noqa: E402
-from bot.telegram.service import TelegramService  # noqa: E402
+from bot.state.writer import Writer  # noqa: E402
 from bot.telegram.delivery import TelegramLimits  # noqa: E402
+from bot.telegram.service import TelegramService  # noqa: E402
 from signals import SignalParams  # noqa: E402
 from tests.helpers.factories import make_alert  # noqa: E402
 from tests.helpers.fake_telegram import TOKEN, FakeBotApi, telegram_settings  # noqa: E402

@@ -18,11 +18,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from feeds.venues import funding as fp
 from feeds.clock import Clock, WallClock
-from feeds.net.ws import Backoff
-from feeds.net.http import HttpError, JsonClient, Sleep, describe
 from feeds.model import HOUR_MS, Funding, OpenInterest, ParseError
+from feeds.net.http import HttpError, JsonClient, Sleep, describe
+from feeds.net.ws import Backoff
+from feeds.venues import funding as fp
 
 logger = logging.getLogger(__name__)
 

@@ -162,10 +162,10 @@ def _parse_since(text: str) -> int:
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
-    from bot.run.pipeline import Writer
+    from bot.state.writer import Writer
+    from feeds.net.http import HttpError
     from feeds.venues.coinglass_api import BASE_URL as COINGLASS_URL
     from feeds.venues.coinglass_api import backfill
-    from feeds.net.http import HttpError
 
     settings = _settings(args)
     _setup_logging(args, settings)

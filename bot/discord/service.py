@@ -23,7 +23,7 @@ import discord
 from discord import app_commands
 from discord.app_commands import Choice
 
-from bot.ops import redact
+from bot.chat.delivery import ChatService
 from bot.commands import COMMANDS, Ctx, Reply, dispatch
 from bot.commands import press as press_button
 from bot.config import ConfigError, Settings
@@ -45,8 +45,8 @@ from bot.discord.delivery import (
     WebhookNotifier,
     parse_webhook_url,
 )
-from bot.chat.delivery import ChatService
 from bot.discord.render import reply_chunks
+from bot.ops import redact
 from bot.state.subscriptions import Subscriptions
 from feeds.clock import Clock, WallClock
 from feeds.model import DAY_MS, MARKET

@@ -18,8 +18,8 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 from urllib.parse import quote, urlsplit
 
-from bot.ops import redact
 from bot.config import SECRET_FIELDS
+from bot.ops import redact
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # Loud libraries: httpx logs every request URL (token included) at INFO.

@@ -11,8 +11,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from bot.config import parse_listen
-from bot.ops.metrics import Metrics, metered
 from bot.ops.http import HealthCheck, OpsServer, start_ops_server
+from bot.ops.metrics import Metrics, metered
 
 logger = logging.getLogger(__name__)
 

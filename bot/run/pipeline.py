@@ -2,45 +2,24 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from backtests.track import track_record
 from bot.alerts import Alert
-from bot.evaluate import build_stats
 from bot.chat.delivery import Notifier, deliver_due
+from bot.evaluate import build_stats
 from bot.policy import Outbox, Policy, PolicyConfig
 from bot.state.subscriptions import Router
+from bot.state.writer import Writer
 from feeds.model import DAY_MS, Bucket, Candle, Funding, Liquidation, OpenInterest
 from feeds.store.core import Store
 from signals import SignalParams, evaluate
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-class Writer:
-    """Owns the Store on one dedicated thread: every SQLite call runs there.
-
-    SQLite connections are bound to their thread, and a write must never stall the
-    event loop that also carries the websockets (RELIABILITY.md item 7).
-    """
-
-    def __init__(self, db_path: str) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="liqbot-writer")
-        self.store: Store = self._pool.submit(Store, db_path).result()
-
-    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, lambda: fn(*args, **kwargs))
-
-    def close(self) -> None:
-        self._pool.submit(self.store.close).result()
-        self._pool.shutdown(wait=True)
 
 
 class Pipeline:

@@ -18,19 +18,20 @@ from typing import Any, TextIO
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot.run.pipeline import Pipeline, Writer, flush
+from bot.chat.delivery import ChatService, ConsoleNotifier, Notifier
 from bot.config import ConfigError, Settings
 from bot.ops.health import HealthConfig, HealthMonitor, save_status
-from bot.ops.metrics import Metrics
-from bot.chat.delivery import ChatService, ConsoleNotifier, Notifier
 from bot.ops.http import live_check, replay_check
-from bot.policy import PolicyConfig
-from bot.run.sources import Sources
+from bot.ops.metrics import Metrics
 from bot.ops.telemetry import Telemetry
+from bot.policy import PolicyConfig
+from bot.run.pipeline import Pipeline, flush
+from bot.run.sources import Sources
+from bot.state.writer import Writer
 from feeds.clock import Clock, SimClock, WallClock
-from feeds.net.ws import Backoff
-from feeds.model import MINUTE_MS, Liquidation
 from feeds.history.replay import ReplayData
+from feeds.model import MINUTE_MS, Liquidation
+from feeds.net.ws import Backoff
 from feeds.venues.registry import venue_module
 
 logger = logging.getLogger(__name__)
@@ -79,7 +80,9 @@ def chat_services(settings: Settings) -> list[ChatService]:
     """Chat platforms configured in `settings`: a notifier each, plus its lifecycle."""
     services: list[ChatService] = []
     if settings.telegram_token:
-        from bot.telegram.service import TelegramService  # PTB loads only when Telegram is configured
+        from bot.telegram.service import (
+            TelegramService,  # PTB loads only when Telegram is configured
+        )
 
         services.append(TelegramService(settings))
     if settings.discord_webhook_urls or settings.discord_token or settings.discord_channel_ids:

@@ -20,10 +20,10 @@ from typing import Any
 from bot.config import Settings
 from bot.ops.health import CHECK_KEY, POLLERS_KEY
 from feeds.clock import Clock, WallClock
-from feeds.venues.coinglass_api import CoinglassClient, CoinglassPoller, cross_check
 from feeds.model import HOUR_MS, MARKET
 from feeds.pollers import FundingPoller, Poller
 from feeds.store.core import Store
+from feeds.venues.coinglass_api import CoinglassClient, CoinglassPoller, cross_check
 
 logger = logging.getLogger(__name__)
 

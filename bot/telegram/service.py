@@ -49,10 +49,9 @@ from telegram.ext import (  # noqa: E402
     filters,
 )
 
-from bot.ops import redact  # noqa: E402
 from bot.commands import COMMANDS, Ctx, Reply, dispatch, press  # noqa: E402
 from bot.config import Settings  # noqa: E402
-from bot.telegram.render import reply_chunks  # noqa: E402
+from bot.ops import redact  # noqa: E402
 from bot.state.subscriptions import Subscriptions  # noqa: E402
 from bot.telegram.delivery import (  # noqa: E402
     TelegramLimits,
@@ -60,6 +59,7 @@ from bot.telegram.delivery import (  # noqa: E402
     rate_limiter,
     seconds,
 )
+from bot.telegram.render import reply_chunks  # noqa: E402
 from bot.telegram.transport import AiohttpRequest  # noqa: E402
 from feeds.clock import Clock, WallClock  # noqa: E402
 from feeds.store.core import Store  # noqa: E402

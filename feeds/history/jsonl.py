@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from feeds.venues import binance
 from feeds.history.base import HistoryData, file_error
 from feeds.model import Liquidation, ParseError, Side
+from feeds.venues import binance
 from feeds.venues.parsing import dec, loads, need, positive, text, ts_ms
 
 logger = logging.getLogger(__name__)

@@ -16,7 +16,6 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from feeds.history import coinalyze as coinalyze
 from feeds.history import (
     HistoryData,
     load_candles_parquet,
@@ -30,6 +29,7 @@ from feeds.history import (
     load_open_interest_parquet,
     load_price_funding_oi,
 )
+from feeds.history import coinalyze as coinalyze
 from feeds.history.base import file_error
 from feeds.history.jsonl import first_json_line, frame_exchange, is_event
 from feeds.model import Bucket, Candle, Funding, Liquidation, OpenInterest, ParseError

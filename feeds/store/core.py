@@ -14,7 +14,6 @@ from typing import Any
 import orjson
 import sqlite_utils
 
-from feeds.store import buckets
 from feeds.model import (
     HOUR_MS,
     MARKET,
@@ -27,6 +26,7 @@ from feeds.model import (
     ceil_ms,
     coin_of,
 )
+from feeds.store import buckets
 from feeds.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 logger = logging.getLogger(__name__)

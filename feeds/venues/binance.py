@@ -8,8 +8,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from feeds.clock import Clock
-from feeds.net.ws import Backoff, FeedTiming, GapFn, Sink, WsFeed
 from feeds.model import Liquidation, ParseError, Side
+from feeds.net.ws import Backoff, FeedTiming, GapFn, Sink, WsFeed
 from feeds.venues.parsing import dec, loads, need, positive, text, ts_ms
 
 EXCHANGE = "binance"

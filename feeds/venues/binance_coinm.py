@@ -12,13 +12,13 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from feeds.venues import binance
 from feeds.clock import Clock
-from feeds.net.ws import Backoff, FeedTiming, Frame, GapFn, Sink, WsFeed
-from feeds.venues.instruments import InstrumentTable, Specs, VenueFeed
 from feeds.model import DAY_MS, Liquidation, ParseError
-from feeds.venues.parsing import need, positive, text
 from feeds.net.rest import DEFAULT_TIMEOUT_S, get_json
+from feeds.net.ws import Backoff, FeedTiming, Frame, GapFn, Sink, WsFeed
+from feeds.venues import binance
+from feeds.venues.instruments import InstrumentTable, Specs, VenueFeed
+from feeds.venues.parsing import need, positive, text
 
 logger = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from typing import Any, Literal
 from websockets.asyncio.client import ClientConnection
 
 from feeds.clock import Clock
-from feeds.net.ws import Backoff, FeedTiming, Frame, GapFn, Sink, WsFeed
 from feeds.model import Liquidation, ParseError, Side
+from feeds.net.ws import Backoff, FeedTiming, Frame, GapFn, Sink, WsFeed
 from feeds.venues.parsing import dec, loads, need, positive, text
 
 logger = logging.getLogger(__name__)

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from feeds.venues.bitmex import TextPing
 from feeds.clock import Clock
-from feeds.net.ws import Backoff, FeedTiming, Frame, GapFn, Sink, WsFeed
 from feeds.model import Liquidation, ParseError, Side
+from feeds.net.ws import Backoff, FeedTiming, Frame, GapFn, Sink, WsFeed
+from feeds.venues.bitmex import TextPing
 from feeds.venues.parsing import loads, need, positive, text, ts_ms
 
 logger = logging.getLogger(__name__)

@@ -15,8 +15,8 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection
 
 from feeds.clock import Clock
-from feeds.net.ws import Backoff, FeedTiming, Frame, GapFn, Sink, WsFeed
 from feeds.model import Liquidation, ParseError, Side
+from feeds.net.ws import Backoff, FeedTiming, Frame, GapFn, Sink, WsFeed
 from feeds.venues.parsing import loads, need, positive, text, ts_ms
 
 EXCHANGE = "deribit"

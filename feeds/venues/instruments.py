@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from feeds.clock import Clock, WallClock
-from feeds.net.ws import Frame, ParseFn, WsFeed
 from feeds.model import DAY_MS, Liquidation, ParseError
 from feeds.net.rest import RestError
+from feeds.net.ws import Frame, ParseFn, WsFeed
 from feeds.store.core import Store
 
 logger = logging.getLogger(__name__)

@@ -6,8 +6,8 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
-from feeds.model import HOUR_MS, MINUTE_MS
 from feeds.history.replay import ReplayData
+from feeds.model import HOUR_MS, MINUTE_MS
 
 SEVERITIES = {"notable": 1, "large": 2, "extreme": 3}
 _UNITS = {"m": MINUTE_MS, "h": HOUR_MS}

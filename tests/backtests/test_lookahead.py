@@ -13,8 +13,8 @@ from backtests.reference import run_reference
 from backtests.synthetic import synthetic_history
 from backtests.windows import WindowCache
 from feeds.history.base import HistoryData
-from feeds.model import HOUR_MS, Bucket, Candle, Funding
 from feeds.history.replay import ReplayData, available_ms
+from feeds.model import HOUR_MS, Bucket, Candle, Funding
 from signals import SignalParams
 
 PARAMS = SignalParams(windows=("1h", "4h"), min_share=0.6, tiers_usd_1h=(2e6, 6e6, 15e6),

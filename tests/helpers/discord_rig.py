@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
-from bot.run.pipeline import Writer
-from bot.config import Settings
-from bot.discord.service import DiscordService, DiscordWebhookService
-from bot.discord.delivery import DiscordLimits, parse_webhook_url
 from bot.chat.delivery import deliver_due
+from bot.config import Settings
+from bot.discord.delivery import DiscordLimits, parse_webhook_url
+from bot.discord.service import DiscordService, DiscordWebhookService
 from bot.policy import Outbox, Policy, PolicyConfig
 from bot.state.subscriptions import Subscription, Subscriptions
+from bot.state.writer import Writer
 from signals import SignalParams
 from tests.helpers.factories import Ops, make_alert
 from tests.helpers.fake_discord import CHANNEL_ID, TOKEN, FakeDiscord, FakeLimits

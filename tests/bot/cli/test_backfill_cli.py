@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from feeds.venues import coinglass_api as cg
 from feeds.store.core import Store
+from feeds.venues import coinglass_api as cg
 from tests.feeds.venues.test_coinglass_api import KEY, bars_handler
 from tests.helpers.cli import REPO, clean_env, liqbot_cmd
 from tests.helpers.fake_http import FakeHttp, Reply

@@ -6,10 +6,10 @@ from __future__ import annotations
 import dataclasses
 import time
 
-from bot.run.pipeline import Writer
 from bot.config import Settings
-from bot.discord.service import DiscordService, DiscordWebhookService
 from bot.discord.delivery import parse_webhook_url
+from bot.discord.service import DiscordService, DiscordWebhookService
+from bot.state.writer import Writer
 from tests.helpers.discord_rig import (  # noqa: F401  (rig is a fixture)
     ALERT,
     CHANNEL,

@@ -16,16 +16,16 @@ import discord
 import pytest
 from discord import app_commands
 
-from bot.discord import service as discord_bot
-from bot.discord import commands as discord_commands
-from bot.run.pipeline import Writer
+from bot.chat.delivery import DeliveryError
 from bot.commands import COMMANDS, Ctx, dispatch
 from bot.config import Settings
-from bot.discord.service import DiscordService
+from bot.discord import commands as discord_commands
+from bot.discord import service as discord_bot
 from bot.discord.commands import MANAGER_ONLY, command_payload
-from bot.chat.delivery import DeliveryError
 from bot.discord.render import reply_chunks
+from bot.discord.service import DiscordService
 from bot.state.subscriptions import Subscriptions
+from bot.state.writer import Writer
 from feeds.clock import SimClock
 from feeds.model import Side
 from tests.helpers.discord_interactions import autocomplete, button_press, slash

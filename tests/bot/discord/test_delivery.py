@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 
-from bot.run.pipeline import Writer
-from bot.config import ConfigError, Settings
-from bot.discord.service import DiscordWebhookService, register_webhooks
-from bot.discord.delivery import parse_webhook_url
 from bot.chat.delivery import deliver_due
+from bot.config import ConfigError, Settings
+from bot.discord.delivery import parse_webhook_url
+from bot.discord.service import DiscordWebhookService, register_webhooks
 from bot.policy import Outbox, Policy
 from bot.state.subscriptions import Router, Subscription, Subscriptions
+from bot.state.writer import Writer
 from signals import SignalParams
 from tests.helpers.discord_rig import (  # noqa: F401  (rig is a fixture)
     ALERT,

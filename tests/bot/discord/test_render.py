@@ -8,7 +8,6 @@ import discord
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.render import render_text
 from bot.discord.render import (
     COLOURS,
     CONTENT_LIMIT,
@@ -19,6 +18,7 @@ from bot.discord.render import (
     render_embed,
     reply_chunks,
 )
+from bot.render import render_text
 from tests.helpers.factories import make_alert
 from tests.helpers.fake_discord import embed_problems, payload_problems
 

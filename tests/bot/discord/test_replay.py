@@ -10,11 +10,11 @@ import signal
 import sqlite3
 from pathlib import Path
 
-from bot.run import runner
-from bot.config import load_settings
-from bot.discord.service import discord_services
-from bot.discord.delivery import parse_webhook_url
 from bot.chat.delivery import ConsoleNotifier
+from bot.config import load_settings
+from bot.discord.delivery import parse_webhook_url
+from bot.discord.service import discord_services
+from bot.run import runner
 from bot.run.runner import run_replay
 from feeds.history.replay import load_replay
 from tests.helpers.cli import liqbot_async, write_coinglass_csv

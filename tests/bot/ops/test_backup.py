@@ -11,16 +11,16 @@ from pathlib import Path
 
 import pytest
 
+from bot.chat.delivery import ConsoleNotifier
+from bot.config import load_settings
 from bot.ops import backup as backup_mod
 from bot.ops.backup import BackupError, backup, db_check, read_only_uri, render_check
-from bot.config import load_settings
-from bot.chat.delivery import ConsoleNotifier
 from bot.run.runner import run_replay
 from feeds.history.replay import load_replay
 from feeds.store.core import Store
+from tests.bot.ops.replay_data import write_events
 from tests.helpers.cli import alert_blocks
 from tests.helpers.factories import T0, make_liq
-from tests.bot.ops.replay_data import write_events
 
 
 def count(db: Path, table: str = "events") -> int:

@@ -18,15 +18,15 @@ from pathlib import Path
 
 import pytest
 
-from bot.ops.browse import EXTRA_HINT, QUERIES, BrowseError, browse, datasette_argv, metadata
-from bot.config import load_settings
 from bot.chat.delivery import ConsoleNotifier
+from bot.config import load_settings
+from bot.ops.browse import EXTRA_HINT, QUERIES, BrowseError, browse, datasette_argv, metadata
 from bot.run.runner import run_replay
 from feeds.history.replay import load_replay
 from feeds.store.core import Store
+from tests.bot.ops.replay_data import write_events
 from tests.helpers.cli import REPO, clean_env
 from tests.helpers.factories import T0, make_liq
-from tests.bot.ops.replay_data import write_events
 
 needs_datasette = pytest.mark.skipif(importlib.util.find_spec("datasette") is None,
                                      reason=f"Datasette is an optional extra: {EXTRA_HINT}")

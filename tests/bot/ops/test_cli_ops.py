@@ -14,10 +14,10 @@ import urllib.request
 import pytest
 
 from feeds.store.core import Store
-from tests.helpers.cli import REPO, clean_env, liqbot_cmd, run_liqbot
-from tests.helpers.factories import T0, make_liq
 from tests.bot.ops.exposition import parse_metrics
 from tests.bot.ops.replay_data import write_events
+from tests.helpers.cli import REPO, clean_env, liqbot_cmd, run_liqbot
+from tests.helpers.factories import T0, make_liq
 
 
 @pytest.fixture

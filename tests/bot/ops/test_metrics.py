@@ -9,18 +9,18 @@ import time
 
 import pytest
 
-from bot.config import load_settings
-from bot.ops.metrics import Metrics, metered
 from bot.chat.delivery import ConsoleNotifier
+from bot.config import load_settings
 from bot.ops.http import LoopLagProbe, start_ops_server
+from bot.ops.metrics import Metrics, metered
 from bot.ops.prom import CONTENT_TYPE
 from bot.run.runner import run_replay
 from feeds.history.replay import load_replay
-from tests.helpers.factories import make_alert, make_liq
-from tests.helpers.fake_ws import FakeExchange, wait_until
 from tests.bot.ops.exposition import parse_metrics
 from tests.bot.ops.replay_data import write_events
 from tests.bot.ops.support import LISTEN, StubFeed, get
+from tests.helpers.factories import make_alert, make_liq
+from tests.helpers.fake_ws import FakeExchange, wait_until
 
 
 async def test_metrics_parse_and_counters_move():

@@ -10,7 +10,6 @@ import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.config import ConfigError
-from bot.ops.metrics import Metrics
 from bot.ops.http import (
     HealthReport,
     live_check,
@@ -18,11 +17,12 @@ from bot.ops.http import (
     replay_check,
     start_ops_server,
 )
-from feeds.venues.binance import binance_feed
+from bot.ops.metrics import Metrics
 from feeds.net.ws import Backoff
-from tests.helpers.fake_ws import FakeExchange, running, wait_until
+from feeds.venues.binance import binance_feed
 from tests.bot.ops.exposition import parse_metrics
 from tests.bot.ops.support import LISTEN, StubFeed, get
+from tests.helpers.fake_ws import FakeExchange, running, wait_until
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import io
 import sqlite3
 import time
 
-from bot.config import load_settings
 from bot.chat.delivery import ConsoleNotifier
+from bot.config import load_settings
 from bot.run.runner import run_live
 from feeds.model import DAY_MS
 from feeds.store.core import Store

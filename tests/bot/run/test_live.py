@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from bot.config import ConfigError, load_settings
 from bot.chat.delivery import ConsoleNotifier
+from bot.config import ConfigError, load_settings
 from bot.run.runner import run_live
 from feeds.store.core import Store
 from tests.helpers.cli import REPO, clean_env, liqbot_cmd

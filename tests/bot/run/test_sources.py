@@ -11,16 +11,17 @@ from decimal import Decimal
 
 import pytest
 
-from bot.run.pipeline import Pipeline, Writer
 from bot.commands import Ctx, cmd_funding
 from bot.config import FUNDING_VENUES, ConfigError, Settings, load_settings
 from bot.ops.health import CHECK_KEY, status_report
 from bot.render import render_status
+from bot.run.pipeline import Pipeline
 from bot.run.sources import Sources
-from feeds.venues import coinglass_api as cg
+from bot.state.writer import Writer
 from feeds.model import MARKET, Side
 from feeds.pollers import VENUES as POLLER_VENUES
 from feeds.store.core import Store
+from feeds.venues import coinglass_api as cg
 from tests.helpers.factories import make_liq
 from tests.helpers.fake_http import FakeHttp, Reply, fixture_text
 

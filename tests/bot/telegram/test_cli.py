@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import load_settings
 from bot.chat.delivery import ConsoleNotifier
+from bot.config import load_settings
 from bot.run.runner import run_replay
-from bot.telegram.service import TelegramService
 from bot.telegram.delivery import TelegramLimits
+from bot.telegram.service import TelegramService
 from feeds.history.replay import load_replay
 from tests.helpers.cli import liqbot_async, write_coinglass_csv
 from tests.helpers.fake_telegram import TOKEN, FakeBotApi, fail, telegram_settings

@@ -21,13 +21,13 @@ from telegram.error import (
     TimedOut,
 )
 
-from bot.run.pipeline import Writer
 from bot.chat.delivery import deliver_due
 from bot.policy import Outbox, Policy, PolicyConfig
 from bot.render import render_text
 from bot.state.subscriptions import Subscription, Subscriptions
-from bot.telegram.service import TelegramService
+from bot.state.writer import Writer
 from bot.telegram.delivery import TelegramLimits, classify
+from bot.telegram.service import TelegramService
 from signals import SignalParams
 from tests.helpers.factories import Ops, make_alert
 from tests.helpers.fake_telegram import (

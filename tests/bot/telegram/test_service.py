@@ -12,15 +12,15 @@ from typing import Any
 
 import pytest
 
-from bot.run.pipeline import Writer
-from bot.commands import COMMANDS
 from bot.chat.delivery import ConsoleNotifier
+from bot.commands import COMMANDS
 from bot.run.runner import run_live, run_replay
 from bot.state.subscriptions import Subscriptions
-from bot.telegram.service import OFFSET_KEY, REPLY_KEY, TelegramService, file_url
+from bot.state.writer import Writer
 from bot.telegram.delivery import TelegramLimits
-from feeds.model import Side
+from bot.telegram.service import OFFSET_KEY, REPLY_KEY, TelegramService, file_url
 from feeds.history.replay import load_replay
+from feeds.model import Side
 from feeds.store.core import Store
 from tests.helpers.cli import write_coinglass_csv
 from tests.helpers.factories import make_liq

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from feeds.history import HistoryData
+from feeds.history.replay import FORMATS, ReplayData, available_ms, detect_format, load_replay
 from feeds.model import (
     HOUR_MS,
     Bucket,
@@ -20,7 +21,6 @@ from feeds.model import (
     ParseError,
     Side,
 )
-from feeds.history.replay import FORMATS, ReplayData, available_ms, detect_format, load_replay
 from tests.helpers.history_files import (
     BINANCE_FRAME,
     HOUR,

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from feeds.venues.binance import binance_feed
-from feeds.net.ws import Backoff, FeedTiming, WsFeed
 from feeds.model import Liquidation
+from feeds.net.ws import Backoff, FeedTiming, WsFeed
 from feeds.store.core import Store
+from feeds.venues.binance import binance_feed
 from tests.helpers.fake_ws import FakeExchange, Plan, wait_until
 from tests.helpers.netguard import NetworkBlocked, install, loopback_only  # noqa: F401
 from tests.helpers.shared import FIXTURES

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from feeds.store.buckets import LEVELS, cover
 from feeds.model import HOUR_MS, MINUTE_MS, Side
+from feeds.store.buckets import LEVELS, cover
 from feeds.store.core import WINDOWS_MS, Store
 from tests.helpers.factories import T0, make_liq
 

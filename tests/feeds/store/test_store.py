@@ -6,8 +6,8 @@ from decimal import Decimal
 import pytest
 
 from feeds.model import HOUR_MS, MINUTE_MS, Candle, Funding, Side
-from feeds.store.schema import SCHEMA_VERSION
 from feeds.store.core import Store, StoreError, parse_window
+from feeds.store.schema import SCHEMA_VERSION
 from tests.helpers.factories import T0, make_bucket, make_liq
 
 
@@ -153,8 +153,8 @@ def test_overlapping_aggregate_sources_count_once_per_coin(store):
 
 
 def test_v4_database_upgrades_keeping_events_buckets_and_dedup(tmp_path):
-    from feeds.store.schema import MIGRATIONS
     from feeds.store.core import _INSERT_EVENT, _event_row, _split_sql
+    from feeds.store.schema import MIGRATIONS
 
     path = tmp_path / "v4.db"
     old = [make_liq(ts_exchange_ms=T0 + i * 20_000, notional_usd=Decimal(1000 + i))

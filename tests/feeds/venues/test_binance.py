@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from feeds.venues.binance import DEFAULT_URL, binance_feed, parse_force_order, parse_message
 from feeds.model import Liquidation, ParseError, Side
+from feeds.venues.binance import DEFAULT_URL, binance_feed, parse_force_order, parse_message
 from tests.helpers.shared import FIXTURES
 
 FIXTURE = FIXTURES / "binance_usdm_forceorder.json"

@@ -17,13 +17,13 @@ from typing import Any
 
 import pytest
 
-from feeds.venues import binance_coinm as coinm
-from feeds.net.ws import Backoff, FeedTiming
-from feeds.venues.decode import decoder_for
-from feeds.venues.instruments import InstrumentTable, load_instruments, save_instruments
 from feeds.model import Liquidation, ParseError, Side
 from feeds.net.rest import RestError, get_json
+from feeds.net.ws import Backoff, FeedTiming
 from feeds.store.core import Store
+from feeds.venues import binance_coinm as coinm
+from feeds.venues.decode import decoder_for
+from feeds.venues.instruments import InstrumentTable, load_instruments, save_instruments
 from tests.helpers.fake_rest import FakeRest, coinm_exchange_info
 from tests.helpers.fake_ws import FakeExchange, running, wait_until
 from tests.helpers.shared import FIXTURES

@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from feeds.model import Liquidation, ParseError, Side
+from feeds.net.ws import Backoff, FeedTiming, WsFeed
 from feeds.venues.bitmex import (
     DEFAULT_URL,
     LiquidationTable,
@@ -25,9 +27,7 @@ from feeds.venues.bitmex import (
     make_feeds,
     parse_liquidation_row,
 )
-from feeds.net.ws import Backoff, FeedTiming, WsFeed
 from feeds.venues.decode import decoder_for
-from feeds.model import Liquidation, ParseError, Side
 from tests.helpers.fake_ws import Plan, wait_until
 from tests.helpers.fake_ws_venues import TextPingFake
 from tests.helpers.shared import FIXTURES

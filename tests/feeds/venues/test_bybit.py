@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 
+from feeds.model import Liquidation, ParseError, Side
+from feeds.net.ws import Backoff, FeedTiming
+from feeds.store.core import Store
 from feeds.venues import bybit
 from feeds.venues.binance import parse_force_order as binance_force_order
-from feeds.net.ws import Backoff, FeedTiming
 from feeds.venues.decode import decoder_for
 from feeds.venues.instruments import save_instruments
-from feeds.model import Liquidation, ParseError, Side
-from feeds.store.core import Store
 from tests.helpers.fake_rest import BybitInstruments, FakeRest
 from tests.helpers.fake_ws import FakeExchange, Plan, bybit_replies, running, wait_until
 from tests.helpers.shared import FIXTURES

@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from feeds.model import Liquidation, ParseError, Side
+from feeds.net.ws import Backoff, FeedTiming, WsFeed
 from feeds.venues.coinglass import (
     DEFAULT_URL,
     SUBSCRIBE,
@@ -23,9 +25,7 @@ from feeds.venues.coinglass import (
     parse_order,
     redact,
 )
-from feeds.net.ws import Backoff, FeedTiming, WsFeed
 from feeds.venues.decode import decoder_for
-from feeds.model import Liquidation, ParseError, Side
 from tests.helpers.fake_ws import Plan, wait_until
 from tests.helpers.fake_ws_venues import TextPingFake
 

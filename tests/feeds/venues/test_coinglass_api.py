@@ -15,11 +15,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from feeds.venues import coinglass_api as cg
 from feeds.clock import SimClock
-from feeds.net.http import RateLimiter, decode_json
 from feeds.model import HOUR_MS, MARKET, Bucket, ParseError
+from feeds.net.http import RateLimiter, decode_json
 from feeds.store.core import Store
+from feeds.venues import coinglass_api as cg
 from tests.helpers.fake_http import FakeHttp, Reply, Seen, fixture_text
 from tests.helpers.fake_ws import wait_until
 

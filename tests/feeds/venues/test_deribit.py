@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from feeds.model import Liquidation, ParseError, Side
 from feeds.net.ws import Backoff, FeedTiming, WsFeed
 from feeds.venues.decode import decoder_for
 from feeds.venues.deribit import (
@@ -24,7 +25,6 @@ from feeds.venues.deribit import (
     parse_trade,
     subscribe_messages,
 )
-from feeds.model import Liquidation, ParseError, Side
 from tests.helpers.fake_ws import Plan, wait_until
 from tests.helpers.fake_ws_venues import DeribitFake
 from tests.helpers.shared import FIXTURES

@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from feeds.venues import funding as fp
-from feeds.net.http import decode_json
 from feeds.model import Funding, OpenInterest, ParseError
+from feeds.net.http import decode_json
+from feeds.venues import funding as fp
 from tests.helpers.fake_http import fixture_text
 
 pytestmark = pytest.mark.playback

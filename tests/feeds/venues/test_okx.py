@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
-from feeds.venues import okx
+from feeds.model import Liquidation, ParseError, Side
 from feeds.net.ws import Backoff, FeedTiming
+from feeds.store.core import Store
+from feeds.venues import okx
 from feeds.venues.decode import decoder_for
 from feeds.venues.okx_specs import ContractSpec, load_okx_instruments
-from feeds.model import Liquidation, ParseError, Side
-from feeds.store.core import Store
 from tests.helpers.fake_rest import FakeRest, okx_instruments
 from tests.helpers.fake_ws import FakeExchange, Plan, okx_replies, running, wait_until
 from tests.helpers.history_files import write_instruments

@@ -17,9 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from feeds.model import Liquidation, ParseError, Side
 from feeds.venues import binance, binance_coinm, bybit, okx
 from feeds.venues.okx_specs import ContractSpec
-from feeds.model import Liquidation, ParseError, Side
 from tests.helpers.shared import FIXTURES
 
 RECV_MS = 1700000000000

@@ -11,9 +11,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from feeds.venues import coinglass as coinglass_ws, deribit
-from feeds.venues.bitmex import LiquidationTable, contract_of
 from feeds.model import Liquidation, ParseError, Side
+from feeds.venues import coinglass as coinglass_ws
+from feeds.venues import deribit
+from feeds.venues.bitmex import LiquidationTable, contract_of
 from tests.helpers.shared import FIXTURES
 
 RECV_MS = 1_700_000_000_000

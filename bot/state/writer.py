@@ -1,0 +1,32 @@
+"""The writer thread: the one thread every SQLite call of a running bot goes through."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from feeds.store.core import Store
+
+T = TypeVar("T")
+
+
+class Writer:
+    """Owns the Store on one dedicated thread: every SQLite call runs there.
+
+    SQLite connections are bound to their thread, and a write must never stall the
+    event loop that also carries the websockets (RELIABILITY.md item 7).
+    """
+
+    def __init__(self, db_path: str) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="liqbot-writer")
+        self.store: Store = self._pool.submit(Store, db_path).result()
+
+    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, lambda: fn(*args, **kwargs))
+
+    def close(self) -> None:
+        self._pool.submit(self.store.close).result()
+        self._pool.shutdown(wait=True)
