@@ -19,6 +19,12 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# ruff over code and tests, then mypy (strict on the data and signal packages, default on the service).
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy --strict feeds signals backtests
+	$(BIN)/mypy bot
+
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
 
