@@ -90,6 +90,7 @@ def _setup_logging(args: argparse.Namespace, settings: Settings) -> None:
     # DEBUG "Set Bot API URL", httpx request lines, tracebacks).
     setup_logging("DEBUG" if args.verbose else settings.log_level,
                   json=args.log_json or settings.log_json, secrets=settings_secrets(settings))
+    logger.debug("settings: %r", settings)  # masked: Settings' repr hides every secret
 
 
 def cmd_run(args: argparse.Namespace) -> int:
