@@ -88,7 +88,7 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
 
 class TextFormatter(logging.Formatter):
-    """`2026-04-17T13:00:00.123Z INFO bot.run.runner: message`, masked."""
+    """`2026-04-17T13:00:00.123Z INFO bot.run.live: message`, masked."""
 
     def __init__(self, redactor: redact.Redactor) -> None:
         super().__init__(TEXT_FORMAT)

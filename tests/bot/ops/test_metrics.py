@@ -14,7 +14,7 @@ from bot.config import load_settings
 from bot.ops.http import LoopLagProbe, start_ops_server
 from bot.ops.metrics import Metrics, metered
 from bot.ops.prom import CONTENT_TYPE
-from bot.run.runner import run_replay
+from bot.run.replay import run_replay
 from feeds.history.replay import load_replay
 from tests.bot.ops.exposition import parse_metrics
 from tests.bot.ops.replay_data import write_events
@@ -141,7 +141,7 @@ async def test_metrics_counters_move_during_a_replay(tmp_path):
 
 
 async def test_live_run_reports_feed_and_delivery_metrics(tmp_path):
-    from bot.run.runner import run_live
+    from bot.run.live import run_live
     from tests.bot.run.test_live import squeeze_frames
 
     now = int(time.time() * 1000)

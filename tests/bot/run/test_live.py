@@ -14,7 +14,7 @@ import pytest
 
 from bot.chat.delivery import ConsoleNotifier
 from bot.config import ConfigError, load_settings
-from bot.run.runner import run_live
+from bot.run.live import run_live
 from feeds.store.core import Store
 from tests.helpers.cli import REPO, clean_env, liqbot_cmd
 from tests.helpers.fake_ws import FakeExchange
