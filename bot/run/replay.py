@@ -52,7 +52,7 @@ async def _replay(run: Run, data: ReplayData, speed: float, eval_interval_ms: in
     await run.chats.start(writer, live=False)
     bar_ms = data.bar_span_ms or MINUTE_MS
     wall = WallClock()
-    clock = SimClock()
+    clock = SimClock()  # only moves forward: a timeline out of order fails here
     prev_tick: int | None = None
     for tick, items in _ticks(data, eval_interval_ms):
         if speed > 0 and prev_tick is not None:
