@@ -1,7 +1,8 @@
 """Settings: one TOML file plus LIQBOT_* environment variables, which win.
 
 Secrets appear in files only as references — `"$env:NAME"` or `"$file:/path"` —
-resolved here against the environment; `sanitize()` is the only way config is shown.
+resolved here against the environment. Config is shown only masked: `repr(settings)` (the
+`-v` start-up line) and `sanitize()` replace every secret with `***`.
 """
 
 from __future__ import annotations
@@ -64,6 +65,13 @@ class Settings:
     funding_interval_s: float = 300.0
     funding_urls: dict[str, str] = field(default_factory=dict)  # venue -> REST base override
     signals: SignalParams = field(default_factory=SignalParams)
+
+    def __repr__(self) -> str:
+        # Not the dataclass repr: that one prints the bot token into any log or traceback.
+        shown = ", ".join(f"{k}={v!r}" for k, v in self.sanitize().items())
+        return f"Settings({shown})"
+
+    __str__ = __repr__
 
     def sanitize(self) -> dict[str, Any]:
         """Settings as a dict with every secret replaced by `***`."""

@@ -16,7 +16,7 @@ from bot.cli import ops as cli_ops
 from bot.config import ConfigError, Settings, load_settings
 from bot.ops.logs import settings_secrets, setup_logging
 from bot.render import render_totals
-from bot.run.runner import AlreadyRunning
+from bot.run.lock import AlreadyRunning
 from feeds.model import MARKET, ParseError
 from feeds.store.core import Store, StoreError, parse_window
 
@@ -90,10 +90,12 @@ def _setup_logging(args: argparse.Namespace, settings: Settings) -> None:
     # DEBUG "Set Bot API URL", httpx request lines, tracebacks).
     setup_logging("DEBUG" if args.verbose else settings.log_level,
                   json=args.log_json or settings.log_json, secrets=settings_secrets(settings))
+    logger.debug("settings: %r", settings)  # masked: Settings' repr hides every secret
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from bot.run.runner import run_live, run_replay  # noqa: PLC0415 (heavy imports only for run)
+    from bot.run.live import run_live  # noqa: PLC0415 (heavy imports only for run)
+    from bot.run.replay import run_replay  # noqa: PLC0415
 
     settings = _settings(args)
     _setup_logging(args, settings)

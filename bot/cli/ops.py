@@ -11,15 +11,17 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from typing import Any, TextIO
+from typing import TextIO
 
+from bot.config import Settings
 from bot.ops.backup import BackupError, backup, db_check, render_check
 from bot.ops.browse import EXTRA_HINT, BrowseError, browse
 
 COMMANDS = frozenset({"backup", "db", "browse"})
 
 
-def add_parsers(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+                common: Callable[[argparse.ArgumentParser], None]) -> None:
     """Register the three commands on the `liqbot` subparsers; `common` adds --config/--db."""
     bk = sub.add_parser("backup", help="copy the database, safely while liqbot runs")
     common(bk)
@@ -48,7 +50,7 @@ def add_parsers(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> 
     br.add_argument("--open", action="store_true", help="open a web browser")
 
 
-def run(args: argparse.Namespace, settings: Any, out: TextIO | None = None) -> int:
+def run(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:
     """Run one of COMMANDS; problems become one `liqbot: error:` line and exit status 1."""
     out = out or sys.stdout
     try:

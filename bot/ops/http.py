@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from prometheus_client import generate_latest
 
 from bot.config import DEFAULT_OPS_LISTEN as DEFAULT_LISTEN
 from bot.config import ConfigError, parse_listen
-from bot.ops.metrics import Metrics
-from bot.ops.prom import CONTENT_TYPE
+from bot.ops.metrics import CONTENT_TYPE, Metrics
 
 logger = logging.getLogger(__name__)
 
@@ -153,7 +153,8 @@ def build_app(metrics: Metrics, check: HealthCheck) -> web.Application:
     async def scrape(_: web.Request) -> web.Response:
         metrics.healthy.set(int(_judge(check).ok))
         metrics.tasks.set(len(asyncio.all_tasks()))
-        return web.Response(body=metrics.render().encode(), headers={"Content-Type": CONTENT_TYPE})
+        return web.Response(body=generate_latest(metrics.registry),
+                            headers={"Content-Type": CONTENT_TYPE})
 
     app = web.Application()
     app.router.add_get("/healthz", healthz)
@@ -181,7 +182,7 @@ async def start_ops_server(listen: str | None, metrics: Metrics, check: HealthCh
     task = None
     if probe:
         lag = LoopLagProbe(metrics)
-        metrics.registry.add_collector(lambda: metrics.loop_lag_max.set(lag.max_s()))
+        metrics.loop_lag_max.set_function(lag.max_s)
         task = asyncio.create_task(lag.run(), name="ops-loop-probe")
     server = OpsServer(runner, task)
     logger.info("ops: /healthz and /metrics on %s", server.url)

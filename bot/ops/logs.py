@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 from urllib.parse import quote, urlsplit
 
-from bot.config import SECRET_FIELDS
+from bot.config import SECRET_FIELDS, Settings
 from bot.ops import redact
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -47,8 +47,8 @@ def secret_variants(secrets: Iterable[str | None]) -> list[str]:
     return sorted(x for x in out if len(x) >= 8)
 
 
-def settings_secrets(settings: Any) -> list[str]:
-    """The secrets a Settings object holds: the very fields `Settings.sanitize` masks."""
+def settings_secrets(settings: Settings) -> list[str]:
+    """The secrets a Settings object holds: the very fields its repr and `sanitize` mask."""
     out: list[str] = []
     for name in sorted(SECRET_FIELDS):
         value = getattr(settings, name)
@@ -88,7 +88,7 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
 
 class TextFormatter(logging.Formatter):
-    """`2026-04-17T13:00:00.123Z INFO bot.run.runner: message`, masked."""
+    """`2026-04-17T13:00:00.123Z INFO bot.run.live: message`, masked."""
 
     def __init__(self, redactor: redact.Redactor) -> None:
         super().__init__(TEXT_FORMAT)

@@ -1,28 +1,42 @@
 """liqbot's own series: what an operator watches on a bot that runs for months.
 
 Push-style calls (`observe_*`) come from the runner where things happen; pull-style
-collectors (`bind_*`) copy state that already exists (FeedStats, file sizes, /proc) at
+families (`bind_*`) copy state that already exists (FeedStats, file sizes, /proc) at
 scrape time, so the hot paths carry no extra bookkeeping. Nothing here touches SQLite:
-the outbox gauge is pushed from the writer thread (`set_outbox`).
+the outbox gauge is pushed from the writer thread (`set_outbox`). Each `Metrics` has its
+own prometheus_client registry, so two runs (or two tests) never share a series.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from bot.ops.prom import Registry, label_map
+import prometheus_client
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+from prometheus_client.registry import Collector
+
 from feeds.model import Liquidation
 
+# The text format generate_latest writes when the scraper asks for nothing else.
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
+# Seconds: from sub-millisecond loop hiccups to a chat API that takes half a minute.
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                   10.0, 30.0)
 # Receive minus exchange time: normally well under a second; minutes means a stuck feed
 # or a skewed clock (RELIABILITY.md item 6).
 LAG_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 # The 10 ms loop probe: item 7 wants p99 < 100 ms and max < 500 ms.
 LOOP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 OUTBOX_STATUSES = ("pending", "dead")  # sent ones: liqbot_alerts_sent_total
+
+Rows = Iterable[tuple[Sequence[str], float]]  # (label values, value)
 
 
 def _version() -> str:
@@ -34,54 +48,103 @@ def _version() -> str:
         return "unknown"
 
 
+class _Copied(Collector):
+    """A family rebuilt on each scrape from `read()`: values kept elsewhere, not stored twice.
+
+    prometheus_client's own Counter only adds up; the reconnects a FeedStats already counts,
+    or a file's size, are copied whole instead.
+    """
+
+    def __init__(self, family: type[CounterMetricFamily | GaugeMetricFamily], name: str,
+                 help_text: str, labels: Sequence[str], read: Callable[[], Rows]) -> None:
+        self.family, self.name, self.help, self.labels = family, name, help_text, labels
+        self.read = read
+
+    def collect(self) -> Iterable[Metric]:
+        out = self.family(self.name, self.help, labels=self.labels)
+        for values, value in self.read():
+            out.add_metric(list(values), value)
+        return [out]
+
+
 class Metrics:
     """Every liqbot series, registered once; `render()` is the body of `/metrics`."""
 
-    def __init__(self, registry: Registry | None = None) -> None:
-        r = self.registry = registry or Registry()
-        self.events = r.counter("liqbot_events_total",
-                                "Liquidation events received per venue, before de-duplication.")
-        self.events_usd = r.counter("liqbot_events_usd_total",
-                                    "USD notional of the liquidation events received per venue.")
-        self.feed_lag = r.histogram("liqbot_feed_lag_seconds",
-                                    "Receive time minus exchange time of each event, per venue.",
-                                    LAG_BUCKETS)
-        self.last_event = r.gauge("liqbot_feed_last_event_timestamp_seconds",
-                                  "Exchange time of the newest event received, per venue.")
-        self.gaps = r.counter("liqbot_feed_gaps_total", "Feed outages that began, per venue.")
-        self.gap_seconds = r.counter("liqbot_feed_gap_seconds_total",
-                                     "Length of the feed outages that ended, per venue.")
-        self.connected = r.gauge("liqbot_feed_connected",
-                                 "Open sockets per venue; 0 means the venue is down.")
-        self.reconnects = r.counter("liqbot_feed_reconnects_total",
-                                    "Connections opened after the first, per venue.")
-        self.parse_errors = r.counter("liqbot_feed_parse_errors_total",
-                                      "Frames rejected by the parser, per venue.")
-        self.alerts = r.counter("liqbot_alerts_total", "Alerts decided by the policy.")
-        self.sent = r.counter("liqbot_alerts_sent_total",
-                              "Deliveries the destination acknowledged, per platform.")
-        self.failed = r.counter("liqbot_alerts_failed_total",
-                                "Delivery attempts that failed, per platform (most are retried).")
-        self.outbox = r.gauge("liqbot_outbox_items",
-                              "Outbox rows per status (pending, sent, dead), as of the last check.")
-        self.delivery = r.histogram("liqbot_delivery_latency_seconds",
-                                    "Seconds from a send's start to the platform's answer.")
-        self.loop_lag = r.histogram("liqbot_event_loop_lag_seconds",
-                                    "How late the 10 ms event-loop probe woke up.", LOOP_BUCKETS)
-        self.loop_lag_max = r.gauge("liqbot_event_loop_lag_max_seconds",
-                                    "Worst event-loop probe lateness in the last minute.")
-        self.tasks = r.gauge("liqbot_asyncio_tasks", "Live asyncio tasks at scrape time.")
-        self.healthy = r.gauge("liqbot_healthy", "1 when /healthz answers ok, else 0.")
-        self.db_bytes = r.gauge("liqbot_db_bytes", "Size of the SQLite files (db, wal).")
-        self.rss = r.gauge("process_resident_memory_bytes", "Resident memory of the process.")
-        self.fds = r.gauge("process_open_fds", "Open file descriptors of the process.")
-        r.gauge("process_start_time_seconds", "Start of the process, Unix time.").set(time.time())
-        r.gauge("liqbot_build_info", "Always 1; the version is a label.").set(1, version=_version())
-        self.alerts.inc(0)  # present from the first scrape, so rate() has a starting point
-        r.add_collector(self._collect_process)
+    def __init__(self) -> None:
+        # Prometheus' 0.0.4 text has no use for the `*_created` series the client adds to
+        # every counter and histogram; they would double the series a dashboard sees.
+        prometheus_client.disable_created_metrics()
+        r = self.registry = CollectorRegistry()
+        self._feeds: Sequence[Any] = ()
+        self._db_path: str | None = None
+        self._outbox: dict[str, float] | None = None  # None until the first count
+        self._newest: dict[str, float] = {}
+        self.events = Counter("liqbot_events_total",
+                              "Liquidation events received per venue, before de-duplication.",
+                              ["venue"], registry=r)
+        self.events_usd = Counter("liqbot_events_usd_total",
+                                  "USD notional of the liquidation events received per venue.",
+                                  ["venue"], registry=r)
+        self.feed_lag = Histogram("liqbot_feed_lag_seconds",
+                                  "Receive time minus exchange time of each event, per venue.",
+                                  ["venue"], registry=r, buckets=LAG_BUCKETS)
+        self.last_event = Gauge("liqbot_feed_last_event_timestamp_seconds",
+                                "Exchange time of the newest event received, per venue.",
+                                ["venue"], registry=r)
+        self.gaps = Counter("liqbot_feed_gaps_total", "Feed outages that began, per venue.",
+                            ["venue"], registry=r)
+        self.gap_seconds = Counter("liqbot_feed_gap_seconds_total",
+                                   "Length of the feed outages that ended, per venue.",
+                                   ["venue"], registry=r)
+        r.register(_Copied(GaugeMetricFamily, "liqbot_feed_connected",
+                           "Open sockets per venue; 0 means the venue is down.",
+                           ["venue"], lambda: self._per_venue(_connected)))
+        r.register(_Copied(CounterMetricFamily, "liqbot_feed_reconnects_total",
+                           "Connections opened after the first, per venue.",
+                           ["venue"], lambda: self._per_venue(_stat("reconnects"))))
+        r.register(_Copied(CounterMetricFamily, "liqbot_feed_parse_errors_total",
+                           "Frames rejected by the parser, per venue.",
+                           ["venue"], lambda: self._per_venue(_stat("parse_errors"))))
+        self.alerts = Counter("liqbot_alerts_total", "Alerts decided by the policy.",
+                              registry=r)
+        self.sent = Counter("liqbot_alerts_sent_total",
+                            "Deliveries the destination acknowledged, per platform.",
+                            ["platform"], registry=r)
+        self.failed = Counter("liqbot_alerts_failed_total",
+                              "Delivery attempts that failed, per platform (most are retried).",
+                              ["platform"], registry=r)
+        r.register(_Copied(GaugeMetricFamily, "liqbot_outbox_items",
+                           "Outbox rows per status (pending, sent, dead), as of the last check.",
+                           ["status"], self._outbox_rows))
+        self.delivery = Histogram("liqbot_delivery_latency_seconds",
+                                  "Seconds from a send's start to the platform's answer.",
+                                  ["platform", "outcome"], registry=r, buckets=LATENCY_BUCKETS)
+        self.loop_lag = Histogram("liqbot_event_loop_lag_seconds",
+                                  "How late the 10 ms event-loop probe woke up.",
+                                  registry=r, buckets=LOOP_BUCKETS)
+        self.loop_lag_max = Gauge("liqbot_event_loop_lag_max_seconds",
+                                  "Worst event-loop probe lateness in the last minute.",
+                                  registry=r)
+        self.tasks = Gauge("liqbot_asyncio_tasks", "Live asyncio tasks at scrape time.",
+                           registry=r)
+        self.healthy = Gauge("liqbot_healthy", "1 when /healthz answers ok, else 0.", registry=r)
+        r.register(_Copied(GaugeMetricFamily, "liqbot_db_bytes",
+                           "Size of the SQLite files (db, wal).", ["file"], self._db_sizes))
+        r.register(_Copied(GaugeMetricFamily, "process_resident_memory_bytes",
+                           "Resident memory of the process.", [], lambda: _proc()[:1]))
+        r.register(_Copied(GaugeMetricFamily, "process_open_fds",
+                           "Open file descriptors of the process.", [], lambda: _proc()[1:]))
+        Gauge("process_start_time_seconds", "Start of the process, Unix time.",
+              registry=r).set(time.time())
+        Gauge("liqbot_build_info", "Always 1; the version is a label.", ["version"],
+              registry=r).labels(version=_version()).set(1)
 
     def render(self) -> str:
-        return self.registry.render()
+        return generate_latest(self.registry).decode()
+
+    def value(self, name: str, **labels: str) -> float | None:
+        """One sample as a scrape would show it (None when absent): for tests and tools."""
+        return self.registry.get_sample_value(name, labels)
 
     # -- pushed by the runner -------------------------------------------------------------
 
@@ -99,32 +162,37 @@ class Metrics:
                 newest[e.exchange] = max(newest.get(e.exchange, 0), e.ts_exchange_ms)
         # One update per venue and batch: a cascade can bring thousands of events a second.
         for venue, amounts in usd.items():
-            self.events.inc(len(amounts), venue=venue)
-            self.events_usd.inc(sum(amounts), venue=venue)
+            self.events.labels(venue=venue).inc(len(amounts))
+            self.events_usd.labels(venue=venue).inc(sum(amounts))
         for venue, values in lags.items():
-            self.feed_lag.observe_many(values, venue=venue)
+            lag = self.feed_lag.labels(venue=venue)
+            for value in values:
+                if not math.isnan(value):  # NaN would poison _sum for good
+                    lag.observe(value)
         for venue, ts_ms in newest.items():
-            if ts_ms / 1000 > self.last_event.get(venue=venue):
-                self.last_event.set(ts_ms / 1000, venue=venue)
+            if ts_ms / 1000 > self._newest.get(venue, 0.0):
+                self._newest[venue] = ts_ms / 1000
+                self.last_event.labels(venue=venue).set(ts_ms / 1000)
 
     def observe_gap(self, venue: str, start_ms: int, end_ms: int | None) -> None:
         """The connector reports a gap twice: when it opens (end None) and when it closes."""
         if end_ms is None:
-            self.gaps.inc(venue=venue)
+            self.gaps.labels(venue=venue).inc()
         else:
-            self.gap_seconds.inc(max(0, end_ms - start_ms) / 1000, venue=venue)
+            self.gap_seconds.labels(venue=venue).inc(max(0, end_ms - start_ms) / 1000)
 
     def observe_alerts(self, n: int) -> None:
         self.alerts.inc(n)
 
     def observe_delivery(self, platform: str, ok: bool, seconds: float) -> None:
-        (self.sent if ok else self.failed).inc(platform=platform)
-        self.delivery.observe(seconds, platform=platform, outcome="sent" if ok else "failed")
+        (self.sent if ok else self.failed).labels(platform=platform).inc()
+        self.delivery.labels(platform=platform, outcome="sent" if ok else "failed").observe(
+            seconds)
 
     def set_outbox(self, counts: Mapping[str, int]) -> None:
         """`Outbox.status_counts()`, read on the writer thread by the health job."""
         rows = {s: 0 for s in OUTBOX_STATUSES} | dict(counts)
-        self.outbox.replace(label_map(({"status": s}, float(n)) for s, n in rows.items()))
+        self._outbox = {s: float(n) for s, n in rows.items()}  # one swap: scrapes see all or none
 
     def observe_loop_lag(self, seconds: float) -> None:
         self.loop_lag.observe(seconds)
@@ -132,46 +200,52 @@ class Metrics:
     # -- read at scrape time --------------------------------------------------------------
 
     def bind_feeds(self, feeds: Sequence[Any]) -> None:
-        """Copy each venue's FeedStats (sockets, reconnects, parse errors) into gauges."""
-        def collect() -> None:
-            up: dict[str, float] = {}
-            again: dict[str, float] = {}
-            bad: dict[str, float] = {}
-            for f in feeds:
-                s = f.stats
-                name = s.exchange
-                up[name] = up.get(name, 0) + (getattr(s, "connected_since_ms", None) is not None)
-                again[name] = again.get(name, 0) + getattr(s, "reconnects", 0)
-                bad[name] = bad.get(name, 0) + getattr(s, "parse_errors", 0)
-            self.connected.replace(label_map(({"venue": k}, v) for k, v in up.items()))
-            self.reconnects.replace(label_map(({"venue": k}, v) for k, v in again.items()))
-            self.parse_errors.replace(label_map(({"venue": k}, v) for k, v in bad.items()))
-
-        self.registry.add_collector(collect)
+        """Report each venue's FeedStats (sockets, reconnects, parse errors) at scrape time."""
+        self._feeds = feeds
 
     def bind_db(self, db_path: str) -> None:
         """Report the database and WAL sizes: a WAL that only grows means starved checkpoints."""
-        if db_path == ":memory:":
-            return
+        if db_path != ":memory:":
+            self._db_path = db_path
 
-        def collect() -> None:
-            for label, suffix in (("db", ""), ("wal", "-wal")):
-                try:
-                    size = Path(db_path + suffix).stat().st_size
-                except OSError:
-                    size = 0  # no WAL right after a clean checkpoint
-                self.db_bytes.set(size, file=label)
+    def _per_venue(self, read: Callable[[Any], float]) -> Rows:
+        totals: dict[str, float] = {}
+        for f in self._feeds:
+            totals[f.stats.exchange] = totals.get(f.stats.exchange, 0.0) + read(f.stats)
+        return [((venue,), value) for venue, value in totals.items()]
 
-        self.registry.add_collector(collect)
+    def _outbox_rows(self) -> Rows:
+        return [((status,), n) for status, n in (self._outbox or {}).items()]
 
-    def _collect_process(self) -> None:
-        # Linux only; elsewhere these two series simply stay absent.
-        try:
-            pages = int(Path("/proc/self/statm").read_text().split()[1])
-            self.rss.set(pages * os.sysconf("SC_PAGE_SIZE"))
-            self.fds.set(len(os.listdir("/proc/self/fd")))
-        except (OSError, ValueError, IndexError):
-            pass
+    def _db_sizes(self) -> Rows:
+        if self._db_path is None:
+            return []
+        rows = []
+        for label, suffix in (("db", ""), ("wal", "-wal")):
+            try:
+                size = Path(self._db_path + suffix).stat().st_size
+            except OSError:
+                size = 0  # no WAL right after a clean checkpoint
+            rows.append(((label,), float(size)))
+        return rows
+
+
+def _connected(stats: Any) -> float:
+    return float(getattr(stats, "connected_since_ms", None) is not None)
+
+
+def _stat(name: str) -> Callable[[Any], float]:
+    return lambda stats: float(getattr(stats, name, 0))
+
+
+def _proc() -> list[tuple[Sequence[str], float]]:
+    """[(resident bytes), (open fds)]; empty off Linux, where both series stay absent."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+        return [((), float(pages * os.sysconf("SC_PAGE_SIZE"))),
+                ((), float(len(os.listdir("/proc/self/fd"))))]
+    except (OSError, ValueError, IndexError):
+        return []
 
 
 class MeteredNotifier:

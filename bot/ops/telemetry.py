@@ -8,13 +8,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from bot.config import parse_listen
 from bot.ops.http import HealthCheck, OpsServer, start_ops_server
 from bot.ops.metrics import Metrics, metered
+from bot.state.writer import Writer
 
 logger = logging.getLogger(__name__)
+
+
+class StatusCounts(Protocol):
+    """What the outbox gauge reads: rows per status (the outbox, wherever it lives)."""
+
+    def status_counts(self) -> dict[str, int]: ...
 
 
 class Telemetry:
@@ -48,7 +55,7 @@ class Telemetry:
         if self.metrics is not None:
             self.metrics.observe_gap(venue, start_ms, end_ms)
 
-    async def outbox(self, writer: Any, outbox: Any) -> None:
+    async def outbox(self, writer: Writer, outbox: StatusCounts) -> None:
         """Refresh the outbox gauge; the count runs on the writer thread like every query."""
         if self.metrics is not None:
             self.metrics.set_outbox(await writer.run(outbox.status_counts))

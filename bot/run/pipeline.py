@@ -1,4 +1,9 @@
-"""Wiring: feeds -> store -> signals -> policy -> outbox -> notifiers, live or replayed."""
+"""The path one batch takes, the same live and replayed: store it, evaluate, queue alerts.
+
+`Pipeline` is the synchronous part, called on the writer thread: ingest model items into
+the store, evaluate the signal windows, let the policy decide and record the alerts in the
+outbox. `flush` is the asynchronous rest: deliver what the outbox has due to the notifiers.
+"""
 
 from __future__ import annotations
 
@@ -69,4 +74,5 @@ class Pipeline:
 
 async def flush(writer: Writer, pipeline: Pipeline, notifiers: Mapping[str, Notifier],
                 now_ms: int) -> int:
+    """Deliver the outbox items due at `now_ms`; how many were delivered."""
     return await deliver_due(pipeline.outbox, notifiers, now_ms, writer.run)

@@ -19,10 +19,11 @@ from typing import Any
 
 from bot.config import Settings
 from bot.ops.health import CHECK_KEY, POLLERS_KEY
+from bot.state.writer import Writer
 from feeds.clock import Clock, WallClock
 from feeds.model import HOUR_MS, MARKET
 from feeds.pollers import FundingPoller, Poller
-from feeds.store.core import Store
+from feeds.store.core import Store, Totals
 from feeds.venues.coinglass_api import CoinglassClient, CoinglassPoller, cross_check
 
 logger = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ Ingest = Callable[[list[Any]], Awaitable[Any]]
 class CrossCheck(Poller):
     """Every `interval_s`: our last hour per exchange against CoinGlass's exchange list."""
 
-    def __init__(self, client: CoinglassClient, ours: Callable[[int], Awaitable[Any]],
+    def __init__(self, client: CoinglassClient, ours: Callable[[int], Awaitable[Totals]],
                  save: Callable[[dict[str, Any]], Awaitable[Any]], *,
                  interval_s: float = 3600.0, clock: Clock | None = None) -> None:
         super().__init__("coinglass-check", interval_s, clock, None, asyncio.sleep)
@@ -57,7 +58,7 @@ class CrossCheck(Poller):
 class Sources:
     """The pollers `settings` asks for, writing through `ingest` and `writer`."""
 
-    def __init__(self, settings: Settings, ingest: Ingest, writer: Any,
+    def __init__(self, settings: Settings, ingest: Ingest, writer: Writer,
                  clock: Clock | None = None) -> None:
         self.clock = clock or WallClock()
         self.pollers: list[Poller] = [
@@ -68,14 +69,14 @@ class Sources:
         if settings.coinglass_api_key:
             self.pollers += self._coinglass(settings, ingest, writer)
 
-    def _coinglass(self, settings: Settings, ingest: Ingest, writer: Any) -> list[Poller]:
+    def _coinglass(self, settings: Settings, ingest: Ingest, writer: Writer) -> list[Poller]:
         options: dict[str, Any] = {"plan": settings.coinglass_plan}
         if settings.coinglass_url:
             options["base_url"] = settings.coinglass_url
         bars = CoinglassPoller(settings.coinglass_api_key, ingest,
                                symbols=settings.coinglass_symbols, clock=self.clock, **options)
 
-        async def ours(now_ms: int) -> Any:
+        async def ours(now_ms: int) -> Totals:
             return await writer.run(writer.store.totals, now_ms, HOUR_MS, source="events")
 
         async def save(doc: dict[str, Any]) -> None:

@@ -171,21 +171,6 @@ def _csv_kind(path: Path, first: str) -> str:
 # ---- loading ----------------------------------------------------------------------------------
 
 
-def load_file(
-    path: str | Path,
-    *,
-    fmt: str | None = None,
-    symbol: str | None = None,
-    tz_offset_hours: float = coinalyze.DEFAULT_TZ_OFFSET_HOURS,
-    instruments: str | Path | None = None,
-) -> HistoryData:
-    """Load one file (its format detected unless `fmt` names it)."""
-    fmt = fmt or detect_format(path)
-    if fmt not in FORMATS:
-        raise file_error(path, f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
-    return FORMATS[fmt](Path(path), LoadOptions(symbol, tz_offset_hours, instruments))
-
-
 def load_replay(
     paths: Sequence[str | Path],
     *,

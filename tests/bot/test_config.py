@@ -2,7 +2,7 @@
 
 import pytest
 
-from bot.config import ConfigError, load_settings
+from bot.config import ConfigError, Settings, load_settings
 
 
 def write(tmp_path, text):
@@ -50,10 +50,23 @@ def test_secret_references_resolve_and_are_redacted(tmp_path):
     p = write(tmp_path, f'[telegram]\ntoken = "$file:{secret}"\n[coinglass]\napi_key = "$env:CG"\n')
     s = load_settings(p, environ={"CG": "cg-key"})
     assert s.telegram_token == "123456:SECRET" and s.coinglass_api_key == "cg-key"
-    shown = repr(s.sanitize())
-    assert "SECRET" not in shown and "cg-key" not in shown and "***" in shown
+    for shown in (repr(s), str(s), f"{s}", repr(s.sanitize())):
+        assert "SECRET" not in shown and "cg-key" not in shown and "***" in shown
     with pytest.raises(ConfigError, match="environment variable NOPE is not set"):
         load_settings(write(tmp_path, '[coinglass]\napi_key = "$env:NOPE"\n'), environ={})
+
+
+def test_repr_shows_no_secret():
+    from bot.config import SECRET_FIELDS
+
+    s = load_settings(None, environ={
+        "LIQBOT_TELEGRAM_TOKEN": "111:TG-SECRET", "LIQBOT_DISCORD_TOKEN": "DC-SECRET",
+        "LIQBOT_DISCORD_WEBHOOK_URLS": "https://discord.test/api/webhooks/1/WH-SECRET",
+        "LIQBOT_COINGLASS_API_KEY": "CG-SECRET"})
+    assert {f for f in SECRET_FIELDS if getattr(s, f)} == set(SECRET_FIELDS)  # all are set
+    shown = repr(s)
+    assert "SECRET" not in shown and shown.count("***") == len(SECRET_FIELDS)
+    assert shown.startswith("Settings(db=") and repr(Settings()).count("***") == 0
 
 
 def test_signal_params_from_file(tmp_path):

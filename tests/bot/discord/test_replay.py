@@ -14,8 +14,9 @@ from bot.chat.delivery import ConsoleNotifier
 from bot.config import load_settings
 from bot.discord.delivery import parse_webhook_url
 from bot.discord.service import discord_services
-from bot.run import runner
-from bot.run.runner import run_replay
+from bot.run.assembly import chat_services
+from bot.run.live import run_live
+from bot.run.replay import run_replay
 from feeds.history.replay import load_replay
 from tests.helpers.cli import liqbot_async, write_coinglass_csv
 from tests.helpers.discord_interactions import slash
@@ -110,7 +111,7 @@ async def test_the_runner_serves_discord_from_settings_alone(tmp_path):
         url = fake.add_webhook()
         settings = load_settings(None, environ={"LIQBOT_DISCORD_WEBHOOK_URLS": url},
                                  overrides={"db": str(tmp_path / "w.db")})
-        assert [s.name for s in runner.chat_services(settings)] == ["discord-webhook"]
+        assert [s.name for s in chat_services(settings)] == ["discord-webhook"]
         out = io.StringIO()
         await run_replay(load_replay([csv], symbol="BTC"), settings,
                          notifiers={"console": ConsoleNotifier(out)})
@@ -184,7 +185,7 @@ async def test_live_slash_subscriptions_route_alerts_to_their_channels(tmp_path,
         fake.point_discord_py(monkeypatch)
         live = load_settings(None, environ=env, overrides={"db": db, "venues": []})
         stop = asyncio.Event()
-        task = asyncio.create_task(runner.run_live(live, stop=stop, notifiers={}, feeds=[]))
+        task = asyncio.create_task(run_live(live, stop=stop, notifiers={}, feeds=[]))
         try:
             async with asyncio.timeout(20):
                 r = await fake.answer_to(slash("subscribe", permissions=manager,

@@ -15,7 +15,7 @@ from bot.chat.delivery import ConsoleNotifier
 from bot.config import load_settings
 from bot.ops import backup as backup_mod
 from bot.ops.backup import BackupError, backup, db_check, read_only_uri, render_check
-from bot.run.runner import run_replay
+from bot.run.replay import run_replay
 from feeds.history.replay import load_replay
 from feeds.store.core import Store
 from tests.bot.ops.replay_data import write_events

@@ -21,7 +21,7 @@ import pytest
 from bot.chat.delivery import ConsoleNotifier
 from bot.config import load_settings
 from bot.ops.browse import EXTRA_HINT, QUERIES, BrowseError, browse, datasette_argv, metadata
-from bot.run.runner import run_replay
+from bot.run.replay import run_replay
 from feeds.history.replay import load_replay
 from feeds.store.core import Store
 from tests.bot.ops.replay_data import write_events

@@ -12,9 +12,8 @@ import pytest
 from bot.chat.delivery import ConsoleNotifier
 from bot.config import load_settings
 from bot.ops.http import LoopLagProbe, start_ops_server
-from bot.ops.metrics import Metrics, metered
-from bot.ops.prom import CONTENT_TYPE
-from bot.run.runner import run_replay
+from bot.ops.metrics import CONTENT_TYPE, Metrics, metered
+from bot.run.replay import run_replay
 from feeds.history.replay import load_replay
 from tests.bot.ops.exposition import parse_metrics
 from tests.bot.ops.replay_data import write_events
@@ -103,8 +102,8 @@ async def test_metered_notifier_counts_and_passes_attributes_through():
     with pytest.raises(RuntimeError):
         await wrapped.send(make_alert(), "telegram:1")
     assert (wrapped.ready, wrapped.parallel, wrapped.calls) == (True, 4, 2)
-    assert metrics.sent.get(platform="telegram") == 1
-    assert metrics.failed.get(platform="telegram") == 1
+    assert metrics.value("liqbot_alerts_sent_total", platform="telegram") == 1
+    assert metrics.value("liqbot_alerts_failed_total", platform="telegram") == 1
     assert metered({"c": Flaky()}, None)["c"].__class__.__name__ == "Flaky"
 
 
@@ -141,7 +140,7 @@ async def test_metrics_counters_move_during_a_replay(tmp_path):
 
 
 async def test_live_run_reports_feed_and_delivery_metrics(tmp_path):
-    from bot.run.runner import run_live
+    from bot.run.live import run_live
     from tests.bot.run.test_live import squeeze_frames
 
     now = int(time.time() * 1000)
@@ -157,8 +156,10 @@ async def test_live_run_reports_feed_and_delivery_metrics(tmp_path):
             "console": ConsoleNotifier(io.StringIO())}))
         try:
             async with asyncio.timeout(20):
-                await wait_until(lambda: metrics.sent.get(platform="console") >= 1, 15)
-                await wait_until(lambda: bool(metrics.outbox.values), 5)  # the health job counted
+                await wait_until(lambda: (metrics.value(
+                    "liqbot_alerts_sent_total", platform="console") or 0) >= 1, 15)
+                await wait_until(lambda: metrics.value(  # the health job counted
+                    "liqbot_outbox_items", status="pending") is not None, 5)
                 running = parse_metrics(metrics.render())
         finally:
             stop.set()

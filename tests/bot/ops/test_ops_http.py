@@ -53,7 +53,8 @@ async def test_healthz_ok_then_not_ok_when_every_feed_is_down(scheduler):
         server = await start_ops_server(LISTEN, metrics, live_check(scheduler, [feed]))
         try:
             async with running(feed):
-                await wait_until(lambda: metrics.events.get(venue="binance") == 1, 5)
+                await wait_until(
+                    lambda: metrics.value("liqbot_events_total", venue="binance") == 1, 5)
                 status, _, body = await get(server.url + "/healthz")
                 assert status == 200 and '"binance": "live"' in body
 
@@ -70,7 +71,8 @@ async def test_healthz_ok_then_not_ok_when_every_feed_is_down(scheduler):
                 await fake.accept()  # back: ok again, and the gap's length is counted
                 await wait_until(lambda: feed.stats.connected_since_ms is not None, 5)
                 assert (await get(server.url + "/healthz"))[0] == 200
-                await wait_until(lambda: metrics.gap_seconds.get(venue="binance") > 0, 5)
+                await wait_until(lambda: (metrics.value(
+                    "liqbot_feed_gap_seconds_total", venue="binance") or 0) > 0, 5)
         finally:
             await server.stop()
 

@@ -9,7 +9,7 @@ import time
 
 from bot.chat.delivery import ConsoleNotifier
 from bot.config import load_settings
-from bot.run.runner import run_live
+from bot.run.live import run_live
 from feeds.model import DAY_MS
 from feeds.store.core import Store
 from tests.helpers.factories import make_liq

@@ -14,10 +14,10 @@ import pytest
 
 from bot.chat.delivery import ConsoleNotifier
 from bot.config import ConfigError, load_settings
-from bot.run.runner import run_live
+from bot.run.live import run_live
 from feeds.store.core import Store
 from tests.helpers.cli import REPO, clean_env, liqbot_cmd
-from tests.helpers.fake_ws import FakeExchange
+from tests.helpers.fake_ws import FakeExchange, wait_until
 
 
 def squeeze_frames(now_ms: int, n: int = 40) -> list[dict]:
@@ -44,9 +44,7 @@ async def test_live_stream_to_console_alert(tmp_path):
         stop = asyncio.Event()
         task = asyncio.create_task(run_live(settings, stop=stop,
                                             notifiers={"console": ConsoleNotifier(out)}))
-        async with asyncio.timeout(15):
-            while "liquidated in" not in out.getvalue():
-                await asyncio.sleep(0.05)
+        await wait_until(lambda: "liquidated in" in out.getvalue(), 15, 0.05)
         stop.set()
         summary = await asyncio.wait_for(task, 10)
     lines = out.getvalue().splitlines()
@@ -103,9 +101,7 @@ async def test_silent_feed_raises_one_health_notice_and_status_shows_it(tmp_path
         stop = asyncio.Event()
         task = asyncio.create_task(run_live(settings, stop=stop,
                                             notifiers={"console": ConsoleNotifier(out)}))
-        async with asyncio.timeout(10):
-            while "no liquidation data" not in out.getvalue():
-                await asyncio.sleep(0.05)
+        await wait_until(lambda: "no liquidation data" in out.getvalue(), 10, 0.05)
         await asyncio.sleep(0.5)  # more checks: still one notice
         stop.set()
         await asyncio.wait_for(task, 10)

@@ -24,6 +24,7 @@ from feeds.store.core import Store
 from feeds.venues import coinglass_api as cg
 from tests.helpers.factories import make_liq
 from tests.helpers.fake_http import FakeHttp, Reply, fixture_text
+from tests.helpers.fake_ws import wait_until
 
 
 def premium_now(now_ms: int) -> dict:
@@ -38,13 +39,6 @@ def route_binance(fake: FakeHttp, now_ms: int) -> None:
     fake.route("/fapi/v1/premiumIndex", Reply(json=premium_now(now_ms)))
     fake.route("/fapi/v1/openInterest", Reply(json={"openInterest": "100.5",
                                                     "symbol": "BTCUSDT", "time": now_ms}))
-
-
-async def wait_for(check, timeout_s: float = 10.0):
-    async with asyncio.timeout(timeout_s):
-        while not (got := await check()):
-            await asyncio.sleep(0.02)
-    return got
 
 
 def settings_for(tmp_path, **changes) -> Settings:
@@ -62,7 +56,7 @@ async def run_sources(settings: Settings, until) -> tuple[Writer, Sources]:
     sources = Sources(settings, ingest, writer)
     tasks = sources.start()
     try:
-        await wait_for(lambda: until(writer))
+        await wait_until(lambda: until(writer), 10, 0.02)
     finally:
         for t in tasks:
             t.cancel()
@@ -157,7 +151,7 @@ def test_funding_config_names_a_bad_venue(tmp_path):
 
 async def test_a_live_run_polls_funding_and_status_shows_the_poller(tmp_path):
     from bot.chat.delivery import ConsoleNotifier
-    from bot.run.runner import run_live
+    from bot.run.live import run_live
 
     now = int(time.time() * 1000)
     async with FakeHttp() as fake:

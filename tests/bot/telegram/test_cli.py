@@ -14,7 +14,7 @@ import pytest
 
 from bot.chat.delivery import ConsoleNotifier
 from bot.config import load_settings
-from bot.run.runner import run_replay
+from bot.run.replay import run_replay
 from bot.telegram.delivery import TelegramLimits
 from bot.telegram.service import TelegramService
 from feeds.history.replay import load_replay

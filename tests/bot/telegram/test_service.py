@@ -14,7 +14,8 @@ import pytest
 
 from bot.chat.delivery import ConsoleNotifier
 from bot.commands import COMMANDS
-from bot.run.runner import run_live, run_replay
+from bot.run.live import run_live
+from bot.run.replay import run_replay
 from bot.state.subscriptions import Subscriptions
 from bot.state.writer import Writer
 from bot.telegram.delivery import TelegramLimits

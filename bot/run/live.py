@@ -1,0 +1,99 @@
+"""Live: stream the venues, poll the REST sources, run the jobs, until told to stop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot.chat.delivery import ChatService, Notifier
+from bot.config import Settings
+from bot.ops.health import HealthConfig, HealthMonitor
+from bot.ops.http import live_check
+from bot.ops.metrics import Metrics
+from bot.run.assembly import Feed, Run, RunSummary, assemble, build_feeds, gap_recorder
+from bot.run.jobs import Jobs
+from bot.run.sources import Sources
+from feeds.clock import Clock, WallClock
+from feeds.model import Liquidation
+
+logger = logging.getLogger(__name__)
+
+
+async def run_live(
+    settings: Settings, *, stop: asyncio.Event | None = None, clock: Clock | None = None,
+    notifiers: Mapping[str, Notifier] | None = None, feeds: Sequence[Feed] | None = None,
+    health: HealthConfig | None = None, services: Sequence[ChatService] | None = None,
+    metrics: Metrics | None = None, ops_listen: str | None = None,
+) -> RunSummary:
+    """Stream the configured venues, evaluate on a schedule, deliver alerts, until stopped.
+
+    Injected `feeds` (tests) stand for every market-data source: no REST pollers then.
+    `metrics` are pushed as things happen; `ops_listen` also serves /healthz and /metrics.
+    """
+    clock = clock or WallClock()
+    stop = stop or _stop_on_signals()
+    with assemble(settings, notifiers=notifiers, services=services, metrics=metrics,
+                  ops_listen=ops_listen) as run:
+        return await _serve(run, stop, clock, feeds, health)
+
+
+async def _serve(run: Run, stop: asyncio.Event, clock: Clock, feeds: Sequence[Feed] | None,
+                 health: HealthConfig | None) -> RunSummary:
+    settings, writer, pipeline, ops = run.settings, run.writer, run.pipeline, run.ops
+
+    async def sink(events: list[Liquidation]) -> None:
+        ops.events(events)
+        run.summary.events_new += await writer.run(pipeline.ingest, events)
+
+    async def absorb(items: list[Any]) -> None:  # funding, OI, aggregate bars
+        await writer.run(pipeline.ingest, items)
+
+    sources = Sources(settings, absorb, writer, clock) if feeds is None else None
+    if feeds is None:
+        feeds = build_feeds(settings, sink, clock, gap_recorder(run))
+    ops.bind(settings.db, feeds)
+    health = health or HealthConfig(down_after_ms=int(settings.down_after_s * 1000),
+                                    silent_after_ms=int(settings.silent_after_s * 1000))
+    monitor = HealthMonitor(health, started_ms=clock.now_ms())
+    jobs = Jobs(run, clock, feeds, monitor, sources)
+    scheduler = jobs.schedule(AsyncIOScheduler(timezone="UTC"))
+    await ops.serve(live_check(  # a busy port stops the start here
+        scheduler, feeds, states=monitor.states, heartbeat=lambda: jobs.beat,
+        stale_after_s=max(60.0, 4 * settings.health_interval_s)))
+    tasks: list[asyncio.Task[Any]] = []
+    try:
+        await run.chats.start(writer, live=True)  # connects in the background; never blocks
+        tasks = [asyncio.create_task(f.run(), name=f"feed-{f.stats.exchange}") for f in feeds]
+        tasks += sources.start() if sources else []
+        scheduler.start()
+        logger.info("liqbot running: venues %s, db %s; Ctrl-C stops", ",".join(settings.venues),
+                    settings.db)
+        await stop.wait()
+    finally:
+        logger.info("stopping")
+        if scheduler.running:
+            scheduler.pause()
+            await jobs.quiesce(10.0)  # let a running job finish rather than cancel it mid-send
+            scheduler.shutdown(wait=False)
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await jobs.deliver()
+        await run.stop()
+    return run.summary
+
+
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    return stop
