@@ -20,8 +20,8 @@ from typing import Any
 
 from feeds.clock import Clock, WallClock
 from feeds.model import HOUR_MS, Funding, OpenInterest, ParseError
+from feeds.net.backoff import Backoff
 from feeds.net.http import HttpError, JsonClient, Sleep, describe
-from feeds.net.ws import Backoff
 from feeds.venues import funding as fp
 
 logger = logging.getLogger(__name__)

@@ -29,7 +29,7 @@ from urllib.parse import urlencode
 import aiohttp
 
 from feeds.clock import Clock
-from feeds.net.ws import Backoff
+from feeds.net.backoff import Backoff
 
 logger = logging.getLogger(__name__)
 

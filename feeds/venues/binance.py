@@ -9,7 +9,8 @@ from urllib.parse import urlsplit
 
 from feeds.clock import Clock
 from feeds.model import Liquidation, ParseError, Side
-from feeds.net.ws import Backoff, FeedTiming, GapFn, Sink, WsFeed
+from feeds.net.backoff import Backoff
+from feeds.net.ws import FeedTiming, GapFn, Sink, WsFeed
 from feeds.venues.parsing import dec, loads, need, positive, text, ts_ms
 
 EXCHANGE = "binance"

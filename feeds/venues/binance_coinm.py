@@ -14,8 +14,9 @@ from typing import Any
 
 from feeds.clock import Clock
 from feeds.model import DAY_MS, Liquidation, ParseError
+from feeds.net.backoff import Backoff
 from feeds.net.rest import DEFAULT_TIMEOUT_S, get_json
-from feeds.net.ws import Backoff, FeedTiming, Frame, GapFn, Sink, WsFeed
+from feeds.net.ws import FeedTiming, Frame, GapFn, Sink, WsFeed
 from feeds.venues import binance
 from feeds.venues.instruments import InstrumentTable, Specs, VenueFeed
 from feeds.venues.parsing import need, positive, text

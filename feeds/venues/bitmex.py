@@ -16,7 +16,8 @@ from websockets.asyncio.client import ClientConnection
 
 from feeds.clock import Clock
 from feeds.model import Liquidation, ParseError, Side
-from feeds.net.ws import Backoff, FeedTiming, Frame, GapFn, Sink, WsFeed
+from feeds.net.backoff import Backoff
+from feeds.net.ws import FeedTiming, Frame, GapFn, Sink, WsFeed
 from feeds.venues.parsing import dec, loads, need, positive, text
 
 logger = logging.getLogger(__name__)
@@ -218,8 +219,8 @@ class LiquidationTable:
             raise unknown[0]
         for i, leaves in fresh.items():
             self._remember(i, leaves)
-        for exc in unknown:  # the frame's convertible rows still count; say what was not
-            self._warn_once(exc)
+        for skipped in unknown:  # the frame's convertible rows still count; say what was not
+            self._warn_once(skipped)
         return events
 
     def _remember(self, order_id: str, leaves: Decimal | None) -> None:

@@ -16,7 +16,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from feeds.clock import Clock
 from feeds.model import Liquidation, ParseError, Side
-from feeds.net.ws import Backoff, FeedTiming, Frame, GapFn, Sink, WsFeed
+from feeds.net.backoff import Backoff
+from feeds.net.ws import FeedTiming, Frame, GapFn, Sink, WsFeed
 from feeds.venues.bitmex import TextPing
 from feeds.venues.parsing import loads, need, positive, text, ts_ms
 

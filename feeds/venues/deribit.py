@@ -16,7 +16,8 @@ from websockets.asyncio.client import ClientConnection
 
 from feeds.clock import Clock
 from feeds.model import Liquidation, ParseError, Side
-from feeds.net.ws import Backoff, FeedTiming, Frame, GapFn, Sink, WsFeed
+from feeds.net.backoff import Backoff
+from feeds.net.ws import FeedTiming, Frame, GapFn, Sink, WsFeed
 from feeds.venues.parsing import loads, need, positive, text, ts_ms
 
 EXCHANGE = "deribit"

@@ -15,8 +15,9 @@ from websockets.asyncio.client import ClientConnection
 
 from feeds.clock import Clock
 from feeds.model import DAY_MS, Liquidation, ParseError, Side
+from feeds.net.backoff import Backoff
 from feeds.net.rest import DEFAULT_TIMEOUT_S, get_json
-from feeds.net.ws import Backoff, FeedTiming, Frame, GapFn, Sink, WsFeed
+from feeds.net.ws import FeedTiming, Frame, GapFn, Sink, WsFeed
 from feeds.venues.instruments import InstrumentTable, Specs, VenueFeed
 from feeds.venues.okx_specs import ContractSpec, load_okx_instruments, parse_okx_instruments
 from feeds.venues.parsing import loads, need, positive, text, ts_ms

@@ -12,6 +12,7 @@ import pytest
 
 from feeds.clock import SimClock
 from feeds.model import Funding, OpenInterest
+from feeds.net.backoff import Backoff
 from feeds.net.http import (
     AuthError,
     BadResponse,
@@ -22,7 +23,6 @@ from feeds.net.http import (
     TransportError,
     parse_retry_after,
 )
-from feeds.net.ws import Backoff
 from feeds.pollers import VENUES, FundingPoller
 from tests.helpers.fake_http import FakeHttp, Reply, fixture_text
 from tests.helpers.fake_ws import wait_until

@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 
 from feeds.model import Liquidation, ParseError, Side
+from feeds.net.backoff import Backoff
 from feeds.net.rest import RestError, get_json
-from feeds.net.ws import Backoff, FeedTiming
+from feeds.net.ws import FeedTiming
 from feeds.store.core import Store
 from feeds.venues import binance_coinm as coinm
 from feeds.venues.decode import decoder_for

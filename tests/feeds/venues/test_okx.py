@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from feeds.model import Liquidation, ParseError, Side
-from feeds.net.ws import Backoff, FeedTiming
+from feeds.net.backoff import Backoff
+from feeds.net.ws import FeedTiming
 from feeds.store.core import Store
 from feeds.venues import okx
 from feeds.venues.decode import decoder_for
