@@ -15,7 +15,7 @@ from typing import Any
 from feeds.clock import Clock
 from feeds.model import DAY_MS, Liquidation, ParseError
 from feeds.net.backoff import Backoff
-from feeds.net.rest import DEFAULT_TIMEOUT_S, get_json
+from feeds.net.http import DEFAULT_TIMEOUT_S, JsonClient
 from feeds.net.ws import FeedTiming, Frame, GapFn, Sink, WsFeed
 from feeds.venues import binance
 from feeds.venues.instruments import InstrumentTable, Specs, VenueFeed
@@ -96,9 +96,10 @@ def read_exchange_info(path: str | Path) -> Specs:
 
 
 async def fetch_exchange_info(rest_url: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> Specs:
-    """Fetch the live contract sizes."""
-    url = rest_url.rstrip("/") + EXCHANGE_INFO_PATH
-    return parse_exchange_info(await get_json(url, timeout_s=timeout_s), where=url)
+    """Fetch the live contract sizes (no retries: the instrument table has its own)."""
+    async with JsonClient(rest_url, name=EXCHANGE, timeout_s=timeout_s, retries=0) as http:
+        payload = await http.get(EXCHANGE_INFO_PATH)
+    return parse_exchange_info(payload, where=f"{http.base_url}{EXCHANGE_INFO_PATH}")
 
 
 # -- parsing -----------------------------------------------------------------------------------

@@ -14,13 +14,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 from websockets.asyncio.client import ClientConnection
 
 from feeds.clock import Clock
 from feeds.model import Liquidation, ParseError, Side
 from feeds.net.backoff import Backoff
-from feeds.net.rest import DEFAULT_TIMEOUT_S, get_json
+from feeds.net.http import DEFAULT_TIMEOUT_S, JsonClient
 from feeds.net.ws import FeedTiming, Frame, GapFn, Sink, WsFeed
 from feeds.venues.instruments import InstrumentTable, Specs, VenueFeed
 from feeds.venues.parsing import loads, need, positive, text, ts_ms
@@ -144,16 +143,19 @@ def parse_instruments_page(payload: Any, where: str = "instruments-info") -> tup
 async def fetch_symbols(
     rest_url: str, category: str, timeout_s: float = DEFAULT_TIMEOUT_S
 ) -> Specs:
-    """Every Trading symbol of a category, following `nextPageCursor`."""
-    url = rest_url.rstrip("/") + INSTRUMENTS_PATH
+    """Every Trading symbol of a category, following `nextPageCursor`.
+
+    No retries: the instrument table retries on its own schedule.
+    """
     specs: Specs = {}
     cursor = ""
-    async with aiohttp.ClientSession() as session:
+    async with JsonClient(rest_url, name=EXCHANGE, timeout_s=timeout_s, retries=0) as http:
+        url = http.base_url + INSTRUMENTS_PATH
         for _ in range(_MAX_PAGES):
             params = {"category": category, "status": "Trading", "limit": "1000"}
             if cursor:
                 params["cursor"] = cursor
-            payload = await get_json(url, params=params, timeout_s=timeout_s, session=session)
+            payload = await http.get(INSTRUMENTS_PATH, params)
             page, cursor = parse_instruments_page(payload, f"{url} ({category})")
             specs.update(page)
             if not cursor:

@@ -18,7 +18,7 @@ from typing import Any
 
 from feeds.clock import Clock, WallClock
 from feeds.model import DAY_MS, Liquidation, ParseError
-from feeds.net.rest import RestError
+from feeds.net.http import HttpError
 from feeds.net.ws import Frame, ParseFn, WsFeed
 from feeds.store.core import Store
 
@@ -206,7 +206,7 @@ class InstrumentTable:
 
 def _unexpected(exc: Exception) -> bool:
     """A venue or network failure needs one line; anything else is a bug: keep the traceback."""
-    return not isinstance(exc, (RestError, ParseError))
+    return not isinstance(exc, (HttpError, ParseError))
 
 
 def _with_store(path: str, fn: Callable[..., Any], *args: Any) -> Any:

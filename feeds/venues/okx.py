@@ -10,13 +10,12 @@ from decimal import DecimalException
 from functools import partial
 from typing import Any
 
-import aiohttp
 from websockets.asyncio.client import ClientConnection
 
 from feeds.clock import Clock
 from feeds.model import DAY_MS, Liquidation, ParseError, Side
 from feeds.net.backoff import Backoff
-from feeds.net.rest import DEFAULT_TIMEOUT_S, get_json
+from feeds.net.http import DEFAULT_TIMEOUT_S, JsonClient
 from feeds.net.ws import FeedTiming, Frame, GapFn, Sink, WsFeed
 from feeds.venues.instruments import InstrumentTable, Specs, VenueFeed
 from feeds.venues.okx_specs import ContractSpec, load_okx_instruments, parse_okx_instruments
@@ -208,13 +207,15 @@ def _spec_row(spec: ContractSpec) -> dict[str, Any]:
 async def fetch_instruments(
     rest_url: str, inst_types: Sequence[str], timeout_s: float = DEFAULT_TIMEOUT_S
 ) -> Specs:
-    """Every instrument of `inst_types`; all types or nothing, so the cache stays whole."""
-    url = rest_url.rstrip("/") + INSTRUMENTS_PATH
+    """Every instrument of `inst_types`; all types or nothing, so the cache stays whole.
+
+    No retries: the instrument table retries on its own schedule.
+    """
     specs: Specs = {}
-    async with aiohttp.ClientSession() as session:
+    async with JsonClient(rest_url, name=EXCHANGE, timeout_s=timeout_s, retries=0) as http:
+        url = http.base_url + INSTRUMENTS_PATH
         for inst_type in inst_types:
-            payload = await get_json(url, params={"instType": inst_type}, timeout_s=timeout_s,
-                                     session=session)
+            payload = await http.get(INSTRUMENTS_PATH, {"instType": inst_type})
             specs.update(instrument_rows(payload, f"{url} ({inst_type})"))
     return specs
 
