@@ -8,7 +8,7 @@ from typing import Any
 
 from feeds.model import Funding, OpenInterest, ParseError
 from feeds.venues.base import FundingPoll, Item, PollContext
-from feeds.venues.bybit.stream import DEFAULT_REST_URL, EXCHANGE, INSTRUMENTS_PATH
+from feeds.venues.bybit.stream import DEFAULT_REST_URL, EXCHANGE, INSTRUMENTS_PATH, looks_inverse
 from feeds.venues.parsing import (
     DEFAULT_INTERVAL_H,
     dec,
@@ -104,8 +104,8 @@ def parse_tickers(
 
 
 def category_of(symbol: str) -> str:
-    """BTCUSD is inverse; BTCUSDT, BTCPERP (USDC) and the like are linear."""
-    return "inverse" if symbol.upper().endswith("USD") else "linear"
+    """BTCUSD (and BTCUSDH25) is inverse; BTCUSDT, BTCPERP (USDC) and the like are linear."""
+    return "inverse" if looks_inverse(symbol.upper()) else "linear"
 
 
 async def fetch_funding(ctx: PollContext, symbols: Sequence[str]) -> list[Item]:

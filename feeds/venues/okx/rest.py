@@ -158,6 +158,7 @@ async def fetch_instruments(
 
 
 def snapshot(instruments_path: str | None) -> Specs:
+    """The table's last resort: the shipped snapshot, overridden by the user's file."""
     return {k: _spec_row(v) for k, v in load_okx_instruments(instruments_path).items()}
 
 

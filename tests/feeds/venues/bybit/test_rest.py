@@ -70,3 +70,8 @@ def test_bybit_instruments_minutes_to_hours() -> None:
         {"symbol": "BTCUSDT", "fundingInterval": 480}, {"symbol": "XUSDT", "fundingInterval": 60},
         {"symbol": "BTC-28MAR25", "fundingInterval": 0}]}}
     assert bybit.parse_funding_intervals(raw) == {"BTCUSDT": 8.0, "XUSDT": 1.0}
+
+
+def test_category_follows_the_stream_rule_for_inverse_symbols() -> None:
+    assert [bybit.category_of(s) for s in ("BTCUSD", "BTCUSDH25", "BTCUSDT", "BTCPERP")] == [
+        "inverse", "inverse", "linear", "linear"]
