@@ -14,6 +14,7 @@ from bot.render import money, render_status, render_totals
 from bot.state.subscriptions import ALL_KINDS, Subscription, Subscriptions
 from feeds.model import MARKET, coin_of
 from feeds.store.core import WINDOWS_MS, Store, parse_window
+from feeds.venues.registry import SAMPLED_VENUES
 
 _SYMBOL = re.compile(r"^[A-Za-z0-9]{2,20}$")
 _WINDOWISH = re.compile(r"^\d+[mhdw]$", re.IGNORECASE)
@@ -98,7 +99,7 @@ def cmd_help(store: Store, ctx: Ctx, args: Sequence[str]) -> Reply:
 
 def cmd_liqs(store: Store, ctx: Ctx, args: Sequence[str]) -> Reply:
     symbol, window, _ = _symbol_and_window(args, COMMANDS["liqs"].usage)
-    totals = store.totals(ctx.now_ms, window, coin=symbol)
+    totals = store.totals(ctx.now_ms, window, coin=symbol, sampled_venues=SAMPLED_VENUES)
     return Reply(render_totals(totals, window, symbol or "All coins"))
 
 

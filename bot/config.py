@@ -16,12 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from feeds.venues.registry import DEFAULT_LIVE, VENUES
+from feeds.venues.registry import DEFAULT_LIVE, FUNDING_VENUES, VENUES
 from signals import SignalParams
 
 DEFAULT_TELEGRAM_API = "https://api.telegram.org/bot"
-# feeds.pollers.VENUES (a test keeps them equal); named here so config needs no aiohttp.
-FUNDING_VENUES = ("binance", "bybit", "okx", "deribit", "hyperliquid")
 # Prometheus' exporter port range is fully allocated (9108 is also graphite_exporter's):
 # on a host that runs one, set [ops] listen to another port.
 DEFAULT_OPS_LISTEN = "127.0.0.1:9108"

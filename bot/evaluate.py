@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from feeds.model import HOUR_MS, MARKET
 from feeds.store.core import Store, Totals, parse_window
+from feeds.venues.registry import SAMPLED_VENUES
 from signals import Context, SignalParams, WindowStat
 
 
@@ -48,7 +49,7 @@ def build_stats(
         window = parse_window(name)
         if window < bar_ms or window % bar_ms:
             continue
-        market = store.totals(end_ms, window)
+        market = store.totals(end_ms, window, sampled_venues=SAMPLED_VENUES)
         if not _could_fire(market.total_usd, window, p):
             continue
         coins = [c for c, _, _ in market.by("coin") if c != MARKET]
@@ -57,7 +58,7 @@ def build_stats(
             stats.append(_stat(store, MARKET, market, p))
         if p.per_coin:
             for coin in coins[: p.max_coins]:
-                t = store.totals(end_ms, window, coin=coin)
+                t = store.totals(end_ms, window, coin=coin, sampled_venues=SAMPLED_VENUES)
                 if _could_fire(t.total_usd, window, p):
                     stats.append(_stat(store, coin, t, p))
     return stats

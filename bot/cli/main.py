@@ -19,6 +19,7 @@ from bot.render import render_totals
 from bot.run.lock import AlreadyRunning
 from feeds.model import MARKET, ParseError
 from feeds.store.core import Store, StoreError, parse_window
+from feeds.venues.registry import SAMPLED_VENUES
 
 logger = logging.getLogger("liqbot")
 
@@ -143,7 +144,8 @@ def cmd_totals(args: argparse.Namespace, out: TextIO) -> int:
     store = Store(settings.db)
     try:
         at = _parse_at(args.at, store)
-        t = store.totals(at, window, coin=args.symbol, exchange=args.exchange)
+        t = store.totals(at, window, coin=args.symbol, exchange=args.exchange,
+                         sampled_venues=SAMPLED_VENUES)
     finally:
         store.close()
     if args.json:

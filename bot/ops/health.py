@@ -16,7 +16,8 @@ from typing import Any
 
 from bot.render import duration
 from feeds.net.ws import FeedStats
-from feeds.store.core import SAMPLED_VENUES, Store
+from feeds.store.core import Store
+from feeds.venues.registry import SAMPLED_VENUES
 
 logger = logging.getLogger(__name__)
 # Meta keys a live run writes for `liqbot status`: REST pollers, the CoinGlass cross-check.

@@ -15,7 +15,7 @@ import pandas as pd
 
 from feeds.history.base import HistoryData, file_error
 from feeds.model import DAY_MS, HOUR_MS, Bucket, Candle, Funding, Liquidation, OpenInterest, Side
-from feeds.venues.okx_specs import ContractSpec, load_okx_instruments
+from feeds.venues.okx import ContractSpec, load_okx_instruments
 
 logger = logging.getLogger(__name__)
 

@@ -1,13 +1,15 @@
-"""A small JSON-over-HTTP client shared by the REST pollers: retries, clear errors, no secrets.
+"""The one JSON-over-HTTP client of every venue REST call: retries, clear errors, no secrets.
 
-Every venue REST call goes through `JsonClient`, so timeouts, 5xx retries and the error
-vocabulary are the same everywhere:
+Pollers, the CoinGlass client and the instrument fetches all go through `JsonClient`, so
+timeouts, 5xx retries and the error vocabulary (`HttpError` and its subclasses) are the same
+everywhere:
 
     async with JsonClient("https://fapi.binance.com", name="binance") as http:
         rows = await http.get("/fapi/v1/fundingRate", {"symbol": "BTCUSDT"})
 
-Header values (API keys) never reach a log line or an exception message: they are masked
-from every text this module produces, including echoed response bodies.
+Header values (API keys), and query values whose name says key, secret, token or signature,
+never reach a log line or an exception message: they are masked from every text this module
+produces, including echoed response bodies.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import json
 import logging
 import math
 import random
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -29,13 +32,16 @@ from urllib.parse import urlencode
 import aiohttp
 
 from feeds.clock import Clock
-from feeds.net.ws import Backoff
+from feeds.net.backoff import Backoff
 
 logger = logging.getLogger(__name__)
 
 Sleep = Callable[[float], Awaitable[Any]]
 Params = Mapping[str, str | int | float]
 _MASK = "***"
+DEFAULT_TIMEOUT_S = 10.0
+# Query parameters that carry credentials on some venue: their values are masked like headers.
+_SECRET_PARAM = re.compile(r"key|secret|token|sign|passphrase", re.IGNORECASE)
 
 
 class HttpError(Exception):
@@ -139,7 +145,7 @@ class JsonClient:
         *,
         name: str,
         headers: Mapping[str, str] | None = None,
-        timeout_s: float = 10.0,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
         retries: int = 2,
         backoff: Backoff | None = None,
         sleep: Sleep = asyncio.sleep,
@@ -182,11 +188,12 @@ class JsonClient:
         self, method: str, path: str, *, params: Params | None = None, json_body: Any = None
     ) -> Response:
         """Send one request; retry transient failures; raise an HttpError subclass otherwise."""
-        what = self._what(method, path, params)
+        hidden = _secret_values(params)
+        what = self.mask(self._what(method, path, params), hidden)
         self.backoff.reset()
         for attempt in range(self.retries + 1):
             try:
-                return await self._once(method, path, params, json_body, what)
+                return await self._once(method, path, params, json_body, what, hidden)
             except (ServerError, TransportError) as exc:
                 if attempt == self.retries:
                     raise
@@ -196,7 +203,8 @@ class JsonClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _once(
-        self, method: str, path: str, params: Params | None, json_body: Any, what: str
+        self, method: str, path: str, params: Params | None, json_body: Any, what: str,
+        hidden: tuple[str, ...],
     ) -> Response:
         session = self._session_now()
         started = time.monotonic()
@@ -211,23 +219,25 @@ class JsonClient:
         except TimeoutError:
             raise TransportError(f"{what} timed out after {self.timeout_s:g}s") from None
         except aiohttp.ClientError as exc:
-            raise TransportError(self.mask(f"{what} failed: {describe(exc)}")) from None
+            raise TransportError(self.mask(f"{what} failed: {describe(exc)}", hidden)) from None
         logger.debug("%s -> %d in %.0f ms", what, status, (time.monotonic() - started) * 1000)
-        return Response(status, self._decode(status, body, headers, what), headers)
+        return Response(status, self._decode(status, body, headers, what, hidden), headers)
 
-    def _decode(self, status: int, body: str, headers: Mapping[str, str], what: str) -> Any:
+    def _decode(self, status: int, body: str, headers: Mapping[str, str], what: str,
+                hidden: tuple[str, ...]) -> Any:
         if status >= 400:
-            raise self._error(status, body, headers, what)
+            raise self._error(status, self.mask(body, hidden), headers, what)
         try:
             return decode_json(body)
         except (ValueError, RecursionError):
             raise BadResponse(
-                f"{what}: HTTP {status} but the body is not JSON: {_excerpt(self.mask(body))}",
+                f"{what}: HTTP {status} but the body is not JSON: "
+                f"{_excerpt(self.mask(body, hidden))}",
                 status=status,
             ) from None
 
     def _error(self, status: int, body: str, headers: Mapping[str, str], what: str) -> HttpError:
-        excerpt = _excerpt(self.mask(body))  # mask first: a cut could leave half a key
+        excerpt = _excerpt(body)  # `body` is masked: a cut first could leave half a key
         if status in (401, 403):
             return AuthError(f"{what}: HTTP {status} (credentials refused): {excerpt}",
                              status=status)
@@ -249,13 +259,21 @@ class JsonClient:
 
     def _what(self, method: str, path: str, params: Params | None) -> str:
         query = f"?{urlencode(_stringify(params) or {})}" if params else ""
-        return self.mask(f"{self.name} {method} {path}{query}")
+        return f"{self.name} {method} {path}{query}"
 
-    def mask(self, text: str) -> str:
-        """Replace every header value (secret) in `text` with ***."""
-        for secret in self._secrets:
+    def mask(self, text: str, extra: tuple[str, ...] = ()) -> str:
+        """Replace every header value (secret), and every value in `extra`, with ***."""
+        for secret in (*self._secrets, *extra):
             text = text.replace(secret, _MASK)
         return text
+
+
+def _secret_values(params: Params | None) -> tuple[str, ...]:
+    if not params:
+        return ()
+    values = (str(v) for k, v in params.items() if _SECRET_PARAM.search(k))
+    # URL-encoded too: that is how the value appears in a query string.
+    return tuple(x for v in values if len(v) >= 4 for x in {v, urlencode({"": v})[1:]})
 
 
 def _stringify(params: Params | None) -> dict[str, str] | None:

@@ -9,8 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -20,6 +19,7 @@ from websockets.uri import parse_uri
 
 from feeds.clock import Clock, WallClock
 from feeds.model import Liquidation, ParseError
+from feeds.net.backoff import Backoff
 
 logger = logging.getLogger(__name__)
 
@@ -28,43 +28,7 @@ ParseFn = Callable[[Frame, int], list[Liquidation]]
 Sink = Callable[[list[Liquidation]], Awaitable[None]]
 GapFn = Callable[[str, int, int | None, str], Awaitable[None]]
 # Runs next to the reader for the life of one connection; raising ends that connection.
-Keepalive = Callable[[ClientConnection], Awaitable[None]]
-
-
-class Backoff:
-    """Capped exponential delays with "equal" jitter: half fixed, half random.
-
-    The fixed half keeps a flapping venue from being hammered; the random half keeps many
-    clients (or feeds) from reconnecting in lockstep.
-    """
-
-    def __init__(
-        self,
-        base_s: float = 1.0,
-        cap_s: float = 60.0,
-        factor: float = 2.0,
-        rng: random.Random | None = None,
-    ) -> None:
-        if not 0 < base_s <= cap_s or factor < 1:
-            raise ValueError(f"need 0 < base_s <= cap_s and factor >= 1, got {base_s}, {cap_s}, "
-                             f"{factor}")
-        self.base_s, self.cap_s, self.factor = base_s, cap_s, factor
-        self.rng = rng or random.Random()
-        self.attempt = 0
-
-    def ceiling(self) -> float:
-        """The largest delay the next call can return."""
-        # Cap the exponent too: factor ** attempt overflows a float after ~1000 failures.
-        return min(self.cap_s, self.base_s * self.factor ** min(self.attempt, 64))
-
-    def next_delay(self) -> float:
-        """Return the delay before the next attempt and count the attempt."""
-        top = self.ceiling()
-        self.attempt += 1
-        return top / 2 + self.rng.uniform(0, top / 2)
-
-    def reset(self) -> None:
-        self.attempt = 0
+Keepalive = Callable[[ClientConnection], Coroutine[Any, Any, None]]
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -287,6 +287,7 @@ class Store:
         coin: str | None = None,
         exchange: str | None = None,
         source: str = "auto",
+        sampled_venues: Collection[str] = frozenset(),
     ) -> Totals:
         """Sum liquidations over [end - window, end), `end` rounded up to a whole minute.
 
@@ -295,6 +296,8 @@ class Store:
         `source`: "events", "aggregates", one aggregate source's name, or "auto" —
         our own events when the window has any, else aggregates. Summing both would
         count the same liquidations twice (CoinGlass already includes Binance's).
+        `sampled_venues`: the throttled feeds (feeds.venues.registry.SAMPLED_VENUES); totals
+        that include one are lower bounds. The store does not know venues, so callers say.
         """
         end = ceil_ms(end_ms, MINUTE_MS)
         start = end - window_ms
@@ -305,7 +308,7 @@ class Store:
         if not rows and source != "events":
             rows = self._aggregate_totals(start, end, where, wargs, source)
         # Throttled feeds (PROTOCOLS.md overview): totals that include them are lower bounds.
-        sampled = frozenset(r.exchange for r in rows if r.exchange in SAMPLED_VENUES)
+        sampled = frozenset(r.exchange for r in rows if r.exchange in sampled_venues)
         return Totals(start, end, rows, sampled)
 
     def _event_totals(self, start: int, end: int, where: str, wargs: list[Any],
@@ -414,9 +417,6 @@ AGGREGATE_RANK = ("coinglass", "coinalyze", "hyperliquid-daily")
 
 def _rank(source: str) -> int:
     return AGGREGATE_RANK.index(source) if source in AGGREGATE_RANK else len(AGGREGATE_RANK)
-
-
-SAMPLED_VENUES = frozenset({"binance", "binance-coinm", "okx"})
 
 
 class _Transaction:

@@ -1,21 +1,42 @@
-"""Binance USDⓈ-M futures: `!forceOrder@arr` liquidations on the `/market` route."""
+"""Binance USDⓈ-M futures: `!forceOrder@arr` liquidations on the `/market` route; funding and OI.
+
+The stream is sampled: at most one liquidation per symbol per 1000 ms (PROTOCOLS.md §1).
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
 from feeds.clock import Clock
-from feeds.model import Liquidation, ParseError, Side
-from feeds.net.ws import Backoff, FeedTiming, GapFn, Sink, WsFeed
-from feeds.venues.parsing import dec, loads, need, positive, text, ts_ms
+from feeds.model import Funding, Liquidation, OpenInterest, ParseError, Side
+from feeds.net.backoff import Backoff
+from feeds.net.ws import FeedTiming, GapFn, Sink, WsFeed
+from feeds.venues.base import FundingPoll, Item, PollContext, refuse_rest_url
+from feeds.venues.parsing import (
+    DEFAULT_INTERVAL_H,
+    dec,
+    funding_by_symbol,
+    interval_hours,
+    json_rows,
+    loads,
+    need,
+    non_negative,
+    positive,
+    text,
+    ts_ms,
+)
 
 EXCHANGE = "binance"
 # Since 2026-04-23 forceOrder is only served on the /market route (PROTOCOLS.md §1).
 DEFAULT_URL = "wss://fstream.binance.com/market/ws/!forceOrder@arr"
-STREAM = "!forceOrder@arr"
+DEFAULT_REST_URL = None  # the stream needs no instrument table
+FUNDING_URL = "https://fapi.binance.com"
+SAMPLED = True
 # The production host, where a route outside /market/ silently carries no forceOrder at all.
 _HOSTS = frozenset({"fstream.binance.com"})
 
@@ -114,9 +135,125 @@ def decoder(instruments_path: str | None = None) -> Callable[[str], list[Liquida
 
 
 def make_feeds(
-    sink: Sink, *, clock: Clock | None = None, on_gap: GapFn | None = None,
-    backoff: Backoff | None = None, url: str | None = None, **_: Any,
+    sink: Sink,
+    *,
+    clock: Clock | None = None,
+    on_gap: GapFn | None = None,
+    backoff: Backoff | None = None,
+    store_path: str | None = None,
+    url: str | None = None,
+    rest_url: str | None = None,
+    instruments_path: str | None = None,
+    api_key: str | None = None,
+    timing: FeedTiming | None = None,
+    connect_options: Mapping[str, Any] | None = None,
 ) -> list[WsFeed]:
-    """The venue registry's entry point: one socket carries every USDⓈ-M symbol."""
+    """The venue surface: one socket carries every USDⓈ-M symbol; nothing is kept on disk."""
+    refuse_rest_url(EXCHANGE, rest_url)
     return [binance_feed(sink, url=url or DEFAULT_URL, on_gap=on_gap, clock=clock,
-                         backoff=backoff)]
+                         backoff=backoff, timing=timing, connect_options=connect_options)]
+
+
+# -- funding and open interest (REST) ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Premium:
+    """Binance premiumIndex row: the current funding plus the mark price OI is valued at."""
+
+    funding: Funding
+    mark_price: Decimal
+    next_funding_ms: int | None
+
+
+def parse_funding_history(
+    raw: Any, intervals: Mapping[str, float] | None = None
+) -> list[Funding]:
+    """Normalize `GET /fapi/v1/fundingRate` rows (ascending, as Binance sends them).
+
+    [{"symbol": "BTCUSDT", "fundingRate": "-0.03750000",   # raw rate for one interval
+      "fundingTime": 1570608000000,                        # settlement time, ms
+      "markPrice": "34287.54619963"}, ...]
+    `intervals` is parse_funding_info(); symbols missing there get the spacing of
+    their own fundingTime values, else 8 h.
+    """
+    parsed = [
+        (text(need(r, "symbol", "fundingRate"), "symbol"),
+         ts_ms(need(r, "fundingTime", "fundingRate"), "fundingTime"),
+         dec(need(r, "fundingRate", "fundingRate"), "fundingRate"))
+        for r in json_rows(raw, "fundingRate")
+    ]
+    return funding_by_symbol(parsed, intervals or {}, EXCHANGE)
+
+
+def parse_funding_info(raw: Any) -> dict[str, float]:
+    """Return symbol -> interval hours from `GET /fapi/v1/fundingInfo`.
+
+    [{"symbol": "BLZUSDT", "adjustedFundingRateCap": "0.02500000",
+      "adjustedFundingRateFloor": "-0.02500000",
+      "fundingIntervalHours": 4, "disclaimer": false}]   # only symbols whose settings changed
+    """
+    return {
+        text(need(r, "symbol", "fundingInfo"), "symbol"):
+            interval_hours(need(r, "fundingIntervalHours", "fundingInfo"), "fundingIntervalHours")
+        for r in json_rows(raw, "fundingInfo")
+    }
+
+
+def parse_premium_index(
+    raw: Any, intervals: Mapping[str, float] | None = None
+) -> list[Premium]:
+    """Normalize `GET /fapi/v1/premiumIndex` (one object with ?symbol=, else an array).
+
+    {"symbol": "BTCUSDT", "markPrice": "11793.63104562",
+     "lastFundingRate": "0.00038246",          # the rate for the running interval
+     "nextFundingTime": 1597392000000,
+     "time": 1597370495002}                    # observation time: our ts_ms
+    Delivery contracts carry "lastFundingRate": "" and are skipped.
+    """
+    out = []
+    for r in json_rows(raw if isinstance(raw, list) else [raw], "premiumIndex"):
+        symbol = text(need(r, "symbol", "premiumIndex"), "symbol")
+        rate = need(r, "lastFundingRate", "premiumIndex")
+        if rate == "":
+            continue
+        hours = (intervals or {}).get(symbol, DEFAULT_INTERVAL_H)
+        funding = Funding(EXCHANGE, symbol, ts_ms(need(r, "time", "premiumIndex"), "time"),
+                          dec(rate, "lastFundingRate"), hours)
+        nxt = r.get("nextFundingTime")
+        next_ms = ts_ms(nxt, "nextFundingTime") if nxt not in (None, 0, "", "0") else None
+        mark = non_negative(need(r, "markPrice", "premiumIndex"), "markPrice")
+        out.append(Premium(funding, mark, next_ms))
+    return out
+
+
+def parse_open_interest(raw: Any, mark_price: Decimal | None = None) -> OpenInterest:
+    """Normalize `GET /fapi/v1/openInterest`; USD only when a mark price is known.
+
+    {"openInterest": "10659.509",      # BASE coin (BTC), both sides counted once
+     "symbol": "BTCUSDT", "time": 1589437530011}
+    """
+    oi = non_negative(need(raw, "openInterest", "openInterest"), "openInterest")
+    usd = oi * mark_price if mark_price is not None and mark_price > 0 else None
+    return OpenInterest(EXCHANGE, text(need(raw, "symbol", "openInterest"), "symbol"),
+                        ts_ms(need(raw, "time", "openInterest"), "time"), oi, usd)
+
+
+async def fetch_funding(ctx: PollContext, symbols: Sequence[str]) -> list[Item]:
+    """One poll: premiumIndex (funding + mark) and openInterest per symbol."""
+    # Symbols absent from fundingInfo settle every 8 h (PROTOCOLS.md §1); listed ones say so.
+    intervals = await ctx.cached("fundingInfo", lambda: ctx.get(
+        "/fapi/v1/fundingInfo", {}, parse_funding_info))
+
+    async def one(symbol: str) -> list[Item]:
+        prem = await ctx.get("/fapi/v1/premiumIndex", {"symbol": symbol},
+                             lambda raw: parse_premium_index(raw, intervals))
+        mark = prem[0].mark_price if prem else None
+        oi = await ctx.get("/fapi/v1/openInterest", {"symbol": symbol},
+                           lambda raw: parse_open_interest(raw, mark))
+        return [*(p.funding for p in prem), oi]
+
+    return await ctx.each_symbol(symbols, one)
+
+
+FUNDING = FundingPoll(FUNDING_URL, ("BTCUSDT", "ETHUSDT", "SOLUSDT"), fetch_funding)

@@ -14,10 +14,12 @@ from typing import Any
 
 from feeds.clock import Clock
 from feeds.model import DAY_MS, Liquidation, ParseError
-from feeds.net.rest import DEFAULT_TIMEOUT_S, get_json
-from feeds.net.ws import Backoff, FeedTiming, Frame, GapFn, Sink, WsFeed
+from feeds.net.backoff import Backoff
+from feeds.net.http import DEFAULT_TIMEOUT_S, JsonClient
+from feeds.net.ws import FeedTiming, Frame, GapFn, Sink, WsFeed
 from feeds.venues import binance
-from feeds.venues.instruments import InstrumentTable, Specs, VenueFeed
+from feeds.venues.base import VenueFeed
+from feeds.venues.instruments import InstrumentTable, Specs
 from feeds.venues.parsing import need, positive, text
 
 logger = logging.getLogger(__name__)
@@ -27,6 +29,8 @@ EXCHANGE = "binance-coinm"
 DEFAULT_URL = "wss://dstream.binance.com/ws/!forceOrder@arr"
 DEFAULT_REST_URL = "https://dapi.binance.com"
 EXCHANGE_INFO_PATH = "/dapi/v1/exchangeInfo"
+# Like USDⓈ-M: at most one liquidation per symbol per 1000 ms.
+SAMPLED = True
 
 
 class UnknownContract(ParseError):
@@ -95,9 +99,10 @@ def read_exchange_info(path: str | Path) -> Specs:
 
 
 async def fetch_exchange_info(rest_url: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> Specs:
-    """Fetch the live contract sizes."""
-    url = rest_url.rstrip("/") + EXCHANGE_INFO_PATH
-    return parse_exchange_info(await get_json(url, timeout_s=timeout_s), where=url)
+    """Fetch the live contract sizes (no retries: the instrument table has its own)."""
+    async with JsonClient(rest_url, name=EXCHANGE, timeout_s=timeout_s, retries=0) as http:
+        payload = await http.get(EXCHANGE_INFO_PATH)
+    return parse_exchange_info(payload, where=f"{http.base_url}{EXCHANGE_INFO_PATH}")
 
 
 # -- parsing -----------------------------------------------------------------------------------
@@ -158,13 +163,14 @@ def make_feeds(
     *,
     clock: Clock | None = None,
     on_gap: GapFn | None = None,
+    backoff: Backoff | None = None,
     store_path: str | None = None,
-    url: str = DEFAULT_URL,
-    rest_url: str = DEFAULT_REST_URL,
+    url: str | None = None,
+    rest_url: str | None = None,
     instruments_path: str | None = None,
+    api_key: str | None = None,
     refresh_s: float = DAY_MS / 1000,
     rest_timeout_s: float = DEFAULT_TIMEOUT_S,
-    backoff: Backoff | None = None,
     timing: FeedTiming | None = None,
     connect_options: Mapping[str, Any] | None = None,
 ) -> list[WsFeed]:
@@ -175,7 +181,7 @@ def make_feeds(
     """
     sizes: dict[str, Decimal] = {}
     table = InstrumentTable(
-        EXCHANGE, partial(fetch_exchange_info, rest_url, rest_timeout_s),
+        EXCHANGE, partial(fetch_exchange_info, rest_url or DEFAULT_REST_URL, rest_timeout_s),
         store_path=store_path, refresh_s=refresh_s, clock=clock,
         fallback=partial(read_exchange_info, instruments_path) if instruments_path else None,
     )
@@ -189,8 +195,9 @@ def make_feeds(
             table.request_refresh(str(exc))  # a new listing: look again, at most every 5 min
             raise
 
-    return [VenueFeed(EXCHANGE, url, parse, sink, table=table, on_gap=on_gap, clock=clock,
-                      backoff=backoff, timing=timing, connect_options=connect_options)]
+    return [VenueFeed(EXCHANGE, url or DEFAULT_URL, parse, sink, table=table, on_gap=on_gap,
+                      clock=clock, backoff=backoff, timing=timing,
+                      connect_options=connect_options)]
 
 
 def decoder(instruments_path: str | None = None) -> Callable[[str], list[Liquidation]]:

@@ -16,7 +16,9 @@ from websockets.asyncio.client import ClientConnection
 
 from feeds.clock import Clock
 from feeds.model import Liquidation, ParseError, Side
-from feeds.net.ws import Backoff, FeedTiming, Frame, GapFn, Sink, WsFeed
+from feeds.net.backoff import Backoff
+from feeds.net.ws import FeedTiming, Frame, GapFn, Sink, WsFeed
+from feeds.venues.base import refuse_rest_url
 from feeds.venues.parsing import dec, loads, need, positive, text
 
 logger = logging.getLogger(__name__)
@@ -26,6 +28,8 @@ DEFAULT_URL = "wss://ws.bitmex.com/realtime?subscribe=liquidation"
 # BitMEX: after 5 s without a message send `ping`; no `pong` within 5 s means a dead socket.
 PING_AFTER_S = 5.0
 PONG_TIMEOUT_S = 5.0
+DEFAULT_REST_URL = None  # contract sizes come from a file, not REST
+SAMPLED = False  # each liquidation order is published as it enters the book
 
 _SIDES = {"Sell": Side.LONG, "Buy": Side.SHORT}  # the ORDER side: a Sell closes a long
 _USD_QUOTES = frozenset({"USD", "USDT", "USDC"})
@@ -218,8 +222,8 @@ class LiquidationTable:
             raise unknown[0]
         for i, leaves in fresh.items():
             self._remember(i, leaves)
-        for exc in unknown:  # the frame's convertible rows still count; say what was not
-            self._warn_once(exc)
+        for skipped in unknown:  # the frame's convertible rows still count; say what was not
+            self._warn_once(skipped)
         return events
 
     def _remember(self, order_id: str, leaves: Decimal | None) -> None:
@@ -328,17 +332,23 @@ def make_feeds(
     *,
     clock: Clock | None = None,
     on_gap: GapFn | None = None,
-    store_path: str | Path | None = None,
-    instruments_path: str | Path | None = None,
-    **options: Any,
+    backoff: Backoff | None = None,
+    store_path: str | None = None,
+    url: str | None = None,
+    rest_url: str | None = None,
+    instruments_path: str | None = None,
+    api_key: str | None = None,
+    ping_after_s: float = PING_AFTER_S,
+    pong_timeout_s: float = PONG_TIMEOUT_S,
+    timing: FeedTiming | None = None,
+    connect_options: Mapping[str, Any] | None = None,
 ) -> list[WsFeed]:
-    """The venue surface: one socket. Without an instruments file only XBTUSD converts.
-
-    `store_path` is accepted for the common surface; BitMEX keeps nothing on disk.
-    `options` go to `bitmex_feed` (url, backoff, timing, ping_after_s, ...).
-    """
+    """The venue surface: one socket. Without an instruments file only XBTUSD converts."""
+    refuse_rest_url(EXCHANGE, rest_url)
     contracts = load_instruments(instruments_path) if instruments_path else None
-    return [bitmex_feed(sink, clock=clock, on_gap=on_gap, contracts=contracts, **options)]
+    return [bitmex_feed(sink, url=url or DEFAULT_URL, contracts=contracts, on_gap=on_gap,
+                        clock=clock, backoff=backoff, timing=timing, ping_after_s=ping_after_s,
+                        pong_timeout_s=pong_timeout_s, connect_options=connect_options)]
 
 
 def decoder(instruments_path: str | None = None) -> Callable[[str], list[Liquidation]]:

@@ -10,13 +10,14 @@ import logging
 import re
 import time
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from feeds.clock import Clock
 from feeds.model import Liquidation, ParseError, Side
-from feeds.net.ws import Backoff, FeedTiming, Frame, GapFn, Sink, WsFeed
+from feeds.net.backoff import Backoff
+from feeds.net.ws import FeedTiming, Frame, GapFn, Sink, WsFeed
+from feeds.venues.base import refuse_rest_url
 from feeds.venues.bitmex import TextPing
 from feeds.venues.parsing import loads, need, positive, text, ts_ms
 
@@ -29,6 +30,9 @@ CHANNEL = "liquidationOrders"  # Standard plan and above
 SUBSCRIBE = {"method": "subscribe", "channels": [CHANNEL]}
 PING_EVERY_S = 20.0
 PONG_TIMEOUT_S = 10.0
+# Aggregates over REST live in coinglass_api.py; the socket needs no instrument table.
+DEFAULT_REST_URL = None
+SAMPLED = False  # single orders as the venues report them
 
 _SIDES = {1: Side.SHORT, 2: Side.LONG}  # the ORDER side: 1 = Buy closes a short, 2 = Sell
 _KEY_PARAM = "cg-api-key"
@@ -174,15 +178,23 @@ def make_feeds(
     *,
     clock: Clock | None = None,
     on_gap: GapFn | None = None,
-    store_path: str | Path | None = None,
+    backoff: Backoff | None = None,
+    store_path: str | None = None,
+    url: str | None = None,
+    rest_url: str | None = None,
+    instruments_path: str | None = None,
     api_key: str | None = None,
-    **options: Any,
+    ping_every_s: float = PING_EVERY_S,
+    pong_timeout_s: float = PONG_TIMEOUT_S,
+    timing: FeedTiming | None = None,
+    connect_options: Mapping[str, Any] | None = None,
 ) -> list[WsFeed]:
-    """The venue surface: one socket. `store_path` is unused here.
-
-    `options` go to `coinglass_feed` (url, backoff, timing, ping_every_s, ...).
-    """
-    return [coinglass_feed(sink, api_key=api_key or "", clock=clock, on_gap=on_gap, **options)]
+    """The venue surface: one socket, keyed with `api_key`; nothing is kept on disk."""
+    refuse_rest_url(EXCHANGE, rest_url)
+    return [coinglass_feed(sink, api_key=api_key or "", url=url or DEFAULT_URL, on_gap=on_gap,
+                           clock=clock, backoff=backoff, timing=timing,
+                           ping_every_s=ping_every_s, pong_timeout_s=pong_timeout_s,
+                           connect_options=connect_options)]
 
 
 def decoder(instruments_path: str | None = None) -> Callable[[str], list[Liquidation]]:

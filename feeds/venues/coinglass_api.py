@@ -20,8 +20,8 @@ from typing import Any
 
 from feeds.clock import Clock, WallClock
 from feeds.model import DAY_MS, MARKET, MINUTE_MS, Bucket, ParseError, coin_of, floor_ms
+from feeds.net.backoff import Backoff
 from feeds.net.http import AuthError, HttpError, JsonClient, RateLimited, RateLimiter, Sleep
-from feeds.net.ws import Backoff
 from feeds.pollers import Poller
 from feeds.venues.parsing import dec, need, text, ts_ms
 

@@ -1,4 +1,4 @@
-"""Deribit: liquidation trades picked out of the `trades.*` channels (PROTOCOLS.md §6)."""
+"""Deribit: liquidations picked out of the `trades.*` channels (PROTOCOLS.md §6); funding, OI."""
 
 from __future__ import annotations
 
@@ -9,18 +9,22 @@ import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection
 
 from feeds.clock import Clock
-from feeds.model import Liquidation, ParseError, Side
-from feeds.net.ws import Backoff, FeedTiming, Frame, GapFn, Sink, WsFeed
-from feeds.venues.parsing import loads, need, positive, text, ts_ms
+from feeds.model import HOUR_MS, Funding, Liquidation, OpenInterest, ParseError, Side
+from feeds.net.backoff import Backoff
+from feeds.net.ws import FeedTiming, Frame, GapFn, Sink, WsFeed
+from feeds.venues.base import FundingPoll, Item, PollContext, refuse_rest_url
+from feeds.venues.parsing import dec, json_rows, loads, need, non_negative, positive, text, ts_ms
 
 EXCHANGE = "deribit"
 DEFAULT_URL = "wss://www.deribit.com/ws/api/v2"
+DEFAULT_REST_URL = None  # the stream needs no instrument table
+FUNDING_URL = "https://www.deribit.com"
+SAMPLED = False  # every liquidation trade is published; 100ms only batches them
 # Unauthenticated clients get `100ms`, not `raw`. Kind-wide channels are unconfirmed
 # (PROTOCOLS.md §6); per-instrument ones (`trades.BTC-PERPETUAL.100ms`) also work here.
 DEFAULT_CHANNELS = ("trades.future.BTC.100ms", "trades.future.ETH.100ms")
@@ -210,16 +214,98 @@ def make_feeds(
     *,
     clock: Clock | None = None,
     on_gap: GapFn | None = None,
-    store_path: str | Path | None = None,
-    **options: Any,
+    backoff: Backoff | None = None,
+    store_path: str | None = None,
+    url: str | None = None,
+    rest_url: str | None = None,
+    instruments_path: str | None = None,
+    api_key: str | None = None,
+    channels: Sequence[str] = DEFAULT_CHANNELS,
+    heartbeat_s: int = HEARTBEAT_S,
+    stale_after_s: float | None = None,
+    timing: FeedTiming | None = None,
+    connect_options: Mapping[str, Any] | None = None,
 ) -> list[WsFeed]:
-    """The venue surface: one socket for every channel. `store_path` is unused here.
-
-    `options` go to `deribit_feed` (url, channels, heartbeat_s, backoff, timing, ...).
-    """
-    return [deribit_feed(sink, clock=clock, on_gap=on_gap, **options)]
+    """The venue surface: one socket for every channel; nothing is kept on disk."""
+    refuse_rest_url(EXCHANGE, rest_url)
+    return [deribit_feed(sink, url=url or DEFAULT_URL, channels=channels,
+                         heartbeat_s=heartbeat_s, stale_after_s=stale_after_s, on_gap=on_gap,
+                         clock=clock, backoff=backoff, timing=timing,
+                         connect_options=connect_options)]
 
 
 def decoder(instruments_path: str | None = None) -> Callable[[str], list[Liquidation]]:
     """`liqbot decode --exchange deribit`: instrument names carry the size unit."""
     return lambda line: parse_message(line, time.time_ns() // 1_000_000)
+
+
+# -- funding and open interest (REST) ----------------------------------------------------------
+
+
+def _rpc_result(raw: Any, where: str) -> Any:
+    if isinstance(raw, dict) and "error" in raw:
+        err = raw["error"]
+        msg = err.get("message", err) if isinstance(err, dict) else err
+        raise ParseError(f"{where}: JSON-RPC error {str(msg)[:80]!r}")
+    return need(raw, "result", where)
+
+
+def parse_funding_history(
+    raw: Any, instrument: str = "BTC-PERPETUAL", *, use_8h: bool = False
+) -> list[Funding]:
+    """Normalize `public/get_funding_rate_history` (the envelope or its `result` list).
+
+    {"jsonrpc": "2.0", "result": [{"timestamp": 1569891600000,   # hourly points
+        "interest_1h": -4.739622041017375e-7,    # rate for that hour: rate, interval 1 h
+        "interest_8h": -0.00009234260068476106,  # Deribit's own 8 h figure
+        "index_price": 8222.87, "prev_index_price": 8305.72}]}
+    Both figures are validated. By default rate = interest_1h over 1 h; `use_8h` gives
+    rate = interest_8h over 8 h, so rate_8h equals Deribit's interest_8h exactly.
+    """
+    rows = raw if isinstance(raw, list) else _rpc_result(raw, "get_funding_rate_history")
+    out = []
+    for r in json_rows(rows, "get_funding_rate_history"):
+        t = ts_ms(need(r, "timestamp", "funding"), "timestamp")
+        one = dec(need(r, "interest_1h", "funding"), "interest_1h")
+        eight = dec(need(r, "interest_8h", "funding"), "interest_8h")
+        out.append(Funding(EXCHANGE, instrument, t, eight if use_8h else one,
+                           8.0 if use_8h else 1.0))
+    return out
+
+
+def parse_ticker(raw: Any) -> OpenInterest:
+    """Normalize `public/ticker` open interest (the envelope or its `result`).
+
+    {"result": {"instrument_name": "BTC-PERPETUAL", "timestamp": 1739502303204,
+        "open_interest": 1006596600,     # inverse: USD; linear (BTC_USDC-...): base coin
+        "mark_price": 96000.5, "current_funding": 0.0, "funding_8h": 0.00001}}
+    """
+    wrapped = isinstance(raw, dict) and ("result" in raw or "error" in raw)
+    r = _rpc_result(raw, "ticker") if wrapped else raw
+    symbol = text(need(r, "instrument_name", "ticker"), "instrument_name")
+    oi = non_negative(need(r, "open_interest", "ticker"), "open_interest")
+    mark = non_negative(need(r, "mark_price", "ticker"), "mark_price")
+    t = ts_ms(need(r, "timestamp", "ticker"), "timestamp")
+    if "_" in symbol.split("-", 1)[0]:  # BTC_USDC-PERPETUAL: linear, sized in coin
+        return OpenInterest(EXCHANGE, symbol, t, oi, oi * mark)
+    return OpenInterest(EXCHANGE, symbol, t, oi / mark if mark > 0 else None, oi)
+
+
+async def fetch_funding(ctx: PollContext, symbols: Sequence[str]) -> list[Item]:
+    """One poll: the latest hourly funding point and the ticker's OI per instrument."""
+    async def one(symbol: str) -> list[Item]:
+        now = ctx.clock.now_ms()
+        # Hourly points: a 3 h window always holds the latest completed one.
+        history = await ctx.get(
+            "/api/v2/public/get_funding_rate_history",
+            {"instrument_name": symbol, "start_timestamp": now - 3 * HOUR_MS,
+             "end_timestamp": now},
+            lambda raw: parse_funding_history(raw, symbol))
+        oi = await ctx.get("/api/v2/public/ticker", {"instrument_name": symbol}, parse_ticker)
+        latest = [max(history, key=lambda f: f.ts_ms)] if history else []
+        return [*latest, oi]
+
+    return await ctx.each_symbol(symbols, one)
+
+
+FUNDING = FundingPoll(FUNDING_URL, ("BTC-PERPETUAL", "ETH-PERPETUAL"), fetch_funding)

@@ -17,9 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from feeds.clock import Clock, WallClock
-from feeds.model import DAY_MS, Liquidation, ParseError
-from feeds.net.rest import RestError
-from feeds.net.ws import Frame, ParseFn, WsFeed
+from feeds.model import DAY_MS, ParseError
+from feeds.net.http import HttpError
 from feeds.store.core import Store
 
 logger = logging.getLogger(__name__)
@@ -206,7 +205,7 @@ class InstrumentTable:
 
 def _unexpected(exc: Exception) -> bool:
     """A venue or network failure needs one line; anything else is a bug: keep the traceback."""
-    return not isinstance(exc, (RestError, ParseError))
+    return not isinstance(exc, (HttpError, ParseError))
 
 
 def _with_store(path: str, fn: Callable[..., Any], *args: Any) -> Any:
@@ -217,53 +216,3 @@ def _with_store(path: str, fn: Callable[..., Any], *args: Any) -> Any:
         return fn(store, *args)
     finally:
         store.close()
-
-
-class VenueFeed(WsFeed):
-    """A WsFeed with an optional instrument table and a note of when frames arrive.
-
-    The table is loaded before the first connect and refreshed next to the stream; the
-    frame count lets app-level keepalives (Bybit, OKX) wait for a pong or any data.
-    """
-
-    def __init__(self, exchange: str, url: str, parse: ParseFn, *args: Any,
-                 table: InstrumentTable | None = None, **kwargs: Any) -> None:
-        super().__init__(exchange, url, self._note_frame, *args, **kwargs)
-        self._venue_parse = parse
-        self.table = table
-        self.frames_heard = 0
-        self.heard_at = time.monotonic()
-        self._heard: asyncio.Event | None = None
-
-    async def run(self) -> None:
-        if self.table is None:
-            await super().run()
-            return
-        await self.table.load()
-        refresher = asyncio.create_task(self.table.refresh_forever(),
-                                        name=f"{self.exchange}-instruments")
-        try:
-            await super().run()
-        finally:
-            refresher.cancel()
-            await asyncio.gather(refresher, return_exceptions=True)
-
-    async def wait_frame(self, after: int, timeout_s: float) -> bool:
-        """Wait until more than `after` frames were heard; False when `timeout_s` passes."""
-        try:
-            async with asyncio.timeout(timeout_s):
-                while self.frames_heard <= after:
-                    if self._heard is None:
-                        self._heard = asyncio.Event()
-                    await self._heard.wait()
-        except TimeoutError:
-            return False
-        return True
-
-    def _note_frame(self, frame: Frame, recv_ms: int) -> list[Liquidation]:
-        self.frames_heard += 1
-        self.heard_at = time.monotonic()
-        heard, self._heard = self._heard, None
-        if heard is not None:
-            heard.set()
-        return self._venue_parse(frame, recv_ms)

@@ -1,17 +1,24 @@
-"""Helpers every venue parser shares: strict numbers, required keys, one error type."""
+"""Helpers every venue parser shares: strict numbers, required keys, one error type.
+
+The funding helpers at the end serve the REST parsers of several venues.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import orjson
 
-from feeds.model import ParseError
+from feeds.model import HOUR_MS, Funding, ParseError
 
 # Larger than any real price or size: a bound that catches garbage such as "9e99".
 _MAX = Decimal("1e18")
+# Binance and Bybit: symbols absent from fundingInfo / without fundingInterval settle every 8 h.
+DEFAULT_INTERVAL_H = 8.0
+MAX_INTERVAL_H = 24.0 * 7
 
 
 def loads(text: str | bytes) -> Any:
@@ -89,3 +96,63 @@ def text(value: Any, name: str) -> str:
     if not isinstance(value, str) or not value:
         raise ParseError(f"{name}: expected a non-empty string, got {str(value)[:40]!r}")
     return value
+
+
+# -- funding (REST) ------------------------------------------------------------------------
+
+
+def json_rows(obj: Any, where: str) -> list[dict[str, Any]]:
+    """Return `obj` when it is a list of objects; ParseError otherwise."""
+    if not isinstance(obj, list):
+        raise ParseError(f"{where}: expected a list, got {type(obj).__name__}")
+    for row in obj:
+        if not isinstance(row, dict):
+            raise ParseError(f"{where}: expected objects, got {type(row).__name__}")
+    return obj
+
+
+def interval_hours(value: Any, name: str) -> float:
+    """Parse a funding interval in hours, at most a week."""
+    h = float(dec(value, name))
+    if not 0 < h <= MAX_INTERVAL_H:
+        raise ParseError(f"{name}: funding interval out of range: {h} h")
+    return h
+
+
+def non_negative(value: Any, name: str) -> Decimal:
+    """Parse a number that must be >= 0 (open interest, a mark price)."""
+    d = dec(value, name)
+    if d < 0:
+        raise ParseError(f"{name}: must not be negative, got {d}")
+    return d
+
+
+def interval_from_times(times_ms: Iterable[int]) -> float | None:
+    """Return the funding interval (hours) implied by settlement times, or None if unclear.
+
+    The smallest gap wins, so a missing row in the middle does not double the interval;
+    rounding to a quarter hour absorbs Binance's few-ms jitter on fundingTime.
+    """
+    ordered = sorted(set(times_ms))
+    gaps = [b - a for a, b in zip(ordered, ordered[1:], strict=False)]
+    if not gaps:
+        return None
+    hours = round(min(gaps) / HOUR_MS * 4) / 4
+    return hours if 0.25 <= hours <= 24 else None
+
+
+def funding_by_symbol(
+    parsed: list[tuple[str, int, Decimal]], known: Mapping[str, float], exchange: str
+) -> list[Funding]:
+    """Funding rows with an interval per symbol: published, else derived, else 8 h.
+
+    `parsed` holds (symbol, settlement ms, rate) triples.
+    """
+    times: dict[str, list[int]] = {}
+    for symbol, t, _ in parsed:
+        times.setdefault(symbol, []).append(t)
+    hours = {
+        s: known.get(s) or interval_from_times(ts) or DEFAULT_INTERVAL_H
+        for s, ts in times.items()
+    }
+    return [Funding(exchange, s, t, rate, hours[s]) for s, t, rate in parsed]

@@ -1,44 +1,65 @@
-"""Every liquidation venue, by the name `liqbot decode --exchange` and the config use.
+"""Every venue, by the name `liqbot decode --exchange` and the config use.
 
-Each venue module exposes the same small surface, so nothing outside it knows its quirks:
-
-    EXCHANGE: str                                  # the venue id, e.g. "bybit"
-    def decoder(instruments_path: str | None) -> Callable[[str], list[Liquidation]]
-        # one raw frame (a JSON text line) -> normalized events; acks/pings -> []
-    def make_feeds(sink, *, clock, on_gap, store_path=None, **options) -> list[WsFeed]
-        # the live connections for this venue (one or more sockets)
-
-Modules are imported lazily so a broken optional venue cannot stop the others.
+The tables hold the venue modules themselves, typed as the protocols of base.py, so mypy
+checks that each module exposes the whole surface (EXCHANGE, SAMPLED, decoder, make_feeds
+with the common keywords; FUNDING for the funding venues). What a venue is lives in its own
+module; this file only lists them.
 """
 
 from __future__ import annotations
 
-import importlib
-from types import ModuleType
+from feeds.venues import (
+    binance,
+    binance_coinm,
+    bitmex,
+    bybit,
+    coinglass,
+    deribit,
+    hyperliquid,
+    okx,
+)
+from feeds.venues.base import FundingVenue, Venue
 
-# Venue id -> module path. Order is the order `liqbot status` lists them in.
-VENUES: dict[str, str] = {
-    "binance": "feeds.venues.binance",
-    "binance-coinm": "feeds.venues.binance_coinm",
-    "bybit": "feeds.venues.bybit",
-    "okx": "feeds.venues.okx",
-    "bitmex": "feeds.venues.bitmex",
-    "deribit": "feeds.venues.deribit",
-    "coinglass": "feeds.venues.coinglass",
+# Liquidation venues. Order is the order `liqbot status` lists them in.
+VENUES: dict[str, Venue] = {
+    "binance": binance,
+    "binance-coinm": binance_coinm,
+    "bybit": bybit,
+    "okx": okx,
+    "bitmex": bitmex,
+    "deribit": deribit,
+    "coinglass": coinglass,
 }
+
+# Venues whose current funding and open interest are polled over REST.
+FUNDING: dict[str, FundingVenue] = {
+    "binance": binance,
+    "bybit": bybit,
+    "okx": okx,
+    "deribit": deribit,
+    # Funding and OI only: Hyperliquid has no public all-market liquidation feed.
+    "hyperliquid": hyperliquid,
+}
+FUNDING_VENUES: tuple[str, ...] = tuple(FUNDING)
+
+# Throttled feeds: totals that include them are lower bounds (PROTOCOLS.md overview).
+SAMPLED_VENUES: frozenset[str] = frozenset(name for name, v in VENUES.items() if v.SAMPLED)
 
 DEFAULT_LIVE = ("binance", "bybit", "okx")
 
 
-def venue_module(name: str) -> ModuleType:
-    """Import the module of a venue; ValueError lists the venues there are."""
+def venue_module(name: str) -> Venue:
+    """The module of a liquidation venue; ValueError lists the venues there are."""
     try:
-        path = VENUES[name.lower()]
+        return VENUES[name.lower()]
     except KeyError:
         raise ValueError(f"unknown exchange {name!r}: choose one of {', '.join(VENUES)}") from None
+
+
+def funding_venue(name: str) -> FundingVenue:
+    """The module of a funding venue; ValueError lists the venues there are."""
     try:
-        return importlib.import_module(path)
-    except ModuleNotFoundError as exc:
-        if exc.name == path:
-            raise ValueError(f"exchange {name!r} is not implemented yet") from None
-        raise
+        return FUNDING[name.lower()]
+    except KeyError:
+        raise ValueError(f"no funding poller for {name!r}: choose one of "
+                         f"{', '.join(FUNDING)}") from None

@@ -12,6 +12,7 @@ import pytest
 
 from feeds.clock import SimClock
 from feeds.model import Funding, OpenInterest
+from feeds.net.backoff import Backoff
 from feeds.net.http import (
     AuthError,
     BadResponse,
@@ -22,8 +23,8 @@ from feeds.net.http import (
     TransportError,
     parse_retry_after,
 )
-from feeds.net.ws import Backoff
-from feeds.pollers import VENUES, FundingPoller
+from feeds.pollers import FundingPoller
+from feeds.venues.registry import FUNDING
 from tests.helpers.fake_http import FakeHttp, Reply, fixture_text
 from tests.helpers.fake_ws import wait_until
 
@@ -176,8 +177,10 @@ async def test_one_bad_symbol_does_not_blank_the_others(caplog: pytest.LogCaptur
 
 
 def test_every_venue_has_a_default_host_and_symbols() -> None:
-    assert set(VENUES) == {"binance", "bybit", "okx", "deribit", "hyperliquid"}
-    assert all(v.base_url.startswith("https://") and v.symbols for v in VENUES.values())
+    assert set(FUNDING) == {"binance", "bybit", "okx", "deribit", "hyperliquid"}
+    polls = [v.FUNDING for v in FUNDING.values()]
+    assert all(p.base_url.startswith("https://") and p.symbols for p in polls)
+    assert all(name == v.EXCHANGE for name, v in FUNDING.items())
     with pytest.raises(ValueError, match="choose one of"):
         FundingPoller("kraken", None, Sink())
 

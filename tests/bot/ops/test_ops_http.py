@@ -18,7 +18,7 @@ from bot.ops.http import (
     start_ops_server,
 )
 from bot.ops.metrics import Metrics
-from feeds.net.ws import Backoff
+from feeds.net.backoff import Backoff
 from feeds.venues.binance import binance_feed
 from tests.bot.ops.exposition import parse_metrics
 from tests.bot.ops.support import LISTEN, StubFeed, get

@@ -19,9 +19,9 @@ from bot.run.pipeline import Pipeline
 from bot.run.sources import Sources
 from bot.state.writer import Writer
 from feeds.model import MARKET, Side
-from feeds.pollers import VENUES as POLLER_VENUES
 from feeds.store.core import Store
 from feeds.venues import coinglass_api as cg
+from feeds.venues.registry import FUNDING as POLLER_VENUES
 from tests.helpers.factories import make_liq
 from tests.helpers.fake_http import FakeHttp, Reply, fixture_text
 from tests.helpers.fake_ws import wait_until

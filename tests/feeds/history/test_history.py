@@ -23,7 +23,7 @@ from feeds.history import (
     load_price_funding_oi,
 )
 from feeds.model import HOUR_MS, MARKET, Bucket, Liquidation, ParseError, Side
-from feeds.venues.okx_specs import load_okx_instruments, read_okx_instruments
+from feeds.venues.okx import load_okx_instruments, read_okx_instruments
 from tests.helpers.history_files import (
     BINANCE_FRAME,
     HOUR,

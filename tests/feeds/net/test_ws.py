@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from feeds.model import Liquidation
-from feeds.net.ws import Backoff, FeedTiming, WsFeed
+from feeds.net.backoff import Backoff
+from feeds.net.ws import FeedTiming, WsFeed
 from feeds.store.core import Store
 from feeds.venues.binance import binance_feed
 from tests.helpers.fake_ws import FakeExchange, Plan, wait_until

@@ -67,7 +67,9 @@ def test_filters_by_coin_and_exchange(store):
     assert store.totals(end, HOUR_MS, coin="btcusdt").total_usd == 100_007
     t = store.totals(end, HOUR_MS, exchange="bybit")
     assert t.total_usd == 7 and not t.sampled_exchanges
-    assert store.totals(end, HOUR_MS).sampled_exchanges == {"binance"}
+    assert not store.totals(end, HOUR_MS).sampled_exchanges  # the caller names the sampled
+    sampled = store.totals(end, HOUR_MS, sampled_venues={"binance", "okx"}).sampled_exchanges
+    assert sampled == {"binance"}
 
 
 def test_aggregate_buckets_count_when_fully_inside(store):

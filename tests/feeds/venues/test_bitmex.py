@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 from feeds.model import Liquidation, ParseError, Side
-from feeds.net.ws import Backoff, FeedTiming, WsFeed
+from feeds.net.backoff import Backoff
+from feeds.net.ws import FeedTiming, WsFeed
 from feeds.venues.bitmex import (
     DEFAULT_URL,
     LiquidationTable,

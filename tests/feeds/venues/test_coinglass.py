@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from feeds.model import Liquidation, ParseError, Side
-from feeds.net.ws import Backoff, FeedTiming, WsFeed
+from feeds.net.backoff import Backoff
+from feeds.net.ws import FeedTiming, WsFeed
 from feeds.venues.coinglass import (
     DEFAULT_URL,
     SUBSCRIBE,

@@ -15,7 +15,10 @@ from typing import Any
 import pytest
 
 from feeds.model import Liquidation, ParseError, Side
-from feeds.net.ws import Backoff, FeedTiming, WsFeed
+from feeds.net.backoff import Backoff
+from feeds.net.http import decode_json
+from feeds.net.ws import FeedTiming, WsFeed
+from feeds.venues import deribit
 from feeds.venues.decode import decoder_for
 from feeds.venues.deribit import (
     DEFAULT_CHANNELS,
@@ -25,6 +28,7 @@ from feeds.venues.deribit import (
     parse_trade,
     subscribe_messages,
 )
+from tests.helpers.fake_http import fixture_text
 from tests.helpers.fake_ws import Plan, wait_until
 from tests.helpers.fake_ws_venues import DeribitFake
 from tests.helpers.shared import FIXTURES
@@ -280,3 +284,52 @@ async def test_a_silent_server_is_abandoned_after_stale_after_s(
     assert feed.stats.reconnects == 1 and fake.enforced == []
     assert any("keepalive failed (TimeoutError: no frame for 0.15s" in r.getMessage()
                for r in caplog.records)
+
+
+# -- funding and open interest (REST) -----------------------------------------------
+
+D = Decimal
+
+def load(name: str) -> Any:
+    """A fixture decoded the way JsonClient decodes bodies (JSON numbers as Decimal)."""
+    return decode_json(fixture_text(name))
+
+
+def test_deribit_history_is_hourly_interest_1h() -> None:
+    rows = deribit.parse_funding_history(load("deribit_funding_history.json"))
+    assert [(r.ts_ms, r.rate, r.interval_h) for r in rows] == [
+        (1569891600000, D("-4.739622041017375E-7"), 1.0),
+        (1569895200000, D("-2.8583510923267753E-7"), 1.0)]
+    assert rows[0].rate_8h == pytest.approx(8 * -4.739622041017375e-7)
+    assert rows[1].ts_ms - rows[0].ts_ms == 3_600_000
+
+
+def test_deribit_use_8h_reproduces_interest_8h_exactly() -> None:
+    rows = deribit.parse_funding_history(load("deribit_funding_history.json"), use_8h=True)
+    assert [r.rate_8h for r in rows] == [-0.00009234260068476106, -0.00006720918180255509]
+
+
+def test_deribit_float_and_decimal_decoding_agree() -> None:
+    as_float = json.loads(fixture_text("deribit_funding_history.json"))
+    assert deribit.parse_funding_history(as_float) == deribit.parse_funding_history(
+        load("deribit_funding_history.json"))
+
+
+def test_deribit_rpc_error_is_a_parse_error() -> None:
+    error = {"jsonrpc": "2.0", "error": {"code": -32602, "message": "Invalid params"}}
+    with pytest.raises(ParseError, match="Invalid params"):
+        deribit.parse_funding_history(error)
+
+
+DERIBIT_TICKER = {"jsonrpc": "2.0", "result": {  # synthetic, per PROTOCOLS.md §6 field names
+    "instrument_name": "BTC-PERPETUAL", "timestamp": 1739502303204,
+    "open_interest": 960000000, "mark_price": 96000, "funding_8h": 0.00001}}
+
+
+def test_deribit_ticker_inverse_oi_is_usd_linear_is_coin() -> None:
+    oi = deribit.parse_ticker(DERIBIT_TICKER)
+    assert (oi.oi_usd, oi.oi_base) == (D(960000000), D(10000))
+    linear = {"result": {**DERIBIT_TICKER["result"], "instrument_name": "BTC_USDC-PERPETUAL",
+                         "open_interest": 2}}
+    oi = deribit.parse_ticker(linear)
+    assert (oi.oi_base, oi.oi_usd) == (D(2), D(192000))

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from feeds.model import Liquidation, ParseError, Side
 from feeds.venues import binance, binance_coinm, bybit, okx
-from feeds.venues.okx_specs import ContractSpec
+from feeds.venues.okx import ContractSpec
 from tests.helpers.shared import FIXTURES
 
 RECV_MS = 1700000000000

@@ -14,15 +14,22 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 from websockets.asyncio.client import ClientConnection
 
 from feeds.clock import Clock
 from feeds.model import Liquidation, ParseError, Side
-from feeds.net.rest import DEFAULT_TIMEOUT_S, get_json
-from feeds.net.ws import Backoff, FeedTiming, Frame, GapFn, Sink, WsFeed
-from feeds.venues.instruments import InstrumentTable, Specs, VenueFeed
-from feeds.venues.parsing import loads, need, positive, text, ts_ms
+from feeds.net.backoff import Backoff
+from feeds.net.http import DEFAULT_TIMEOUT_S, JsonClient
+from feeds.net.ws import FeedTiming, Frame, GapFn, Sink, WsFeed
+from feeds.venues.base import VenueFeed
+from feeds.venues.instruments import InstrumentTable, Specs
+from feeds.venues.parsing import (
+    loads,
+    need,
+    positive,
+    text,
+    ts_ms,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +39,7 @@ DEFAULT_REST_URL = "https://api.bybit.com"
 INSTRUMENTS_PATH = "/v5/market/instruments-info"
 CATEGORIES = ("linear", "inverse")
 TOPIC = "allLiquidation."
+SAMPLED = False  # every liquidation is pushed (PROTOCOLS.md §3)
 # Used only when neither the venue nor the cache can list symbols: better the majors than none.
 FALLBACK_SYMBOLS: dict[str, tuple[str, ...]] = {
     "linear": ("BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "DOGEUSDT"),
@@ -143,16 +151,19 @@ def parse_instruments_page(payload: Any, where: str = "instruments-info") -> tup
 async def fetch_symbols(
     rest_url: str, category: str, timeout_s: float = DEFAULT_TIMEOUT_S
 ) -> Specs:
-    """Every Trading symbol of a category, following `nextPageCursor`."""
-    url = rest_url.rstrip("/") + INSTRUMENTS_PATH
+    """Every Trading symbol of a category, following `nextPageCursor`.
+
+    No retries: the instrument table retries on its own schedule.
+    """
     specs: Specs = {}
     cursor = ""
-    async with aiohttp.ClientSession() as session:
+    async with JsonClient(rest_url, name=EXCHANGE, timeout_s=timeout_s, retries=0) as http:
+        url = http.base_url + INSTRUMENTS_PATH
         for _ in range(_MAX_PAGES):
             params = {"category": category, "status": "Trading", "limit": "1000"}
             if cursor:
                 params["cursor"] = cursor
-            payload = await get_json(url, params=params, timeout_s=timeout_s, session=session)
+            payload = await http.get(INSTRUMENTS_PATH, params)
             page, cursor = parse_instruments_page(payload, f"{url} ({category})")
             specs.update(page)
             if not cursor:
@@ -232,16 +243,18 @@ def make_feeds(
     *,
     clock: Clock | None = None,
     on_gap: GapFn | None = None,
+    backoff: Backoff | None = None,
     store_path: str | None = None,
-    url: str = DEFAULT_URL,
-    rest_url: str = DEFAULT_REST_URL,
+    url: str | None = None,
+    rest_url: str | None = None,
+    instruments_path: str | None = None,
+    api_key: str | None = None,
     categories: Sequence[str] = CATEGORIES,
     batch_size: int = 10,
     refresh_s: float = 3600.0,
     ping_interval_s: float = 20.0,
     pong_timeout_s: float = 10.0,
     rest_timeout_s: float = DEFAULT_TIMEOUT_S,
-    backoff: Backoff | None = None,
     timing: FeedTiming | None = None,
     connect_options: Mapping[str, Any] | None = None,
 ) -> list[WsFeed]:
@@ -255,7 +268,8 @@ def make_feeds(
         raise ValueError(f"{EXCHANGE}: categories must be among {CATEGORIES}, got {categories}")
     if batch_size < 1 or not (ping_interval_s > 0 and pong_timeout_s > 0):
         raise ValueError(f"{EXCHANGE}: batch_size >= 1 and positive ping timers required")
-    base = re.sub(r"/(linear|inverse)/?$", "", url.rstrip("/"))
+    base = re.sub(r"/(linear|inverse)/?$", "", (url or DEFAULT_URL).rstrip("/"))
+    rest_url = rest_url or DEFAULT_REST_URL
     feeds: list[WsFeed] = []
     for i, category in enumerate(categories):
         table = InstrumentTable(

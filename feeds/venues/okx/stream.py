@@ -10,24 +10,33 @@ from decimal import DecimalException
 from functools import partial
 from typing import Any
 
-import aiohttp
 from websockets.asyncio.client import ClientConnection
 
 from feeds.clock import Clock
 from feeds.model import DAY_MS, Liquidation, ParseError, Side
-from feeds.net.rest import DEFAULT_TIMEOUT_S, get_json
-from feeds.net.ws import Backoff, FeedTiming, Frame, GapFn, Sink, WsFeed
-from feeds.venues.instruments import InstrumentTable, Specs, VenueFeed
-from feeds.venues.okx_specs import ContractSpec, load_okx_instruments, parse_okx_instruments
+from feeds.net.backoff import Backoff
+from feeds.net.http import DEFAULT_TIMEOUT_S
+from feeds.net.ws import FeedTiming, Frame, GapFn, Sink, WsFeed
+from feeds.venues.base import VenueFeed
+from feeds.venues.instruments import InstrumentTable
+from feeds.venues.okx.rest import (
+    DEFAULT_REST_URL,
+    EXCHANGE,
+    INSTRUMENTS_PATH,
+    ContractSpec,
+    contract_specs,
+    fetch_instruments,
+    load_okx_instruments,
+    snapshot,
+)
 from feeds.venues.parsing import loads, need, positive, text, ts_ms
 
 logger = logging.getLogger(__name__)
 
-EXCHANGE = "okx"
 DEFAULT_URL = "wss://ws.okx.com:8443/ws/v5/public"
-DEFAULT_REST_URL = "https://www.okx.com"
-INSTRUMENTS_PATH = "/api/v5/public/instruments"
 CHANNEL = "liquidation-orders"
+# OKX says the channel carries only part of its liquidations (PROTOCOLS.md §4).
+SAMPLED = True
 INST_TYPES = ("SWAP", "FUTURES")
 # OKX closes a connection after 30 s without traffic (RELIABILITY.md item 3).
 OKX_IDLE_LIMIT_S = 30.0
@@ -158,70 +167,6 @@ def _check_event(msg: dict[str, Any]) -> None:
         logger.warning("%s: %s %.20s: %.200s", EXCHANGE, event, msg.get("code"), msg.get("msg"))
 
 
-# -- contract values ---------------------------------------------------------------------------
-
-
-def instrument_rows(payload: Any, where: str) -> Specs:
-    """Index one instruments response by instId, keeping the fields the parser reads.
-
-    Rows without a usable ctVal are skipped: one odd pre-listing must not block a refresh.
-    """
-    code = need(payload, "code", where)
-    if str(code) != "0":
-        raise ParseError(f"{where}: OKX error response, code {code!r}")
-    rows = need(payload, "data", where)
-    if not isinstance(rows, list):
-        raise ParseError(f"{where}: 'data' must be a list")
-    specs: Specs = {}
-    for row in rows:
-        spec = _one_spec(row, where)
-        if spec is not None:
-            specs[spec.inst_id] = _spec_row(spec)
-    return specs
-
-
-def contract_specs(specs: Specs) -> dict[str, ContractSpec]:
-    """Table rows back to ContractSpecs; unusable rows are left out."""
-    out: dict[str, ContractSpec] = {}
-    for row in specs.values():
-        spec = _one_spec(row, "instruments")
-        if spec is not None:
-            out[spec.inst_id] = spec
-    return out
-
-
-def _one_spec(row: Any, where: str) -> ContractSpec | None:
-    try:
-        [spec] = parse_okx_instruments({"code": "0", "data": [row]}, where).values()
-    except ParseError as exc:
-        logger.debug("%s: skipped an instrument row: %s", EXCHANGE, exc)
-        return None
-    return spec
-
-
-def _spec_row(spec: ContractSpec) -> dict[str, Any]:
-    return {"instId": spec.inst_id, "ctVal": str(spec.ct_val), "ctValCcy": spec.ct_val_ccy,
-            "ctType": spec.ct_type}
-
-
-async def fetch_instruments(
-    rest_url: str, inst_types: Sequence[str], timeout_s: float = DEFAULT_TIMEOUT_S
-) -> Specs:
-    """Every instrument of `inst_types`; all types or nothing, so the cache stays whole."""
-    url = rest_url.rstrip("/") + INSTRUMENTS_PATH
-    specs: Specs = {}
-    async with aiohttp.ClientSession() as session:
-        for inst_type in inst_types:
-            payload = await get_json(url, params={"instType": inst_type}, timeout_s=timeout_s,
-                                     session=session)
-            specs.update(instrument_rows(payload, f"{url} ({inst_type})"))
-    return specs
-
-
-def _snapshot(instruments_path: str | None) -> Specs:
-    return {k: _spec_row(v) for k, v in load_okx_instruments(instruments_path).items()}
-
-
 # -- the live feed -----------------------------------------------------------------------------
 
 
@@ -268,16 +213,17 @@ def make_feeds(
     *,
     clock: Clock | None = None,
     on_gap: GapFn | None = None,
+    backoff: Backoff | None = None,
     store_path: str | None = None,
-    url: str = DEFAULT_URL,
-    rest_url: str = DEFAULT_REST_URL,
+    url: str | None = None,
+    rest_url: str | None = None,
     instruments_path: str | None = None,
+    api_key: str | None = None,
     inst_types: Sequence[str] = INST_TYPES,
     refresh_s: float = DAY_MS / 1000,
     ping_after_s: float = 20.0,
     pong_timeout_s: float = 8.0,
     rest_timeout_s: float = DEFAULT_TIMEOUT_S,
-    backoff: Backoff | None = None,
     timing: FeedTiming | None = None,
     connect_options: Mapping[str, Any] | None = None,
 ) -> list[WsFeed]:
@@ -293,13 +239,15 @@ def make_feeds(
     if not inst_types:
         raise ValueError(f"{EXCHANGE}: inst_types is empty")
     table = InstrumentTable(
-        EXCHANGE, partial(fetch_instruments, rest_url, tuple(inst_types), rest_timeout_s),
+        EXCHANGE, partial(fetch_instruments, rest_url or DEFAULT_REST_URL, tuple(inst_types),
+                          rest_timeout_s),
         store_path=store_path, refresh_s=refresh_s, clock=clock,
-        fallback=partial(_snapshot, instruments_path),
+        fallback=partial(snapshot, instruments_path),
     )
     subscribe = {"op": "subscribe",
                  "args": [{"channel": CHANNEL, "instType": t} for t in inst_types]}
-    return [OkxFeed(url, sink, table=table, subscribe=[subscribe], ping_after_s=ping_after_s,
+    return [OkxFeed(url or DEFAULT_URL, sink, table=table, subscribe=[subscribe],
+                    ping_after_s=ping_after_s,
                     pong_timeout_s=pong_timeout_s, on_gap=on_gap, clock=clock, backoff=backoff,
                     timing=timing, connect_options=connect_options)]
 

@@ -14,11 +14,12 @@ from typing import Any
 import pytest
 
 from feeds.model import Liquidation, ParseError, Side
-from feeds.net.ws import Backoff, FeedTiming
+from feeds.net.backoff import Backoff
+from feeds.net.ws import FeedTiming
 from feeds.store.core import Store
 from feeds.venues import okx
 from feeds.venues.decode import decoder_for
-from feeds.venues.okx_specs import ContractSpec, load_okx_instruments
+from feeds.venues.okx import ContractSpec, load_okx_instruments
 from tests.helpers.fake_rest import FakeRest, okx_instruments
 from tests.helpers.fake_ws import FakeExchange, Plan, okx_replies, running, wait_until
 from tests.helpers.history_files import write_instruments
