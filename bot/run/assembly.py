@@ -8,12 +8,10 @@ they pass one object instead of eight loose arguments.
 from __future__ import annotations
 
 import contextlib
-import inspect
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from types import ModuleType
-from typing import Any, Protocol, TextIO
+from typing import Protocol, TextIO
 
 from bot.chat.delivery import ChatService, ConsoleNotifier, Notifier
 from bot.config import ConfigError, Settings
@@ -24,7 +22,8 @@ from bot.run.lock import acquire_lock, release_lock
 from bot.run.pipeline import Pipeline, flush
 from bot.state.writer import Writer
 from feeds.clock import Clock
-from feeds.net.ws import Backoff, FeedStats, GapFn, Sink
+from feeds.net.backoff import Backoff
+from feeds.net.ws import FeedStats, GapFn, Sink
 from feeds.venues.registry import venue_module
 
 logger = logging.getLogger(__name__)
@@ -148,25 +147,15 @@ def build_feeds(settings: Settings, sink: Sink, clock: Clock, on_gap: GapFn) -> 
     feeds: list[Feed] = []
     cap = settings.backoff_cap_s
     for name in settings.venues:
-        options: dict[str, Any] = {"store_path": settings.db}
-        if name in settings.ws_urls:
-            options["url"] = settings.ws_urls[name]
-        if name in settings.rest_urls:
-            options["rest_url"] = settings.rest_urls[name]
-        if name == "coinglass":
-            options["api_key"] = settings.coinglass_api_key
-        module = venue_module(name)
-        if "rest_url" in options and not _takes_rest_url(module):
+        venue = venue_module(name)
+        rest_url = settings.rest_urls.get(name)
+        if rest_url is not None and venue.DEFAULT_REST_URL is None:
             raise ConfigError(f"feeds.rest_urls.{name}: {name} takes no REST URL")
-        feeds += module.make_feeds(
+        feeds += venue.make_feeds(
             sink, clock=clock, on_gap=on_gap, backoff=Backoff(base_s=min(1.0, cap), cap_s=cap),
-            **options)
+            store_path=settings.db, url=settings.ws_urls.get(name), rest_url=rest_url,
+            api_key=settings.coinglass_api_key if name == "coinglass" else None)
     return feeds
-
-
-def _takes_rest_url(module: ModuleType) -> bool:
-    # TODO(merge): venues share one make_feeds signature
-    return "rest_url" in inspect.signature(module.make_feeds).parameters
 
 
 def gap_recorder(run: Run) -> GapFn:
