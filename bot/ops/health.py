@@ -17,6 +17,7 @@ from typing import Any
 from bot.render import duration
 from feeds.net.ws import FeedStats
 from feeds.store.core import SAMPLED_VENUES, Store
+from feeds.store.status import feed_activity
 
 logger = logging.getLogger(__name__)
 # Meta keys a live run writes for `liqbot status`: REST pollers, the CoinGlass cross-check.
@@ -142,13 +143,8 @@ def status_report(store: Store, now_ms: int) -> dict[str, Any]:
     """
     snap = _meta_json(store, "status") or {"at_ms": None, "venues": []}
     day = now_ms - 86_400_000
-    gaps = dict(store.conn.execute(
-        "SELECT exchange, count(*) FROM gaps WHERE coalesce(end_ms, ?) >= ? GROUP BY exchange",
-        (now_ms, day)).fetchall())
-    open_gaps = {r[0] for r in store.conn.execute("SELECT exchange FROM gaps WHERE end_ms IS NULL")}
-    per_min = dict(store.conn.execute(
-        "SELECT exchange, (sum(long_n) + sum(short_n)) / 10.0 FROM buckets_1m "
-        "WHERE start_ms >= ? GROUP BY exchange", (now_ms - 600_000,)).fetchall())
+    activity = feed_activity(store, now_ms, since_ms=day)
+    gaps, open_gaps, per_min = activity.gaps, activity.open_gaps, activity.events_per_min
     venues = []
     for row in snap["venues"]:
         name = row["exchange"]

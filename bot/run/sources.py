@@ -22,7 +22,7 @@ from bot.ops.health import CHECK_KEY, POLLERS_KEY
 from feeds.clock import Clock, WallClock
 from feeds.model import HOUR_MS, MARKET
 from feeds.pollers import FundingPoller, Poller
-from feeds.store.core import Store
+from feeds.store import Store
 from feeds.venues.coinglass_api import CoinglassClient, CoinglassPoller, cross_check
 
 logger = logging.getLogger(__name__)

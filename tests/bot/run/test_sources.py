@@ -20,7 +20,7 @@ from bot.run.sources import Sources
 from bot.state.writer import Writer
 from feeds.model import MARKET, Side
 from feeds.pollers import VENUES as POLLER_VENUES
-from feeds.store.core import Store
+from feeds.store import Store
 from feeds.venues import coinglass_api as cg
 from tests.helpers.factories import make_liq
 from tests.helpers.fake_http import FakeHttp, Reply, fixture_text
@@ -122,7 +122,7 @@ async def test_coinglass_bars_become_an_aggregate_source_and_are_cross_checked(t
         assert rows["bybit"]["ours_usd"] == pytest.approx(1e6)
         assert rows["bybit"]["ratio"] == pytest.approx(1e6 / theirs["bybit"])
         assert rows[MARKET]["coinglass_usd"] == pytest.approx(theirs["all"])
-        bars = await writer.run(lambda: writer.store.conn.execute(
+        bars = await writer.run(lambda: writer.store.database.conn.execute(
             "SELECT count(*) FROM agg_buckets WHERE source = 'coinglass'").fetchone()[0])
         assert bars == 2
         report = await writer.run(status_report, writer.store, now)
