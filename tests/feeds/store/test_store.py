@@ -72,7 +72,8 @@ def test_filters_by_coin_and_exchange(store):
 
 
 def test_aggregate_buckets_count_when_fully_inside(store):
-    store.insert_buckets([make_bucket(start_ms=T0 + i * HOUR_MS, short_usd=10.0 * i) for i in range(4)])
+    store.insert_buckets([make_bucket(start_ms=T0 + i * HOUR_MS, short_usd=10.0 * i)
+                          for i in range(4)])
     t = store.totals(T0 + 2 * HOUR_MS, 2 * HOUR_MS)
     assert t.short_usd == 10.0 and t.long_usd == 2e6
     # A re-import replaces rather than double counts.
@@ -88,8 +89,9 @@ def test_prune_keeps_buckets(store):
 
 
 def test_context_queries(store):
-    store.insert_candles([Candle("binance", "BTC", T0 + i * HOUR_MS, HOUR_MS, 100 + i, 0, 0, 101 + i)
-                          for i in range(3)])
+    store.insert_candles([
+        Candle("binance", "BTC", T0 + i * HOUR_MS, HOUR_MS, 100 + i, 0, 0, 101 + i)
+        for i in range(3)])
     assert store.price_change("BTC", T0, T0 + 3 * HOUR_MS) == pytest.approx(103 / 100 - 1)
     store.insert_funding([Funding("binance", "BTCUSDT", T0, Decimal("-0.0001"), 4.0)])
     (f,) = store.latest_funding("BTC", T0 + 1)
@@ -168,7 +170,8 @@ def test_v4_database_upgrades_keeping_events_buckets_and_dedup(tmp_path):
         later = make_liq(ts_exchange_ms=T0 + 10 * MINUTE_MS, notional_usd=Decimal(5))
         assert store.insert_liquidations([later, *old[:2]]) == 1
         assert store.totals(T0 + HOUR_MS, HOUR_MS).count == 10
-        triggers = store.database.conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+        triggers = store.database.conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger'")
         assert triggers.fetchall() == []
     finally:
         store.close()
@@ -180,9 +183,10 @@ def test_buckets_count_only_the_new_events_of_a_mixed_batch(store):
     fresh = [make_liq(ts_exchange_ms=T0 + 100 + i, position_side=Side.LONG,
                       notional_usd=Decimal(7)) for i in range(4)]
     assert store.insert_liquidations([*seen, *fresh, fresh[0]]) == 4
-    minute = store.database.conn.execute("SELECT long_usd, short_usd, long_n, short_n FROM buckets_1m")
+    conn = store.database.conn
+    minute = conn.execute("SELECT long_usd, short_usd, long_n, short_n FROM buckets_1m")
     assert minute.fetchall() == [(28.0, 30.0, 4, 3)]
-    hour = store.database.conn.execute("SELECT long_usd, short_usd, long_n, short_n FROM buckets_1h")
+    hour = conn.execute("SELECT long_usd, short_usd, long_n, short_n FROM buckets_1h")
     assert hour.fetchall() == [(28.0, 30.0, 4, 3)]
 
 
