@@ -76,9 +76,8 @@ def backup(db_path: str | Path, dest: str | Path, *, keep: int | None = None,
            verify: bool = True) -> BackupResult:
     """Copy the live database to `dest` (a file, or a directory for a timestamped name).
 
-    One backup step copies everything inside a single read transaction: a consistent
-    snapshot of the moment it began, and the writer is never blocked. (Stepping in small
-    chunks would restart from scratch whenever the bot commits, forever on a busy feed.)
+    The copy is one consistent snapshot and never blocks the writer
+    (feeds.store.maintenance.copy_database); it gets its final name only once checked.
     """
     started = time.monotonic()
     target = _target(dest, datetime.now(UTC))

@@ -37,6 +37,8 @@ def _open(db_path: str) -> Store:
     """The bot's database: market tables (Store) and chat tables (bot/state), both migrated."""
     store = Store(db_path)
     try:
+        # Done here, on the writer thread: bot/state classes built elsewhere (on the event
+        # loop, to be run here) then find it done and never touch the connection there.
         migrate_store(store)
     except BaseException:
         store.close()
