@@ -177,7 +177,6 @@ class Store:
         """`with store.transaction():` — BEGIN IMMEDIATE, so the write lock is taken first."""
         return self.database.transaction()
 
-
     # -- reads ---------------------------------------------------------------------------
 
     def count_events(self) -> int:
