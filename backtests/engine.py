@@ -15,7 +15,7 @@ import numpy.typing as npt
 from backtests.bars import Bars
 from backtests.windows import WindowArrays, WindowCache, coins_in_top, market_included
 from feeds.model import HOUR_MS
-from feeds.store.core import parse_window
+from feeds.store import parse_window
 from signals import SignalKind, SignalParams
 from signals.episodes import DEFAULT_COOLDOWN_MS
 from signals.vectorized import classify_arrays

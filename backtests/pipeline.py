@@ -74,7 +74,7 @@ def _keep_track(db: str | None, results: dict[str, Any], err: TextIO) -> None:
     if not db:
         return
     from backtests.track import save_latest
-    from feeds.store.core import Store
+    from feeds.store import Store
 
     store = Store(db)
     try:

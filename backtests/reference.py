@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from backtests.bars import Bars
 from backtests.engine import AlertRecord
 from feeds.model import DAY_MS, HOUR_MS, MARKET
-from feeds.store.core import parse_window
+from feeds.store import parse_window
 from signals import Context, SignalParams, WindowStat, evaluate
 from signals.episodes import DEFAULT_COOLDOWN_MS, Decision, Key, Last, decide
 

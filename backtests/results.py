@@ -16,7 +16,7 @@ from backtests.bars import Bars
 from backtests.study import ALL, SignalOutcome, Study
 from backtests.sweep import Fold
 from feeds.model import HOUR_MS, MARKET, iso_z
-from feeds.store.core import window_name
+from feeds.store import window_name
 from signals.params import SEVERITY_NAMES
 
 VERSION = 1

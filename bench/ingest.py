@@ -100,9 +100,9 @@ def first_round_checks(store: Store, frames: list[tuple[str, int]], new: int,
     """Correctness on the first fresh store: counts, buckets, and a full re-ingest."""
     n = len(frames)
     count = store.count_events()
-    bucket_n, bucket_usd = store.conn.execute(
+    bucket_n, bucket_usd = store.database.conn.execute(
         "SELECT sum(long_n + short_n), sum(long_usd + short_usd) FROM buckets_1h").fetchone()
-    event_usd = store.conn.execute("SELECT sum(usd) FROM events").fetchone()[0]
+    event_usd = store.database.conn.execute("SELECT sum(usd) FROM events").fetchone()[0]
     rss = peak_rss_mib()
     progress("[ingest] re-ingesting the same frames ...")
     again, again_s, _ = ingest(store, frames, batch)

@@ -62,9 +62,11 @@ def live_keys(data: ReplayData, bars: Bars, cand: Candidate, n_ticks: int) -> tu
     """Run the bot's own per-tick path over the first ticks; return (alert keys, seconds)."""
     from bot.evaluate import build_stats
     from bot.policy import Policy, PolicyConfig
-    from feeds.store.core import Store
+    from bot.state.schema import migrate_store
+    from feeds.store import Store
 
     store = Store(":memory:")
+    migrate_store(store)  # the chat tables, as the bot opens the file
     with store.transaction():  # ingest is not timed: it is the same for every configuration
         store.insert_buckets(data.buckets)
         store.insert_candles(data.candles)

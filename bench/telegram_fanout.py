@@ -120,7 +120,7 @@ async def fanout(rate: float, chats: list[str], tmpdir: Path, parallel: int) -> 
                     break
                 await asyncio.sleep(max(0.01, nxt / 1000 - time.time()))
             elapsed, cpu = time.monotonic() - t0, time.process_time() - c0
-            status = await writer.run(lambda: dict(writer.store.conn.execute(
+            status = await writer.run(lambda: dict(writer.store.database.conn.execute(
                 "SELECT status, count(*) FROM outbox GROUP BY status")))
             stats = await fake.stats()
         finally:

@@ -71,7 +71,8 @@ def build(path: Path, args: argparse.Namespace) -> dict[str, Any]:
     progress(f"[totals] building {args.events:,} events over {args.days} days -> {path}")
     t_start = time.perf_counter()
     store = Store(part, synchronous="OFF")  # a throwaway build: no durability needed
-    store.conn.execute("PRAGMA cache_size = -2000000")  # 2 GB page cache for the build only
+    # 2 GB page cache for the build only
+    store.database.conn.execute("PRAGMA cache_size = -2000000")
     n, sample = args.events, min(args.store_sample, args.events)
     done, gen_s, sql_s, live = 0, 0.0, 0.0, []
     chunks = synth_events(n, args.days, args.seed, chunk=1_000_000)
@@ -90,7 +91,7 @@ def build(path: Path, args: argparse.Namespace) -> dict[str, Any]:
         done += len(bulk)
         progress(f"[totals]   {done:>12,} / {n:,} events  {time.perf_counter() - t_start:7.1f} s")
     t = time.perf_counter()
-    store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.database.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     ckpt_s = time.perf_counter() - t
     store.close()
     store = Store(part)  # the live write path: default cache, synchronous=NORMAL, 500 per batch
@@ -101,13 +102,14 @@ def build(path: Path, args: argparse.Namespace) -> dict[str, Any]:
     progress(f"[totals]   {n:>12,} / {n:,} events  {time.perf_counter() - t_start:7.1f} s "
              f"(last {len(live):,} via Store.insert_liquidations)")
     count = store.count_events()
-    in_buckets = store.conn.execute("SELECT sum(long_n + short_n) FROM buckets_1h").fetchone()[0]
+    in_buckets = store.database.conn.execute(
+        "SELECT sum(long_n + short_n) FROM buckets_1h").fetchone()[0]
     info = {"events": n, "stored": count, "in_buckets": in_buckets, "build_s": 0.0, "gen_s": gen_s,
             "executemany_s": sql_s, "checkpoint_s": ckpt_s, "store_sample": sample,
             "store_s": store_s}
     info["build_s"] = time.perf_counter() - t_start
     store.set_meta("bench_build", json.dumps(info))
-    store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.database.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     store.close()
     os.replace(part, path)
     return info
@@ -180,7 +182,7 @@ def time_scenario(store: Store, window: int, coin: str | None, ends: list[int],
 
     def naive_sums(end: int) -> dict[str, float]:
         stop = -(-end // MINUTE_MS) * MINUTE_MS
-        return dict(store.conn.execute(sql, [stop - window, stop, *extra]).fetchall())
+        return dict(store.database.conn.execute(sql, [stop - window, stop, *extra]).fetchall())
 
     sums, naive, _ = run_pass(naive_sums, ends)
     agree = sum(
@@ -203,10 +205,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     path, info = open_or_build(args)
     store = Store(path)
-    first, last = store.conn.execute("SELECT min(ts_ms), max(ts_ms) FROM events").fetchone()
+    first, last = store.database.conn.execute(
+        "SELECT min(ts_ms), max(ts_ms) FROM events").fetchone()
     for name, sql, qargs in (("naive", NAIVE.format(""), [0, 1]),
                              ("naive, coin", NAIVE.format(" AND coin = ?"), [0, 1, "BTC"])):
-        plan = store.conn.execute("EXPLAIN QUERY PLAN " + sql, qargs).fetchall()
+        plan = store.database.conn.execute("EXPLAIN QUERY PLAN " + sql, qargs).fetchall()
         print(f"  {name} plan: {'; '.join(r[-1] for r in plan)}")
     rng = random.Random(args.seed)
     ends = [rng.randrange(first + 24 * HOUR_MS, last) for _ in range(args.queries)]

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from bot.render import money, render_status, render_totals
 from bot.state.subscriptions import ALL_KINDS, Subscription, Subscriptions
 from feeds.model import MARKET, coin_of
-from feeds.store.core import WINDOWS_MS, Store, parse_window
+from feeds.store import WINDOWS_MS, Store, parse_window
 from feeds.venues.registry import SAMPLED_VENUES
 
 _SYMBOL = re.compile(r"^[A-Za-z0-9]{2,20}$")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from feeds.model import HOUR_MS, MARKET
-from feeds.store.core import Store, Totals, parse_window
+from feeds.store import Store, Totals, parse_window
 from feeds.venues.registry import SAMPLED_VENUES
 from signals import Context, SignalParams, WindowStat
 

@@ -9,7 +9,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from bot.alerts import Alert
 from feeds.model import MARKET, ms_to_dt
-from feeds.store.core import Totals, window_name
+from feeds.store import Totals, window_name
 
 logger = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from bot.ops.logs import settings_secrets, setup_logging
 from bot.render import render_totals
 from bot.run.lock import AlreadyRunning
 from feeds.model import MARKET, ParseError
-from feeds.store.core import Store, StoreError, parse_window
+from feeds.store import Store, StoreError, parse_window
 from feeds.venues.registry import SAMPLED_VENUES
 
 logger = logging.getLogger("liqbot")

@@ -27,7 +27,7 @@ from bot.commands import (
     parse_usd,
 )
 from bot.render import money
-from feeds.store.core import WINDOWS_MS
+from feeds.store import WINDOWS_MS
 
 MANAGER_ONLY = "You need the Manage Server permission to change alert settings in this server."
 SETTINGS_PREFIX = "liqbot:set:"

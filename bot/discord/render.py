@@ -30,7 +30,7 @@ from bot.render import (
     utf16_len,
 )
 from feeds.model import MARKET
-from feeds.store.core import window_name
+from feeds.store import window_name
 
 logger = logging.getLogger(__name__)
 

@@ -50,7 +50,7 @@ from bot.ops import redact
 from bot.state.subscriptions import Subscriptions
 from feeds.clock import Clock, WallClock
 from feeds.model import DAY_MS, MARKET
-from feeds.store.core import Store
+from feeds.store import Store
 
 logger = logging.getLogger(__name__)
 
@@ -146,9 +146,7 @@ def register_webhooks(store: Store, ids: Sequence[str], now_ms: int) -> None:
 
 
 def _note(store: Store, chat_id: str) -> str:
-    row = store.conn.execute("SELECT note FROM subscriptions WHERE platform = ? AND chat_id = ?",
-                             (WEBHOOK_PLATFORM, chat_id)).fetchone()
-    return str(row[0] or "") if row else ""
+    return Subscriptions(store).note(WEBHOOK_PLATFORM, chat_id)
 
 
 class LiqClient(discord.Client):

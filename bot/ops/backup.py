@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import logging
 import os
-import sqlite3
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from feeds.store import StoreError
+from feeds.store.maintenance import TableSize, copy_database, inspect_file, read_only_uri
+
 logger = logging.getLogger(__name__)
+__all__ = ["BackupError", "BackupResult", "CheckReport", "TableSize", "backup", "db_check",
+           "read_only_uri", "render_check"]
 PREFIX = "liqbot-"  # backups written into a directory: liqbot-20260417T140000Z.db
 
 
@@ -31,13 +35,6 @@ class BackupResult:
     seconds: float
     integrity: str  # "ok", or the first problem integrity_check found
     removed: tuple[Path, ...] = ()  # old backups dropped by `keep`
-
-
-@dataclass(frozen=True)
-class TableSize:
-    name: str
-    rows: int
-    bytes: int | None  # None when SQLite lacks the dbstat table
 
 
 @dataclass(frozen=True)
@@ -59,27 +56,9 @@ class CheckReport:
         return out
 
 
-def read_only_uri(db_path: str | Path) -> str:
-    """A URI that opens the database without ever writing to it.
-
-    `mode=ro` sees the live bot's newest commits, but SQLite must be able to create the
-    `-shm` file when none exists. With no `-wal` beside the file no writer has it open,
-    so on a read-only directory (a `:ro` container mount) `immutable=1` is exact.
-    """
-    path = Path(db_path).resolve()
-    wal, shm = Path(f"{path}-wal"), Path(f"{path}-shm")
-    if not wal.exists() and not shm.exists() and not os.access(path.parent, os.W_OK):
-        return f"file:{path}?immutable=1"
-    return f"file:{path}?mode=ro"
-
-
-def _open_ro(db_path: str | Path) -> sqlite3.Connection:
+def _require_file(db_path: str | Path) -> None:
     if not Path(db_path).is_file():
         raise BackupError(f"{db_path}: no such database file")
-    # Read-only: neither a bug here nor a stray PRAGMA can ever write to the live database.
-    conn = sqlite3.connect(read_only_uri(db_path), uri=True, timeout=30.0)
-    conn.execute("PRAGMA busy_timeout = 30000")
-    return conn
 
 
 def _target(dest: str | Path, now: datetime) -> Path:
@@ -97,31 +76,21 @@ def backup(db_path: str | Path, dest: str | Path, *, keep: int | None = None,
            verify: bool = True) -> BackupResult:
     """Copy the live database to `dest` (a file, or a directory for a timestamped name).
 
-    One backup step copies everything inside a single read transaction: a consistent
-    snapshot of the moment it began, and the writer is never blocked. (Stepping in small
-    chunks would restart from scratch whenever the bot commits, forever on a busy feed.)
+    The copy is one consistent snapshot and never blocks the writer
+    (feeds.store.maintenance.copy_database); it gets its final name only once checked.
     """
     started = time.monotonic()
     target = _target(dest, datetime.now(UTC))
     if target.resolve() == Path(db_path).resolve():
         raise BackupError(f"{target}: refusing to back up a database onto itself")
     tmp = target.with_name(target.name + ".partial")
-    src = _open_ro(db_path)
+    _require_file(db_path)
+    tmp.unlink(missing_ok=True)
     try:
-        tmp.unlink(missing_ok=True)
-        dst = sqlite3.connect(tmp)
-        try:
-            src.backup(dst, pages=-1)
-            # The copy is a single file: no -wal beside it to lose when it is moved.
-            dst.execute("PRAGMA journal_mode = DELETE")
-            integrity = _integrity(dst)[0] if verify else "not checked"
-        finally:
-            dst.close()
-    except sqlite3.Error as exc:
+        integrity = copy_database(db_path, tmp, verify=verify)
+    except StoreError as exc:
         tmp.unlink(missing_ok=True)
         raise BackupError(f"backup of {db_path} failed: {exc}") from None
-    finally:
-        src.close()
     if integrity not in ("ok", "not checked"):
         tmp.unlink(missing_ok=True)
         raise BackupError(f"backup copy failed integrity_check: {integrity}")
@@ -154,62 +123,18 @@ def _rotate(folder: Path, keep: int) -> tuple[Path, ...]:
     return old
 
 
-def _integrity(conn: sqlite3.Connection) -> list[str]:
-    return [str(r[0]) for r in conn.execute("PRAGMA integrity_check(20)")]
-
-
 def db_check(db_path: str | Path, *, sizes: bool = True) -> CheckReport:
     """Run integrity_check and count rows and bytes per table, read-only."""
-    conn = _open_ro(db_path)
+    _require_file(db_path)
     try:
-        integrity = _integrity(conn)
-        page_size, pages, free = (int(conn.execute(f"PRAGMA {p}").fetchone()[0])
-                                  for p in ("page_size", "page_count", "freelist_count"))
-        version = _schema_version(conn)
-        try:
-            tables = _tables(conn, sizes)
-        except sqlite3.DatabaseError as exc:  # a damaged table: the integrity lines say where
-            integrity = [*integrity, f"cannot count rows: {exc}"]
-            tables = []
-    except sqlite3.DatabaseError as exc:
+        state = inspect_file(db_path, sizes=sizes)
+    except StoreError as exc:
         raise BackupError(f"{db_path}: not a readable SQLite database ({exc})") from None
-    finally:
-        conn.close()
     wal = Path(f"{db_path}-wal")
-    return CheckReport(str(db_path), integrity == ["ok"], integrity, page_size, pages, free,
+    return CheckReport(str(db_path), state.integrity == ["ok"], state.integrity,
+                       state.page_size, state.pages, state.free_pages,
                        Path(db_path).stat().st_size, wal.stat().st_size if wal.exists() else 0,
-                       version, tables)
-
-
-def _schema_version(conn: sqlite3.Connection) -> int | None:
-    try:
-        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-    except sqlite3.OperationalError:
-        return None  # not a liqbot database, but still worth checking
-    return int(row[0]) if row else None
-
-
-def _tables(conn: sqlite3.Connection, sizes: bool) -> list[TableSize]:
-    names = [r[0] for r in conn.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
-        "ORDER BY name")]
-    per_table: dict[str, int] | None = None
-    if sizes:
-        try:
-            # dbstat names indexes separately; charge each index to its table.
-            per_table = {}
-            for tbl, size in conn.execute(
-                    "SELECT coalesce(m.tbl_name, s.name), sum(s.pgsize) FROM dbstat s "
-                    "LEFT JOIN sqlite_master m ON m.name = s.name GROUP BY 1"):
-                per_table[tbl] = int(size)
-        except sqlite3.OperationalError:
-            per_table = None  # SQLite built without SQLITE_ENABLE_DBSTAT_VTAB
-    out = []
-    for n in names:
-        quoted = n.replace('"', '""')
-        rows = int(conn.execute(f'SELECT count(*) FROM "{quoted}"').fetchone()[0])
-        out.append(TableSize(n, rows, None if per_table is None else per_table.get(n, 0)))
-    return out
+                       state.schema_version, state.tables)
 
 
 def render_check(report: CheckReport) -> str:

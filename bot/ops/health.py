@@ -16,7 +16,8 @@ from typing import Any
 
 from bot.render import duration
 from feeds.net.ws import FeedStats
-from feeds.store.core import Store
+from feeds.store import Store
+from feeds.store.status import feed_activity
 from feeds.venues.registry import SAMPLED_VENUES
 
 logger = logging.getLogger(__name__)
@@ -143,13 +144,8 @@ def status_report(store: Store, now_ms: int) -> dict[str, Any]:
     """
     snap = _meta_json(store, "status") or {"at_ms": None, "venues": []}
     day = now_ms - 86_400_000
-    gaps = dict(store.conn.execute(
-        "SELECT exchange, count(*) FROM gaps WHERE coalesce(end_ms, ?) >= ? GROUP BY exchange",
-        (now_ms, day)).fetchall())
-    open_gaps = {r[0] for r in store.conn.execute("SELECT exchange FROM gaps WHERE end_ms IS NULL")}
-    per_min = dict(store.conn.execute(
-        "SELECT exchange, (sum(long_n) + sum(short_n)) / 10.0 FROM buckets_1m "
-        "WHERE start_ms >= ? GROUP BY exchange", (now_ms - 600_000,)).fetchall())
+    activity = feed_activity(store, now_ms, since_ms=day)
+    gaps, open_gaps, per_min = activity.gaps, activity.open_gaps, activity.events_per_min
     venues = []
     for row in snap["venues"]:
         name = row["exchange"]

@@ -20,7 +20,7 @@ from bot.policy import Outbox, Policy, PolicyConfig
 from bot.state.subscriptions import Router
 from bot.state.writer import Writer
 from feeds.model import DAY_MS, Bucket, Candle, Funding, Liquidation, OpenInterest
-from feeds.store.core import Store
+from feeds.store import Store
 from signals import SignalParams, evaluate
 
 logger = logging.getLogger(__name__)

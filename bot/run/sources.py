@@ -23,7 +23,7 @@ from bot.state.writer import Writer
 from feeds.clock import Clock, WallClock
 from feeds.model import HOUR_MS, MARKET
 from feeds.pollers import FundingPoller, Poller
-from feeds.store.core import Store, Totals
+from feeds.store import Store, Totals
 from feeds.venues.coinglass_api import CoinglassClient, CoinglassPoller, cross_check
 
 logger = logging.getLogger(__name__)

@@ -7,8 +7,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from bot.alerts import Alert
+from bot.state.schema import migrate_store
 from feeds.model import MARKET
-from feeds.store.core import Store
+from feeds.store import Store
 from signals import SignalKind
 
 logger = logging.getLogger(__name__)
@@ -58,27 +59,33 @@ _COLUMNS = "platform, chat_id, kinds, min_usd, symbols, quiet, active, static"
 
 
 class Subscriptions:
-    """Subscriptions in SQLite (parameterised SQL only)."""
+    """Subscriptions in SQLite (parameterised SQL only).
+
+    Built on the Store's `database` (the file's one connection); the chat tables are
+    migrated on first use, so any Store will do.
+    """
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        migrate_store(store)
+        self.conn = store.database.conn
 
     def get(self, platform: str, chat_id: str) -> Subscription | None:
-        row = self.store.conn.execute(
+        row = self.conn.execute(
             f"SELECT {_COLUMNS} FROM subscriptions WHERE platform = ? AND chat_id = ?",
             (platform, str(chat_id)),
         ).fetchone()
         return None if row is None else _from_row(row)
 
     def put(self, sub: Subscription, now_ms: int) -> None:
-        self.store.conn.execute(
+        self.conn.execute(
             f"INSERT OR REPLACE INTO subscriptions ({_COLUMNS}, updated_ms) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", _row(sub, now_ms),
         )
 
     def deactivate(self, platform: str, chat_id: str, now_ms: int, note: str) -> None:
         """Stop sending to a chat (blocked, kicked, deleted); the row stays for operators."""
-        self.store.conn.execute(
+        self.conn.execute(
             "UPDATE subscriptions SET active = 0, note = ?, updated_ms = ? "
             "WHERE platform = ? AND chat_id = ?", (note[:300], now_ms, platform, str(chat_id)),
         )
@@ -87,18 +94,32 @@ class Subscriptions:
     def migrate(self, platform: str, old_id: str, new_id: str, now_ms: int) -> None:
         """A Telegram group became a supergroup: move its subscription to the new id."""
         with self.store.transaction():
-            self.store.conn.execute(
+            self.conn.execute(
                 "UPDATE OR REPLACE subscriptions SET chat_id = ?, updated_ms = ? "
                 "WHERE platform = ? AND chat_id = ?", (str(new_id), now_ms, platform, str(old_id)),
             )
             old, new = f"{platform}:{old_id}", f"{platform}:{new_id}"
-            self.store.conn.execute(
+            self.conn.execute(
                 "UPDATE OR IGNORE outbox SET destination = ? WHERE destination = ? "
                 "AND status = 'pending'", (new, old))
             # What could not move is already queued for the new id (it was configured or
             # subscribed there too): sending it from here as well would be a third copy.
-            self.store.conn.execute(
+            self.conn.execute(
                 "DELETE FROM outbox WHERE destination = ? AND status = 'pending'", (old,))
+
+    def note(self, platform: str, chat_id: str) -> str:
+        """Why a destination was disabled ("" when it never was, or is unknown)."""
+        row = self.conn.execute(
+            "SELECT note FROM subscriptions WHERE platform = ? AND chat_id = ?",
+            (platform, str(chat_id))).fetchone()
+        return str(row[0] or "") if row else ""
+
+    def quiet_chats(self, platform: str) -> set[str]:
+        """Active chats of `platform` that asked for silent notifications."""
+        # Only the few quiet chats: a fan-out must not re-read every subscription.
+        rows = self.conn.execute("SELECT chat_id FROM subscriptions WHERE platform = ? "
+                                 "AND active = 1 AND quiet = 1", (platform,))
+        return {str(r[0]) for r in rows}
 
     def active(self, platform: str | None = None) -> list[Subscription]:
         sql = f"SELECT {_COLUMNS} FROM subscriptions WHERE active = 1"
@@ -106,7 +127,7 @@ class Subscriptions:
         if platform:
             sql += " AND platform = ?"
             args = (platform,)
-        return [_from_row(r) for r in self.store.conn.execute(sql, args)]
+        return [_from_row(r) for r in self.conn.execute(sql, args)]
 
     def ensure_static(self, platform: str, chat_ids: Iterable[str], now_ms: int, *,
                       reenable: bool = False) -> None:

@@ -7,7 +7,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from feeds.store.core import Store
+from bot.state.schema import migrate_store
+from feeds.store import Store
 
 T = TypeVar("T")
 
@@ -21,7 +22,7 @@ class Writer:
 
     def __init__(self, db_path: str) -> None:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="liqbot-writer")
-        self.store: Store = self._pool.submit(Store, db_path).result()
+        self.store: Store = self._pool.submit(_open, db_path).result()
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -30,3 +31,16 @@ class Writer:
     def close(self) -> None:
         self._pool.submit(self.store.close).result()
         self._pool.shutdown(wait=True)
+
+
+def _open(db_path: str) -> Store:
+    """The bot's database: market tables (Store) and chat tables (bot/state), both migrated."""
+    store = Store(db_path)
+    try:
+        # Done here, on the writer thread: bot/state classes built elsewhere (on the event
+        # loop, to be run here) then find it done and never touch the connection there.
+        migrate_store(store)
+    except BaseException:
+        store.close()
+        raise
+    return store

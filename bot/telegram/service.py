@@ -62,7 +62,7 @@ from bot.telegram.delivery import (  # noqa: E402
 from bot.telegram.render import reply_chunks  # noqa: E402
 from bot.telegram.transport import AiohttpRequest  # noqa: E402
 from feeds.clock import Clock, WallClock  # noqa: E402
-from feeds.store.core import Store  # noqa: E402
+from feeds.store import Store  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -414,8 +414,5 @@ def _get(store: Store, key: str) -> str | None:
 
 
 def _quiet(store: Store) -> set[str]:
-    # Only the few quiet chats: a fan-out must not re-read every subscription.
-    rows = store.conn.execute("SELECT chat_id FROM subscriptions WHERE platform = ? "
-                              "AND active = 1 AND quiet = 1", (PLATFORM,))
-    return {str(r[0]) for r in rows}
+    return Subscriptions(store).quiet_chats(PLATFORM)
 

@@ -1,9 +1,22 @@
-"""The SQLite schema as an ordered list of migrations; the store applies what is missing."""
+"""The market-data schema as an ordered list of migrations; the store applies what is missing.
+
+Versioned under `schema_version` in `meta`. The chat tables (alerts, outbox, subscriptions)
+have their own list and key in bot/state/schema.py.
+"""
 
 from __future__ import annotations
 
+SCHEMA_KEY = "schema_version"
+
 # Each entry moves the schema from version i to i + 1. Never edit a shipped entry:
 # append a new one, so every existing database upgrades along the same path.
+#
+# The one exception, made once (issue 11): until then these entries also created the chat
+# tables (alerts and outbox in v1, subscriptions in v3, outbox columns in v4, an outbox
+# index in v5). Those statements moved verbatim, in the same order, to bot/state/schema.py
+# (its v1..v4), so the market tables of every file are what they were, and the chat
+# tables are too once bot/state has migrated: a file made before the split already holds
+# them, and bot/state reads which of them it holds to seed its own version.
 MIGRATIONS: list[str] = [
     # v1: events, derived minute/hour buckets, imported aggregates, context series.
     """
@@ -92,31 +105,6 @@ MIGRATIONS: list[str] = [
         reason TEXT NOT NULL,
         PRIMARY KEY (exchange, start_ms)
     );
-
-    -- Alerts are recorded before any send; the outbox row per destination is the
-    -- durable delivery state (DESIGN.md "Alert policy").
-    CREATE TABLE alerts (
-        key TEXT PRIMARY KEY,             -- kind|scope|window|episode start|severity
-        kind TEXT NOT NULL, scope TEXT NOT NULL, window TEXT NOT NULL,
-        severity INTEGER NOT NULL,
-        episode_ms INTEGER NOT NULL,      -- window start of the episode's first alert
-        signal_ms INTEGER NOT NULL,       -- end (exclusive) of the signal's window
-        created_ms INTEGER NOT NULL,
-        payload TEXT NOT NULL             -- JSON: totals, context, rendered text
-    );
-    CREATE INDEX alerts_scope ON alerts (kind, scope, signal_ms);
-
-    CREATE TABLE outbox (
-        alert_key TEXT NOT NULL REFERENCES alerts (key),
-        destination TEXT NOT NULL,
-        status TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'dead')),
-        attempts INTEGER NOT NULL DEFAULT 0,
-        next_ms INTEGER NOT NULL DEFAULT 0,
-        sent_ms INTEGER,
-        error TEXT,
-        PRIMARY KEY (alert_key, destination)
-    ) WITHOUT ROWID;
-    CREATE INDEX outbox_pending ON outbox (status, next_ms);
     """,
     # v2: venue instrument tables (contract values, symbol lists), refreshed daily.
     """
@@ -128,30 +116,9 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (exchange, symbol)
     ) WITHOUT ROWID;
     """,
-    # v3: chat subscriptions and per-platform state (update offsets, command hashes).
-    """
-    CREATE TABLE subscriptions (
-        platform TEXT NOT NULL,           -- telegram | discord
-        chat_id TEXT NOT NULL,            -- text: Telegram ids pass 2^31, Discord's 2^63
-        kinds TEXT NOT NULL,              -- comma list of signal kinds
-        min_usd REAL NOT NULL,
-        symbols TEXT NOT NULL,            -- comma list of coins; empty = every coin
-        quiet INTEGER NOT NULL DEFAULT 0, -- silent notifications
-        active INTEGER NOT NULL DEFAULT 1,
-        static INTEGER NOT NULL DEFAULT 0, -- from configuration, not a /subscribe
-        updated_ms INTEGER NOT NULL,
-        note TEXT,                        -- why a destination was disabled, for operators
-        PRIMARY KEY (platform, chat_id)
-    ) WITHOUT ROWID;
-    """,
-    # v4: delivery bookkeeping for at-most-twice and the delivery deadline.
-    """
-    -- Attempts whose outcome is unknown: counted before each send, taken back when the
-    -- platform said no; a crash in flight or a timeout after the request was written keeps it.
-    ALTER TABLE outbox ADD COLUMN maybe_sent INTEGER NOT NULL DEFAULT 0;
-    -- Wall-clock time of the first attempt: the delivery deadline counts from here.
-    ALTER TABLE outbox ADD COLUMN first_ms INTEGER;
-    """,
+    # v3 and v4 created and changed chat tables only (bot/state/schema.py): empty here.
+    "",
+    "",
     # v5: events append in time order to a rowid table whose one unique index (ts_ms, uid)
     # serves both dedup and time ranges; a random 64-bit primary key scattered every insert
     # across the table. Buckets are summed per batch by Store.insert_liquidations (grouped
@@ -197,9 +164,6 @@ MIGRATIONS: list[str] = [
     DROP TABLE events;
     ALTER TABLE events_v5 RENAME TO events;
     CREATE UNIQUE INDEX events_ts_uid ON events (ts_ms, uid);
-    -- Outbox.due asks, per due item, whether an older one for its destination is backing
-    -- off; without this that is a scan of every pending row for every row.
-    CREATE INDEX outbox_destination ON outbox (destination, status, next_ms);
     """,
 ]
 

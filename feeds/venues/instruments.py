@@ -19,7 +19,8 @@ from typing import Any
 from feeds.clock import Clock, WallClock
 from feeds.model import DAY_MS, ParseError
 from feeds.net.http import HttpError
-from feeds.store.core import Store
+from feeds.store import Store
+from feeds.store.instruments import instrument_rows, replace_instruments
 
 logger = logging.getLogger(__name__)
 
@@ -41,19 +42,13 @@ class CachedInstruments:
 
 def save_instruments(store: Store, exchange: str, specs: Specs, now_ms: int) -> None:
     """Replace the cached table of `exchange` (a venue id, or `venue:category`) in one go."""
-    rows = [(exchange, symbol, json.dumps(spec, sort_keys=True), now_ms)
-            for symbol, spec in specs.items()]
-    with store.transaction():
-        # Replace, not merge: the cache mirrors the venue's latest full answer, so a
-        # delisted symbol does not stay subscribed forever.
-        store.conn.execute("DELETE FROM instruments WHERE exchange = ?", (exchange,))
-        store.conn.executemany("INSERT INTO instruments VALUES (?, ?, ?, ?)", rows)
+    replace_instruments(store, exchange, [(symbol, json.dumps(spec, sort_keys=True))
+                                          for symbol, spec in specs.items()], now_ms)
 
 
 def load_instruments(store: Store, exchange: str) -> CachedInstruments | None:
     """Return the cached table of `exchange`, or None when nothing usable is cached."""
-    cur = store.conn.execute(
-        "SELECT symbol, spec, updated_ms FROM instruments WHERE exchange = ?", (exchange,))
+    cur = instrument_rows(store, exchange)
     specs: Specs = {}
     oldest: int | None = None
     for symbol, text, updated_ms in cur:

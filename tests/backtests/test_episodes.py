@@ -7,7 +7,8 @@ import random
 import pytest
 
 from bot.policy import Policy, PolicyConfig
-from feeds.store.core import Store
+from bot.state.schema import migrate_store
+from feeds.store import Store
 from signals import Signal, SignalKind, SignalParams, WindowStat
 from signals.episodes import Last, decide, step, strongest
 
@@ -27,6 +28,7 @@ def _signal(rng: random.Random, end: int) -> Signal:
 def test_pure_decisions_equal_the_policy_over_its_database(seed):
     rng = random.Random(seed)
     store = Store(":memory:")
+    migrate_store(store)  # the chat tables, as the bot opens the file
     policy = Policy(store, P, PolicyConfig(cooldown_ms=4 * HOUR))
     state: dict = {}
     for tick in range(1, 400):

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from backtests.track import render_backtest_summary, save_latest, track_record
-from feeds.store.core import Store
+from feeds.store import Store
 
 
 def _row(kind, scope, severity, n, median, hit, random_hit, horizon="4h"):

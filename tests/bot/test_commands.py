@@ -9,7 +9,7 @@ import pytest
 from bot.commands import COMMANDS, Ctx, dispatch, parse_usd, press
 from bot.state.subscriptions import Router, Subscriptions
 from feeds.model import Funding, Side
-from feeds.store.core import Store
+from feeds.store import Store
 from tests.helpers.factories import T0, make_alert, make_liq
 
 NOW = T0 + 30 * 60_000

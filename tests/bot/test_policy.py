@@ -3,7 +3,8 @@
 import pytest
 
 from bot.policy import Outbox, Policy, PolicyConfig
-from feeds.store.core import Store
+from bot.state.schema import migrate_store
+from feeds.store import Store
 from signals import SignalParams, evaluate
 from tests.helpers.factories import T0, make_stat
 
@@ -13,6 +14,7 @@ HOUR = 3_600_000
 @pytest.fixture
 def store(tmp_path):
     s = Store(tmp_path / "p.db")
+    migrate_store(s)  # the chat tables, as the bot opens the file
     yield s
     s.close()
 
@@ -85,5 +87,6 @@ def test_outbox_pending_sent_and_retry(store):
     assert [i.destination for i in box.due(T0 + 1000)] == ["telegram:1"]
     box.mark_failed(box.due(T0 + 1000)[0], T0 + 1000, "timeout", permanent=False)
     assert box.status_counts() == {"dead": 1}  # what needs attention; sent rows not counted
-    rows = store.conn.execute("SELECT status, count(*) FROM outbox GROUP BY status ORDER BY 1")
+    rows = store.database.conn.execute(
+        "SELECT status, count(*) FROM outbox GROUP BY status ORDER BY 1")
     assert rows.fetchall() == [("dead", 1), ("sent", 1)]

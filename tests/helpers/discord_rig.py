@@ -83,8 +83,8 @@ class Rig:
 
     async def rows(self) -> dict[tuple[str, str], tuple[Any, ...]]:
         def go() -> dict[tuple[str, str], tuple[Any, ...]]:
-            cur = self.store.conn.execute("SELECT alert_key, destination, status, attempts, "
-                                          "maybe_sent, next_ms FROM outbox")
+            cur = self.store.database.conn.execute(
+                "SELECT alert_key, destination, status, attempts, maybe_sent, next_ms FROM outbox")
             return {(r[0], r[1]): tuple(r[2:]) for r in cur}
         return await self.writer.run(go)
 

@@ -8,8 +8,9 @@ import pytest
 
 from bot.chat.delivery import DeliveryError, deliver_due
 from bot.policy import Outbox, Policy
+from bot.state.schema import migrate_store
 from bot.state.subscriptions import Subscription, Subscriptions
-from feeds.store.core import Store
+from feeds.store import Store
 from signals import SignalParams
 from tests.helpers.factories import T0, Ops, make_alert
 
@@ -41,6 +42,7 @@ async def run(fn: Any, *args: Any, **kwargs: Any) -> Any:
 @pytest.fixture
 def store(tmp_path):
     s = Store(tmp_path / "d.db")
+    migrate_store(s)  # the chat tables, as the bot opens the file
     yield s
     s.close()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from feeds.store.core import Store
+from feeds.store import Store
 from feeds.venues import coinglass_api as cg
 from tests.feeds.venues.test_coinglass_api import KEY, bars_handler
 from tests.helpers.cli import REPO, clean_env, liqbot_cmd
@@ -36,7 +36,7 @@ async def test_backfill_stores_bars_and_shows_progress(tmp_path):
     assert "coinglass backfill BTC: page 1/1" in err and "bars stored" in err
     assert KEY not in err
     store = Store(db)
-    n = store.conn.execute("SELECT count(*) FROM agg_buckets WHERE source = 'coinglass'")
+    n = store.database.conn.execute("SELECT count(*) FROM agg_buckets WHERE source = 'coinglass'")
     assert n.fetchone()[0] in (96, 98)  # 48 or 49 hourly bars per coin, by where "now" falls
     store.close()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from feeds.store.core import Store
+from feeds.store import Store
 from tests.helpers.cli import run_liqbot, write_coinglass_csv
 from tests.helpers.factories import T0, make_liq
 from tests.helpers.shared import FIXTURES

@@ -222,7 +222,7 @@ async def test_refused_connection_is_retried_and_never_counted_as_delivered(tmp_
         notifiers = {"discord-webhook": hooks.notifier}
         await deliver_due(Outbox(writer.store, FAST), notifiers, int(time.time() * 1000),
                           writer.run)
-        row = await writer.run(lambda: writer.store.conn.execute(
+        row = await writer.run(lambda: writer.store.database.conn.execute(
             "SELECT status, attempts, maybe_sent FROM outbox").fetchone())
         assert tuple(row) == ("pending", 1, 0)
     finally:
@@ -269,7 +269,7 @@ async def test_webhook_tokens_never_reach_logs_or_the_database(rig, caplog):
     rig.fake.gone.add(rig.ids[1])
     await rig.record(ALERT, rig.dest(0), rig.dest(1))
     await rig.drain()
-    await rig.writer.run(rig.store.conn.execute, "PRAGMA wal_checkpoint(FULL)")
+    await rig.writer.run(rig.store.database.conn.execute, "PRAGMA wal_checkpoint(FULL)")
     stored = b"".join(p.read_bytes() for p in rig.writer_files())
     assert b"discord-webhook:" + rig.ids[1].encode() in stored  # the id names it...
     for token in rig.fake.webhooks.values():  # ...the token (the secret) never appears

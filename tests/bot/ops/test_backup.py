@@ -17,7 +17,7 @@ from bot.ops import backup as backup_mod
 from bot.ops.backup import BackupError, backup, db_check, read_only_uri, render_check
 from bot.run.replay import run_replay
 from feeds.history.replay import load_replay
-from feeds.store.core import Store
+from feeds.store import Store
 from tests.bot.ops.replay_data import write_events
 from tests.helpers.cli import alert_blocks
 from tests.helpers.factories import T0, make_liq
@@ -169,7 +169,7 @@ def test_db_check_finds_corruption(tmp_path):
     db = tmp_path / "broken.db"
     store = Store(db)
     store.insert_liquidations([make_liq(ts_exchange_ms=T0 + i) for i in range(2000)])
-    store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.database.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     store.close()
     raw = bytearray(db.read_bytes())
     page = 4096

@@ -23,7 +23,7 @@ from bot.config import load_settings
 from bot.ops.browse import EXTRA_HINT, QUERIES, BrowseError, browse, datasette_argv, metadata
 from bot.run.replay import run_replay
 from feeds.history.replay import load_replay
-from feeds.store.core import Store
+from feeds.store import Store
 from tests.bot.ops.replay_data import write_events
 from tests.helpers.cli import REPO, clean_env
 from tests.helpers.factories import T0, make_liq

@@ -13,7 +13,8 @@ import urllib.request
 
 import pytest
 
-from feeds.store.core import Store
+from bot.state.schema import migrate_store
+from feeds.store import Store
 from tests.bot.ops.exposition import parse_metrics
 from tests.bot.ops.replay_data import write_events
 from tests.helpers.cli import REPO, clean_env, liqbot_cmd, run_liqbot
@@ -24,6 +25,7 @@ from tests.helpers.factories import T0, make_liq
 def db(tmp_path):
     path = tmp_path / "liqbot.db"
     store = Store(path)
+    migrate_store(store)  # the chat tables, as the bot opens the file
     store.insert_liquidations([make_liq(ts_exchange_ms=T0 + i) for i in range(100)])
     store.close()
     return path

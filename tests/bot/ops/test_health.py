@@ -3,7 +3,7 @@
 from bot.ops.health import HealthConfig, HealthMonitor, save_status, status_report
 from bot.render import duration, render_status
 from feeds.net.ws import FeedStats
-from feeds.store.core import Store
+from feeds.store import Store
 
 MIN = 60_000
 

@@ -11,7 +11,7 @@ from bot.chat.delivery import ConsoleNotifier
 from bot.config import load_settings
 from bot.run.live import run_live
 from feeds.model import DAY_MS
-from feeds.store.core import Store
+from feeds.store import Store
 from tests.helpers.factories import make_liq
 
 

@@ -15,7 +15,7 @@ import pytest
 from bot.chat.delivery import ConsoleNotifier
 from bot.config import ConfigError, load_settings
 from bot.run.live import run_live
-from feeds.store.core import Store
+from feeds.store import Store
 from tests.helpers.cli import REPO, clean_env, liqbot_cmd
 from tests.helpers.fake_ws import FakeExchange, wait_until
 
@@ -55,7 +55,7 @@ async def test_live_stream_to_console_alert(tmp_path):
     store = Store(tmp_path / "live.db")
     try:
         assert store.count_events() == 40
-        assert store.conn.execute("SELECT status FROM outbox").fetchall() == [("sent",)]
+        assert store.database.conn.execute("SELECT status FROM outbox").fetchall() == [("sent",)]
     finally:
         store.close()
 

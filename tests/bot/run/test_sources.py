@@ -19,7 +19,7 @@ from bot.run.pipeline import Pipeline
 from bot.run.sources import Sources
 from bot.state.writer import Writer
 from feeds.model import MARKET, Side
-from feeds.store.core import Store
+from feeds.store import Store
 from feeds.venues import coinglass_api as cg
 from feeds.venues.registry import FUNDING as POLLER_VENUES
 from tests.helpers.factories import make_liq
@@ -116,7 +116,7 @@ async def test_coinglass_bars_become_an_aggregate_source_and_are_cross_checked(t
         assert rows["bybit"]["ours_usd"] == pytest.approx(1e6)
         assert rows["bybit"]["ratio"] == pytest.approx(1e6 / theirs["bybit"])
         assert rows[MARKET]["coinglass_usd"] == pytest.approx(theirs["all"])
-        bars = await writer.run(lambda: writer.store.conn.execute(
+        bars = await writer.run(lambda: writer.store.database.conn.execute(
             "SELECT count(*) FROM agg_buckets WHERE source = 'coinglass'").fetchone()[0])
         assert bars == 2
         report = await writer.run(status_report, writer.store, now)

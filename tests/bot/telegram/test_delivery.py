@@ -86,7 +86,7 @@ class Rig:
 
     async def rows(self) -> dict[str, tuple[Any, ...]]:
         def go() -> dict[str, tuple[Any, ...]]:
-            cur = self.store.conn.execute(
+            cur = self.store.database.conn.execute(
                 "SELECT destination, status, attempts, maybe_sent, error FROM outbox")
             return {r[0]: tuple(r[1:]) for r in cur}
         return await self.writer.run(go)
@@ -282,7 +282,7 @@ async def test_a_chat_gets_its_alerts_in_order_even_behind_a_retry(rig):
 
 async def test_an_item_maybe_sent_twice_is_not_sent_a_third_time(rig):
     await rig.record(ALERT, 42)
-    await rig.writer.run(rig.store.conn.execute,  # two crashes while it was in flight
+    await rig.writer.run(rig.store.database.conn.execute,  # two crashes while it was in flight
                          "UPDATE outbox SET maybe_sent = 2")
     await rig.deliver()
     status, _, maybe, error = (await rig.rows())["telegram:42"]

@@ -22,7 +22,7 @@ from bot.telegram.delivery import TelegramLimits
 from bot.telegram.service import OFFSET_KEY, REPLY_KEY, TelegramService, file_url
 from feeds.history.replay import load_replay
 from feeds.model import Side
-from feeds.store.core import Store
+from feeds.store import Store
 from tests.helpers.cli import write_coinglass_csv
 from tests.helpers.factories import make_liq
 from tests.helpers.fake_telegram import (

@@ -18,7 +18,7 @@ import pytest
 from feeds.model import Liquidation
 from feeds.net.backoff import Backoff
 from feeds.net.ws import FeedTiming, WsFeed
-from feeds.store.core import Store
+from feeds.store import Store
 from feeds.venues.binance import binance_feed
 from tests.helpers.fake_ws import FakeExchange, Plan, wait_until
 from tests.helpers.netguard import NetworkBlocked, install, loopback_only  # noqa: F401
@@ -144,7 +144,7 @@ async def test_drop_reconnects_resumes_and_records_the_gap(
     (ex, start, none, reason), (_, start2, end, reason2) = rec.gaps
     assert (ex, none, start2, reason2) == ("binance", None, start, reason)
     assert reason.startswith("connection lost: ConnectionClosedError") and end >= start
-    rows = store.conn.execute("SELECT exchange, start_ms, end_ms FROM gaps").fetchall()
+    rows = store.database.conn.execute("SELECT exchange, start_ms, end_ms FROM gaps").fetchall()
     assert rows == [("binance", start, end)]
     [line] = warnings_from(caplog, "connection lost")
     assert line.startswith("binance: connection lost (ConnectionClosedError: ")

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from feeds.model import HOUR_MS, MINUTE_MS, Side
+from feeds.store import WINDOWS_MS, Store
 from feeds.store.buckets import LEVELS, cover
-from feeds.store.core import WINDOWS_MS, Store
 from tests.helpers.factories import T0, make_liq
 
 DAY = 24 * HOUR_MS
@@ -62,7 +62,7 @@ def test_totals_from_buckets_equal_sums_over_events(busy_store, end, window, coi
     end_ms = T0 + end * MINUTE_MS
     got = busy_store.totals(end_ms, WINDOWS_MS[window], coin=coin)
     where = " AND coin = ?" if coin else ""
-    want = busy_store.conn.execute(
+    want = busy_store.database.conn.execute(
         "SELECT exchange, coin, total(CASE WHEN side = 'long' THEN usd END), "
         "total(CASE WHEN side = 'short' THEN usd END), count(*) FROM events "
         f"WHERE ts_ms >= ? AND ts_ms < ?{where} GROUP BY exchange, coin",

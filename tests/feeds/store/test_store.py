@@ -6,8 +6,9 @@ from decimal import Decimal
 import pytest
 
 from feeds.model import HOUR_MS, MINUTE_MS, Candle, Funding, Side
-from feeds.store.core import Store, StoreError, parse_window
+from feeds.store import Store, StoreError, parse_window
 from feeds.store.schema import SCHEMA_VERSION
+from tests.feeds.store.legacy_schema import build_legacy, shape
 from tests.helpers.factories import T0, make_bucket, make_liq
 
 
@@ -28,7 +29,7 @@ def test_same_event_twice_is_stored_once(store):
 
 def test_exact_values_survive_as_text(store):
     store.insert_liquidations([make_liq(qty_base=Decimal("0.014"), price=Decimal("9910.10"))])
-    row = store.conn.execute("SELECT qty, price FROM events").fetchone()
+    row = store.database.conn.execute("SELECT qty, price FROM events").fetchone()
     assert row == ("0.014", "9910.10")
 
 
@@ -45,7 +46,7 @@ def test_window_uses_hours_inside_and_minutes_at_edges(store):
     t = store.totals(T0 + 150 * MINUTE_MS, 2 * HOUR_MS)
     assert t.total_usd == sum(range(31, 151))
     assert t.count == 120
-    naive = store.conn.execute(
+    naive = store.database.conn.execute(
         "SELECT sum(usd) FROM events WHERE ts_ms >= ? AND ts_ms < ?",
         (T0 + 30 * MINUTE_MS, T0 + 150 * MINUTE_MS),
     ).fetchone()[0]
@@ -73,7 +74,8 @@ def test_filters_by_coin_and_exchange(store):
 
 
 def test_aggregate_buckets_count_when_fully_inside(store):
-    store.insert_buckets([make_bucket(start_ms=T0 + i * HOUR_MS, short_usd=10.0 * i) for i in range(4)])
+    store.insert_buckets([make_bucket(start_ms=T0 + i * HOUR_MS, short_usd=10.0 * i)
+                          for i in range(4)])
     t = store.totals(T0 + 2 * HOUR_MS, 2 * HOUR_MS)
     assert t.short_usd == 10.0 and t.long_usd == 2e6
     # A re-import replaces rather than double counts.
@@ -89,8 +91,9 @@ def test_prune_keeps_buckets(store):
 
 
 def test_context_queries(store):
-    store.insert_candles([Candle("binance", "BTC", T0 + i * HOUR_MS, HOUR_MS, 100 + i, 0, 0, 101 + i)
-                          for i in range(3)])
+    store.insert_candles([
+        Candle("binance", "BTC", T0 + i * HOUR_MS, HOUR_MS, 100 + i, 0, 0, 101 + i)
+        for i in range(3)])
     assert store.price_change("BTC", T0, T0 + 3 * HOUR_MS) == pytest.approx(103 / 100 - 1)
     store.insert_funding([Funding("binance", "BTCUSDT", T0, Decimal("-0.0001"), 4.0)])
     (f,) = store.latest_funding("BTC", T0 + 1)
@@ -123,7 +126,7 @@ def test_corrupt_file_is_a_clear_error_and_left_alone(tmp_path):
 
 
 def test_wal_mode(store):
-    assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.database.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
 def test_parse_window_names_choices():
@@ -155,20 +158,10 @@ def test_overlapping_aggregate_sources_count_once_per_coin(store):
 
 
 def test_v4_database_upgrades_keeping_events_buckets_and_dedup(tmp_path):
-    from feeds.store.core import _INSERT_EVENT, _event_row, _split_sql
-    from feeds.store.schema import MIGRATIONS
-
     path = tmp_path / "v4.db"
     old = [make_liq(ts_exchange_ms=T0 + i * 20_000, notional_usd=Decimal(1000 + i))
            for i in range(9)]
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
-    for script in MIGRATIONS[:4]:
-        for statement in _split_sql(script):
-            conn.execute(statement)
-    conn.executemany(_INSERT_EVENT, [_event_row(e, True) for e in old])  # v1's trigger buckets
-    conn.execute("INSERT INTO meta VALUES ('schema_version', '4')")
-    conn.close()
+    build_legacy(path, 4, old)  # v1's trigger fills the buckets
 
     store = Store(path)
     try:
@@ -179,7 +172,8 @@ def test_v4_database_upgrades_keeping_events_buckets_and_dedup(tmp_path):
         later = make_liq(ts_exchange_ms=T0 + 10 * MINUTE_MS, notional_usd=Decimal(5))
         assert store.insert_liquidations([later, *old[:2]]) == 1
         assert store.totals(T0 + HOUR_MS, HOUR_MS).count == 10
-        triggers = store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+        triggers = store.database.conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger'")
         assert triggers.fetchall() == []
     finally:
         store.close()
@@ -191,7 +185,28 @@ def test_buckets_count_only_the_new_events_of_a_mixed_batch(store):
     fresh = [make_liq(ts_exchange_ms=T0 + 100 + i, position_side=Side.LONG,
                       notional_usd=Decimal(7)) for i in range(4)]
     assert store.insert_liquidations([*seen, *fresh, fresh[0]]) == 4
-    minute = store.conn.execute("SELECT long_usd, short_usd, long_n, short_n FROM buckets_1m")
+    conn = store.database.conn
+    minute = conn.execute("SELECT long_usd, short_usd, long_n, short_n FROM buckets_1m")
     assert minute.fetchall() == [(28.0, 30.0, 4, 3)]
-    hour = store.conn.execute("SELECT long_usd, short_usd, long_n, short_n FROM buckets_1h")
+    hour = conn.execute("SELECT long_usd, short_usd, long_n, short_n FROM buckets_1h")
     assert hour.fetchall() == [(28.0, 30.0, 4, 3)]
+
+
+@pytest.mark.parametrize("version", [1, 2, 3, 4, 5])
+def test_files_made_before_the_split_keep_the_market_tables_a_new_file_gets(tmp_path, version):
+    build_legacy(tmp_path / "old.db", version)
+    old, new = Store(tmp_path / "old.db"), Store(tmp_path / "new.db")
+    try:
+        chat = {"alerts", "outbox", "subscriptions"}
+        legacy = [row for row in shape(old.database.conn) if row[2] not in chat]
+        assert legacy == shape(new.database.conn)
+        assert old.schema_version() == new.schema_version() == SCHEMA_VERSION
+    finally:
+        old.close()
+        new.close()
+
+
+def test_a_new_file_holds_no_chat_tables(store):
+    # bot/state creates them when the bot opens the file (bot/state/schema.py).
+    tables = {r[1] for r in shape(store.database.conn)}
+    assert "events" in tables and not tables & {"alerts", "outbox", "subscriptions"}

@@ -20,7 +20,7 @@ from feeds.model import Liquidation, ParseError, Side
 from feeds.net.backoff import Backoff
 from feeds.net.http import ServerError
 from feeds.net.ws import FeedTiming
-from feeds.store.core import Store
+from feeds.store import Store
 from feeds.venues import binance_coinm as coinm
 from feeds.venues.decode import decoder_for
 from feeds.venues.instruments import InstrumentTable, load_instruments, save_instruments
@@ -170,7 +170,7 @@ async def test_contracts_are_converted_through_the_feed_into_a_real_store(tmp_pa
         async with running(feed):
             await wait_until(lambda: store.count_events() == 3)
         assert [c.path for c in ws.connections] == ["/market/ws/!forceOrder@arr"]
-    rows = store.conn.execute("SELECT exchange, symbol, side, qty, usd FROM events "
+    rows = store.database.conn.execute("SELECT exchange, symbol, side, qty, usd FROM events "
                               "ORDER BY ts_ms").fetchall()
     assert [(r[0], r[1], r[2]) for r in rows] == [("binance-coinm", "BTCUSD_PERP", "long")] * 3
     assert [r[4] for r in rows] == [100.0, 200.0, 300.0]

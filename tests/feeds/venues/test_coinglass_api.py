@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from feeds.clock import SimClock
 from feeds.model import HOUR_MS, MARKET, Bucket, ParseError
 from feeds.net.http import RateLimiter, decode_json
-from feeds.store.core import Store
+from feeds.store import Store
 from feeds.venues import coinglass_api as cg
 from tests.helpers.fake_http import FakeHttp, Reply, Seen, fixture_text
 from tests.helpers.fake_ws import wait_until
@@ -178,7 +178,7 @@ class StoreWriter:
         self.store.insert_buckets(buckets)
 
     def rows(self) -> list[tuple[Any, ...]]:
-        return self.store.conn.execute(
+        return self.store.database.conn.execute(
             "SELECT source, span_ms, start_ms, exchange, coin, long_usd, short_usd "
             "FROM agg_buckets ORDER BY coin, start_ms").fetchall()
 

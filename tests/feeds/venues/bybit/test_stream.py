@@ -16,7 +16,7 @@ import pytest
 from feeds.model import Liquidation, ParseError, Side
 from feeds.net.backoff import Backoff
 from feeds.net.ws import FeedTiming
-from feeds.store.core import Store
+from feeds.store import Store
 from feeds.venues import bybit
 from feeds.venues.binance import parse_force_order as binance_force_order
 from feeds.venues.decode import decoder_for

@@ -16,7 +16,7 @@ import pytest
 from feeds.model import Liquidation, ParseError, Side
 from feeds.net.backoff import Backoff
 from feeds.net.ws import FeedTiming
-from feeds.store.core import Store
+from feeds.store import Store
 from feeds.venues import okx
 from feeds.venues.decode import decoder_for
 from feeds.venues.okx import ContractSpec, load_okx_instruments
@@ -281,7 +281,7 @@ async def test_events_are_sized_from_rest_and_resends_are_stored_once(tmp_path: 
         feed = live_feed(fake, rest, sink, store_path=db)
         async with running(feed):
             await wait_until(lambda: sum(pushes) == 4)
-    rows = store.conn.execute("SELECT symbol, side, qty, usd FROM events ORDER BY symbol")
+    rows = store.database.conn.execute("SELECT symbol, side, qty, usd FROM events ORDER BY symbol")
     assert [tuple(r) for r in rows] == [("BTC-USD-250926", "long", "0.006", 300.0),
                                         (IOST, "short", "130", 1.01803)]
     assert {q["instType"] for q in rest.calls(INFO)} == {"SWAP", "FUTURES"}

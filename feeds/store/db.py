@@ -1,0 +1,133 @@
+"""One SQLite file and its one connection: opening, meta keys, transactions, migrations.
+
+`Database` is the seam the two SQL packages share. The market `Store` (feeds/store) and the
+chat state (bot/state) each keep their own tables and their own ordered migration list,
+versioned under their own key in `meta`, and both run their statements on the same
+`Database.conn`. Nothing outside feeds/store and bot/state may touch `conn`
+(tests/test_architecture.py fails when something does).
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+
+class StoreError(RuntimeError):
+    """The database cannot be used as it is; the message says why and what to do."""
+
+
+class Database:
+    """One SQLite database file. Not thread-safe: every call comes from one thread."""
+
+    def __init__(self, path: str | Path, *, synchronous: str = "NORMAL") -> None:
+        self.path = str(path)
+        self._migrated: set[str] = set()
+        try:
+            self.conn = sqlite3.connect(self.path, timeout=5.0, isolation_level=None)
+            self.conn.execute("PRAGMA busy_timeout = 5000")
+            if self.path != ":memory:":
+                self.conn.execute("PRAGMA journal_mode = WAL")
+            self.conn.execute(f"PRAGMA synchronous = {synchronous}")
+            self.conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: not a usable liqbot database ({exc})") from None
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def transaction(self) -> Transaction:
+        """`with db.transaction():` — BEGIN IMMEDIATE, so the write lock is taken first."""
+        return Transaction(self.conn)
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def version(self, key: str) -> int:
+        """The schema version stored under `key`; 0 for a part never migrated."""
+        value = self.get_meta(key)
+        return 0 if value is None else int(value)
+
+    def migrate(self, key: str, migrations: Sequence[str], *, what: str,
+                legacy: Callable[[], int] | None = None) -> None:
+        """Apply the entries of `migrations` this file lacks, each in its own transaction.
+
+        Entry i moves the part versioned under `key` from version i to i + 1. `legacy`
+        tells which version a file already holds when `key` is absent (tables created
+        before the part had a key of its own); it is asked once and its answer stored.
+        Repeat calls on an open Database cost nothing.
+        """
+        if key in self._migrated:
+            return
+        try:
+            self._migrate(key, migrations, what, legacy)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: not a usable liqbot database ({exc})") from None
+        self._migrated.add(key)
+
+    def _migrate(self, key: str, migrations: Sequence[str], what: str,
+                 legacy: Callable[[], int] | None) -> None:
+        latest = len(migrations)
+        current = self.get_meta(key)
+        if current is None and legacy is not None:
+            seeded = legacy()
+            if seeded:
+                logger.info("store %s: %s tables found at v%d", self.path, what, seeded)
+                self.set_meta(key, str(seeded))
+            current = str(seeded)
+        version = 0 if current is None else int(current)
+        if version > latest:
+            raise StoreError(
+                f"{self.path}: {what} schema v{version} is newer than this liqbot (v{latest}); "
+                "upgrade liqbot or point --db at another file"
+            )
+        for target in range(version + 1, latest + 1):
+            logger.info("store %s: migrating %s schema to v%d", self.path, what, target)
+            # Nested in a caller's transaction when there is one: all of it commits or none.
+            with self.transaction():
+                for statement in split_sql(migrations[target - 1]):
+                    self.conn.execute(statement)
+                self.set_meta(key, str(target))
+
+
+class Transaction:
+    """BEGIN IMMEDIATE on entry unless one is open already; the outermost one commits."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.outer = False
+
+    def __enter__(self) -> None:
+        self.outer = not self.conn.in_transaction
+        if self.outer:
+            self.conn.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: Any, *_: Any) -> None:
+        if not self.outer:
+            return
+        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def split_sql(script: str) -> list[str]:
+    """Split a migration into statements, keeping trigger bodies whole."""
+    out, buf = [], []
+    for line in script.splitlines():
+        if line.strip().startswith("--") or not line.strip():
+            continue
+        buf.append(line)
+        joined = "\n".join(buf)
+        if sqlite3.complete_statement(joined):
+            out.append(joined.strip())
+            buf = []
+    if "".join(buf).strip():
+        raise StoreError("migration has an incomplete statement")
+    return out
