@@ -11,7 +11,8 @@ from backtests.track import track_record
 from bot.alerts import Alert
 from bot.chat.delivery import Notifier, deliver_due
 from bot.evaluate import build_stats
-from bot.policy import Outbox, Policy, PolicyConfig
+from bot.policy import Policy, PolicyConfig
+from bot.state.outbox import Outbox
 from bot.state.subscriptions import Router
 from bot.state.writer import Writer
 from feeds.model import DAY_MS, Bucket, Candle, Funding, Liquidation, OpenInterest

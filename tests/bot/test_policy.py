@@ -2,7 +2,8 @@
 
 import pytest
 
-from bot.policy import Outbox, Policy, PolicyConfig
+from bot.policy import Policy, PolicyConfig
+from bot.state.outbox import Outbox
 from feeds.store.core import Store
 from signals import SignalParams, evaluate
 from tests.helpers.factories import T0, make_stat
