@@ -10,14 +10,14 @@ from typing import Any, TypeVar
 from backtests.track import track_record
 from bot.alerts import Alert
 from bot.chat.delivery import Notifier, deliver_due
-from bot.evaluate import build_stats
 from bot.policy import Policy, PolicyConfig
 from bot.state.outbox import Outbox
 from bot.state.subscriptions import Router
 from bot.state.writer import Writer
 from feeds.model import DAY_MS, Bucket, Candle, Funding, Liquidation, OpenInterest
-from feeds.store.core import Store
+from feeds.store.core import Store, parse_window
 from signals import SignalParams, evaluate
+from signals.stats import build_stats, evaluated_windows
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -52,7 +52,8 @@ class Pipeline:
 
     def evaluate(self, now_ms: int, bar_ms: int = 60_000) -> list[Alert]:
         """Classify the windows ending at `now_ms`; record and return the new alerts."""
-        stats = build_stats(self.store, now_ms, self.params, bar_ms=bar_ms)
+        windows = evaluated_windows(map(parse_window, self.params.windows), bar_ms)
+        stats = build_stats(self.store, now_ms, self.params, windows)
         alerts = self.policy.decide(evaluate(stats, self.params))
         if alerts:
             alerts = [self._quote(a) for a in alerts]
