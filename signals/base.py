@@ -10,17 +10,10 @@ from signals.windows import WindowStat
 
 
 class SignalKind(enum.StrEnum):
+    """What a signal says happened; its names, colours and side are `signals.kinds.KINDS`."""
+
     SHORT_SQUEEZE = "short_squeeze"
     LONG_CASCADE = "long_cascade"
-
-    @property
-    def title(self) -> str:
-        return self.value.replace("_", " ").upper()
-
-    @property
-    def dominant(self) -> str:
-        """The liquidated side that defines the kind."""
-        return "shorts" if self is SignalKind.SHORT_SQUEEZE else "longs"
 
 
 @dataclass(frozen=True, slots=True)
