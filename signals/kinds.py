@@ -1,16 +1,23 @@
-"""Everything said about a signal kind, in one place: names, colours, side and direction.
+"""The signal kinds and everything said about them: names, colours, side and direction.
 
-Alerts, chat commands, Discord embeds, backtest reports and charts all read their words
-and colours here, so a new kind is one entry in `KINDS` (plus its classifier in
-`signals.registry`).
+Classifiers read the dominant side here; alerts, chat commands, Discord embeds, backtest
+reports and charts read their words and colours. A new kind is a SignalKind member, its
+entry in `KINDS` and its classifier in `signals.registry`.
 """
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 
 from feeds.model import Side
-from signals.base import SignalKind
+
+
+class SignalKind(enum.StrEnum):
+    """What a signal says happened."""
+
+    SHORT_SQUEEZE = "short_squeeze"
+    LONG_CASCADE = "long_cascade"
 
 
 @dataclass(frozen=True, slots=True)
