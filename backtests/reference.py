@@ -26,6 +26,25 @@ class _Rate:
     rate_8h: float
 
 
+@dataclass(frozen=True, slots=True)
+class _Sums:
+    """Store.totals' answer with its sums taken once (build_stats reads them repeatedly)."""
+
+    start_ms: int
+    end_ms: int
+    long_usd: float
+    short_usd: float
+    rows: tuple[TotalsRow, ...]
+    sampled_exchanges: frozenset[str] = frozenset()
+
+    @property
+    def total_usd(self) -> float:
+        return self.long_usd + self.short_usd
+
+    def by(self, dim: str) -> list[tuple[str, float, float]]:
+        return Totals(self.start_ms, self.end_ms, self.rows).by(dim)
+
+
 class MemoryStore:
     """The store's reads (totals, price change, funding) over Bars, one question at a time.
 
@@ -52,15 +71,18 @@ class MemoryStore:
             short_usd += shorts[i]
         return long_usd, short_usd, b > a
 
-    def totals(self, end_ms: int, window_ms: int, *, coin: str | None = None) -> Totals:
+    def totals(self, end_ms: int, window_ms: int, *, coin: str | None = None) -> _Sums:
         """Store.totals: one row per (exchange, coin) with bars inside the window."""
         start = end_ms - window_ms
         rows = []
+        long_usd = short_usd = 0.0
         for g in self.bars.coin_groups(MARKET if coin is None else coin):
             lo, sh, present = self._group_sums(g, start, end_ms)
             if present:
                 rows.append(TotalsRow(*self.bars.groups[g], lo, sh, 0, 0))
-        return Totals(start, end_ms, tuple(rows))
+                long_usd += lo
+                short_usd += sh
+        return _Sums(start, end_ms, long_usd, short_usd, tuple(rows))
 
     def price_change(self, coin: str, start_ms: int, end_ms: int) -> float | None:
         """Store.price_change: last close / first open - 1 of the finest candles inside."""
