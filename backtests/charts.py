@@ -16,11 +16,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from backtests.bars import Bars, Floats
-from backtests.outcomes import DIRECTION, price_paths
+from backtests.outcomes import price_paths
 from backtests.study import ALL, GroupResult, SignalOutcome, Study
+from signals.kinds import KINDS
 
-KINDS = {"short_squeeze": ("Short squeezes", "tab:green"),
-         "long_cascade": ("Long cascades", "tab:red")}
 _BOOT = 400
 
 
@@ -60,7 +59,8 @@ def price_path_chart(study: Study, bars: Bars, path: Path) -> Path:
     longest = max(h.ms for h in study.config.horizons)
     fig = Figure(figsize=(10, 4))
     rng = np.random.default_rng(study.config.seed)
-    for ax_i, (kind, (title, colour)) in enumerate(KINDS.items()):
+    for ax_i, (kind, info) in enumerate(KINDS.items()):
+        title, colour = info.plural, info.chart_colour
         ax = fig.add_subplot(1, 2, ax_i + 1)
         signals = _counted(study, kind)
         ax.set_title(f"{title} (n={len(signals)})")
@@ -92,7 +92,8 @@ def returns_chart(study: Study, path: Path) -> Path:
     """Distribution of main-horizon returns per kind against all random entries."""
     h = study.config.main_horizon
     fig = Figure(figsize=(10, 4))
-    for ax_i, (kind, (title, colour)) in enumerate(KINDS.items()):
+    for ax_i, (kind, info) in enumerate(KINDS.items()):
+        title, colour = info.plural, info.chart_colour
         ax = fig.add_subplot(1, 2, ax_i + 1)
         values = np.array([s.returns[h] for s in _counted(study, kind) if s.returns[h] is not None],
                           dtype=float) * 100
@@ -132,7 +133,8 @@ def severity_chart(study: Study, path: Path) -> Path:
     h = study.config.main_horizon
     fig = Figure(figsize=(8, 4))
     ax = fig.add_subplot(1, 1, 1)
-    for offset, (kind, (title, colour)) in zip((-0.2, 0.2), KINDS.items(), strict=True):
+    for offset, (kind, info) in zip((-0.2, 0.2), KINDS.items(), strict=True):
+        title, colour = info.plural, info.chart_colour
         rows = [g for g in study.groups if g.kind == kind and g.scope == ALL
                 and g.horizon == h and g.severity is not None]
         for g in rows:
@@ -163,8 +165,9 @@ def equity_chart(study: Study, path: Path) -> Path:
     h, cost = study.config.main_horizon, study.config.cost
     fig = Figure(figsize=(10, 4))
     ax = fig.add_subplot(1, 1, 1)
-    for kind, (title, colour) in KINDS.items():
-        done = sorted((s.entry_ms or 0, DIRECTION[kind] * r) for s in _counted(study, kind)
+    for kind, info in KINDS.items():
+        title, colour = info.plural, info.chart_colour
+        done = sorted((s.entry_ms or 0, info.direction * r) for s in _counted(study, kind)
                       if (r := s.returns[h]) is not None)
         if not done:
             continue

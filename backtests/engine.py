@@ -18,6 +18,7 @@ from feeds.model import HOUR_MS
 from feeds.store import parse_window
 from signals import SignalKind, SignalParams
 from signals.episodes import DEFAULT_COOLDOWN_MS
+from signals.stats import evaluated_windows
 from signals.vectorized import classify_arrays
 
 
@@ -53,12 +54,7 @@ class AlertRecord:
 
 def live_windows(params: SignalParams, bar_ms: int) -> list[int]:
     """Configured windows the live path evaluates: whole multiples of the data's bar."""
-    out = []
-    for name in params.windows:
-        w = parse_window(name)
-        if w >= bar_ms and w % bar_ms == 0:
-            out.append(w)
-    return out
+    return evaluated_windows([parse_window(name) for name in params.windows], bar_ms)
 
 
 @dataclass
@@ -71,7 +67,7 @@ class _Best:
 
 
 def _included(arrays: WindowArrays, params: SignalParams) -> npt.NDArray[np.bool_]:
-    """[scope, tick]: which WindowStats build_stats would have built."""
+    """[scope, tick]: which WindowStats signals.stats.build_stats would have built."""
     coins = coins_in_top(arrays, params.max_coins)
     if not params.per_coin:
         coins = np.zeros_like(coins)

@@ -15,9 +15,11 @@ import numpy as np
 import numpy.typing as npt
 
 from backtests.bars import BacktestError, Floats, Ints, PriceSeries
+from signals.kinds import KINDS
 
 _UNITS = {"m": 60_000, "h": 3_600_000, "d": 86_400_000}
-DIRECTION = {"short_squeeze": 1, "long_cascade": -1}  # the continuation hypothesis
+# Kind value -> +1 / -1, the way price goes if the move continues (the hypothesis tested).
+DIRECTION = {k.value: info.direction for k, info in KINDS.items()}
 
 
 @dataclass(frozen=True, slots=True)

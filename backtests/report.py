@@ -7,47 +7,12 @@ part, to the terminal, so the three never disagree.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
+from backtests.blocks import Block, band, money, pct, pval, share
+from backtests.report_sweep import sweep_blocks
 from backtests.results import scope_label
-
-KIND_TITLES = {"short_squeeze": "Short squeezes", "long_cascade": "Long cascades"}
-_MOVES = {"short_squeeze": ("rose", "up"), "long_cascade": ("fell", "down")}
-
-
-@dataclass(frozen=True)
-class Block:
-    kind: str  # h1 | h2 | p | list | table | img
-    text: str = ""
-    items: tuple[str, ...] = ()
-    headers: tuple[str, ...] = ()
-    rows: tuple[tuple[str, ...], ...] = ()
-
-
-def pct(x: float | None, digits: int = 2, signed: bool = True) -> str:
-    if x is None:
-        return "—"
-    return f"{x * 100:+.{digits}f}%" if signed else f"{x * 100:.{digits}f}%"
-
-
-def share(x: float | None) -> str:
-    return "—" if x is None else f"{x * 100:.0f}%"
-
-
-def band(b: Sequence[float] | None, fmt: Any = share) -> str:
-    return "—" if not b else f"{fmt(b[0])} to {fmt(b[1])}"
-
-
-def money(x: float) -> str:
-    for size, unit in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
-        if abs(x) >= size:
-            return f"${x / size:.3g}{unit}"
-    return f"${x:.0f}"
-
-
-def pval(p: float | None) -> str:
-    return "—" if p is None else f"{p:.3f}" if p >= 0.001 else "<0.001"
+from signals.kinds import KINDS, kind_info
 
 
 def rows_for(results: dict[str, Any], *, severity: bool = False) -> list[dict[str, Any]]:
@@ -80,14 +45,14 @@ def verdict(row: dict[str, Any]) -> str:
 def headline(results: dict[str, Any], kind: str) -> str:
     """One honest paragraph per kind, quoting the main horizon."""
     row, c = headline_row(results, kind), results["config"]
-    title, h, cost = KIND_TITLES[kind], c["main_horizon"], c["round_trip_cost"]
+    info = kind_info(kind)
+    title, h, cost = info.plural, c["main_horizon"], c["round_trip_cost"]
     if row is None or row["n"] == 0:
         return f"**{title}**: no independent episodes with prices in this data."
-    moved, _ = _MOVES[kind]
     p = row.get("placebo") or {}
     text = (f"**{title}** ({scope_label(row['scope'])}): {row['n']} independent episodes. "
             f"{h} after entry the median return was {pct(row['median'])} (mean "
-            f"{pct(row['mean'])}, 95% CI {band(row['mean_ci'], pct)}). Price {moved} after "
+            f"{pct(row['mean'])}, 95% CI {band(row['mean_ci'], pct)}). Price {info.moved} after "
             f"{share(row['hit'])} of them (random times: {share(p.get('hit'))}, 95% band "
             f"{band(p.get('hit_band'))}). Net of {pct(cost, 2, False)} round-trip costs, trading "
             f"the continuation averaged {pct(row['net_continuation'])} per trade, the reversal "
@@ -140,8 +105,8 @@ def _summary_table(results: dict[str, Any]) -> Block:
     rows = []
     for r in rows_for(results):
         p = r.get("placebo") or {}
-        rows.append((KIND_TITLES[r["kind"]], scope_label(r["scope"]), r["horizon"], str(r["n"]),
-                     pct(r["median"]), f"{pct(r['mean'])} [{band(r['mean_ci'], pct)}]",
+        rows.append((kind_info(r["kind"]).plural, scope_label(r["scope"]), r["horizon"],
+                     str(r["n"]), pct(r["median"]), f"{pct(r['mean'])} [{band(r['mean_ci'], pct)}]",
                      f"{share(r['hit'])} [{band(r['hit_ci'])}]",
                      f"{share(p.get('hit'))} [{band(p.get('hit_band'))}]",
                      pval(p.get("p_mean")), pval(p.get("p_hit")),
@@ -155,7 +120,7 @@ def _severity_table(results: dict[str, Any]) -> Block:
     h = results["config"]["main_horizon"]
     headers = ("Kind", "Scope", "Severity", "n", f"Median {h}", "Hit [95% CI]", "Random hit",
                "p hit", "")
-    rows = [(KIND_TITLES[r["kind"]], scope_label(r["scope"]),
+    rows = [(kind_info(r["kind"]).plural, scope_label(r["scope"]),
              {1: "notable", 2: "large", 3: "extreme"}[r["severity"]], str(r["n"]),
              pct(r["median"]), f"{share(r['hit'])} [{band(r['hit_ci'])}]",
              share((r.get("placebo") or {}).get("hit")),
@@ -182,7 +147,7 @@ def _signal_rows(results: dict[str, Any]) -> Block:
                 else "warm-up" if s["warmup"] else "no price" if s["entry_price"] is None
                 else "outside period")
         entry = "—" if s["entry_price"] is None else f"{s['entry_price']:.6g}"
-        rows.append((s["time"].replace("T", " ").rstrip("Z"), KIND_TITLES[s["kind"]][:-1],
+        rows.append((s["time"].replace("T", " ").rstrip("Z"), kind_info(s["kind"]).name,
                      scope_label(s["symbol"]), s["window"], s["severity_name"], money(s["usd"]),
                      share(s["share"]), "—" if s["ratio"] is None else f"{s['ratio']:.1f}",
                      entry, *(pct(s["returns"][x]) for x in hs),
@@ -217,12 +182,10 @@ def _settings(results: dict[str, Any]) -> Block:
 
 def build_blocks(results: dict[str, Any], charts: dict[str, str]) -> list[Block]:
     """The whole report; `charts` maps file name -> caption (images already written)."""
-    from backtests.report_sweep import sweep_blocks
-
     h = results["config"]["main_horizon"]
     blocks = [Block("h1", "liqbot backtest: what happened after each alert"),
               Block("h2", "Headline"),
-              *(Block("p", headline(results, k)) for k in KIND_TITLES),
+              *(Block("p", headline(results, k)) for k in KINDS),
               Block("h2", "Data and settings"), _settings(results),
               Block("h2", "How to read this"), Block("list", items=_HOW),
               Block("h2", "Results by kind, scope and horizon"), _summary_table(results),

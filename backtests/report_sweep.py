@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from backtests.report import KIND_TITLES, Block, pct, pval, share
+from backtests.blocks import Block, pct, pval, share
 from backtests.results import scope_label
+from signals.kinds import kind_info
 
 
 def _score(s: dict[str, Any] | None) -> str:
@@ -45,7 +46,7 @@ def _test_table(rows: list[dict[str, Any]]) -> Block:
     out = []
     for r in rows:
         p = r.get("placebo") or {}
-        out.append((KIND_TITLES[r["kind"]], scope_label(r["scope"]), r["horizon"], str(r["n"]),
+        out.append((kind_info(r["kind"]).plural, scope_label(r["scope"]), r["horizon"], str(r["n"]),
                     pct(r["median"]), share(r["hit"]), share(p.get("hit")),
                     pval(p.get("p_mean")), pval(p.get("p_hit")),
                     "small n" if r["small_n"] else ""))

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from backtests.report import KIND_TITLES, headline_row, pct, pval, rows_for, share, verdict
+from backtests.blocks import pct, pval, share
+from backtests.report import headline_row, rows_for, verdict
 from backtests.results import scope_label
+from signals.kinds import KINDS, kind_info
 
 
 def _line(cells: list[str], widths: list[int]) -> str:
@@ -24,7 +26,7 @@ def render_table(results: dict[str, Any]) -> str:
         if r["horizon"] != h:
             continue
         p = r.get("placebo") or {}
-        rows.append([KIND_TITLES[r["kind"]], scope_label(r["scope"]), str(r["n"]),
+        rows.append([kind_info(r["kind"]).plural, scope_label(r["scope"]), str(r["n"]),
                      pct(r["median"]), share(r["hit"]), share(p.get("hit")),
                      pval(p.get("p_hit")), pval(p.get("p_mean")), pct(r["net_continuation"]),
                      pct(r["net_reversal"]), "small n" if r["small_n"] else ""])
@@ -36,8 +38,8 @@ def render_table(results: dict[str, Any]) -> str:
              f"next bar's open; net after {pct(c['round_trip_cost'], 2, False)} round trip.",
              _line(headers, widths), _line(["-" * w for w in widths], widths)]
     lines += [_line(r, widths) for r in rows] or ["(no episodes)"]
-    for kind, title in KIND_TITLES.items():
+    for kind, info in KINDS.items():
         row = headline_row(results, kind)
         if row is not None and row["n"]:
-            lines.append(f"{title}: {verdict(row)}.")
+            lines.append(f"{info.plural}: {verdict(row)}.")
     return "\n".join(lines)

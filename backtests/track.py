@@ -9,12 +9,10 @@ from __future__ import annotations
 import json
 from typing import Any, Protocol
 
+from signals.kinds import KIND_WORDS, KINDS, find_kind, kind_info
+
 META_KEY = "backtest_latest"
 MIN_QUOTE_N = 5  # below this a "track record" would be one or two anecdotes: say nothing
-_ALIASES = {"squeeze": "short_squeeze", "short_squeeze": "short_squeeze",
-            "cascade": "long_cascade", "long_cascade": "long_cascade"}
-_TITLES = {"short_squeeze": "Short squeezes", "long_cascade": "Long cascades"}
-_WAY = {"short_squeeze": "up", "long_cascade": "down"}
 _ROW_KEYS = ("kind", "scope", "severity", "horizon", "n", "mean", "median", "hit",
              "hit_reversal", "net_continuation", "net_reversal", "small_n")
 
@@ -91,13 +89,14 @@ def track_record(store: MetaStore, kind: str, severity: int, scope: str) -> str 
     from this scope and severity to the scope, then to every scope pooled.
     """
     saved = load_latest(store)
-    if saved is None or kind not in _WAY:
+    info = find_kind(kind)
+    if saved is None or info is None:
         return None
     r = _find(saved, kind, scope, severity)
     if r is None:
         return None
     text = (f"after {r['n']} similar: {_label(saved, r['scope'])} median {_pct(r['median'])} "
-            f"at {r['horizon']}, {_WAY[kind]} {r['hit'] * 100:.0f}% of the time (")
+            f"at {r['horizon']}, {info.way} {r['hit'] * 100:.0f}% of the time (")
     if r.get("random_hit") is not None:
         text += f"random times {r['random_hit'] * 100:.0f}%; "
     text += f"n={r['n']}, {_months(saved)})"
@@ -109,24 +108,25 @@ def _kind_line(saved: dict[str, Any], kind: str) -> str:
     rows = [r for r in saved["rows"] if r["kind"] == kind and r["severity"] is None
             and r["horizon"] == saved["main_horizon"] and (r["scope"] == "all") == several]
     if not rows or not rows[0]["n"]:
-        return f"{_TITLES[kind]}: no episodes."
+        return f"{kind_info(kind).plural}: no episodes."
     r = rows[0]
     p = "" if r["p_hit"] is None else f", p={r['p_hit']:.2f}"
     random = "" if r["random_hit"] is None else f" (random {r['random_hit'] * 100:.0f}%{p})"
-    return (f"{_TITLES[kind]} ({_label(saved, r['scope'])}): n={r['n']} · {r['horizon']} "
-            f"median {_pct(r['median'])} · {_WAY[kind]} {r['hit'] * 100:.0f}%{random} · net "
+    info = kind_info(kind)
+    return (f"{info.plural} ({_label(saved, r['scope'])}): n={r['n']} · {r['horizon']} "
+            f"median {_pct(r['median'])} · {info.way} {r['hit'] * 100:.0f}%{random} · net "
             f"after costs: continuation {_pct(r['net_continuation'])}, reversal "
             f"{_pct(r['net_reversal'])}" + (" · small sample" if r["small_n"] else ""))
 
 
 def render_backtest_summary(store: MetaStore, kind: str | None = None) -> str:
     """The answer to `/backtest [kind]`: the latest study, per kind, at its main horizon."""
-    if kind is not None and kind.lower() not in _ALIASES:
+    if kind is not None and kind.lower() not in KIND_WORDS:
         return f"Unknown kind {kind!r}: use squeeze or cascade."
     saved = load_latest(store)
     if saved is None:
         return "No backtest stored yet: run `liqbot backtest --data FILE --db DB`."
-    kinds = [_ALIASES[kind.lower()]] if kind else list(_TITLES)
+    kinds = [KIND_WORDS[kind.lower()]] if kind else [k.value for k in KINDS]
     head = (f"Latest backtest: {', '.join(saved['files'])}, {_months(saved)}; entries at the "
             f"next bar's open, {saved['cost'] * 100:.2f}% round-trip costs.")
     return "\n".join([head, *(_kind_line(saved, k) for k in kinds)])

@@ -1,6 +1,6 @@
 """Window totals, baselines and context for every evaluation time at once, as arrays.
 
-What `bot.evaluate.build_stats` asks the store at one time, answered for all times:
+What `signals.stats.build_stats` asks the store at one time, answered for all times:
 totals of bars lying fully inside [end - window, end), the trailing mean over the lookback
 before the window, the price change over the window and the funding known at its start.
 Sums run bar after bar from 0.0, in time order, as SQLite's sum() does over one

@@ -7,7 +7,7 @@ Ours: `backtests.sweep.run_sweep` (window arrays built once, every configuration
 by `signals.vectorized`, the alert policy, walk-forward scoring), timed end to end.
 Baselines, the same configurations bar by bar:
   live      the bot's own path: a SQLite Store holding the data, then per tick
-            `bot.evaluate.build_stats` + `signals.registry.evaluate` + `bot.policy.Policy`.
+            `signals.stats.build_stats` + `signals.registry.evaluate` + `bot.policy.Policy`.
             It is slow, so it runs a SUBSET (a few configurations over the first ticks); the
             per-tick time is extrapolated linearly to every tick and configuration.
   reference the pure per-bar path (`backtests.reference`: same WindowStats, real classifiers,
@@ -29,6 +29,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from backtests.bars import Bars, build_bars  # noqa: E402
+from backtests.engine import live_windows  # noqa: E402
 from backtests.reference import run_reference  # noqa: E402
 from backtests.study import StudyConfig  # noqa: E402
 from backtests.sweep import Candidate, periods_of, progress_bar, run_sweep  # noqa: E402
@@ -37,6 +38,7 @@ from backtests.windows import WindowCache  # noqa: E402
 from feeds.history.replay import ReplayData  # noqa: E402
 from signals import SignalParams, evaluate  # noqa: E402
 from signals.episodes import DEFAULT_COOLDOWN_MS  # noqa: E402
+from signals.stats import build_stats  # noqa: E402
 
 TARGET = 100.0
 
@@ -60,7 +62,6 @@ def grid(n: int) -> list[Candidate]:
 
 def live_keys(data: ReplayData, bars: Bars, cand: Candidate, n_ticks: int) -> tuple[list, float]:
     """Run the bot's own per-tick path over the first ticks; return (alert keys, seconds)."""
-    from bot.evaluate import build_stats
     from bot.policy import Policy, PolicyConfig
     from bot.state.schema import migrate_store
     from feeds.store import Store
@@ -72,10 +73,11 @@ def live_keys(data: ReplayData, bars: Bars, cand: Candidate, n_ticks: int) -> tu
         store.insert_candles(data.candles)
         store.insert_funding(data.funding)
     policy = Policy(store, cand.params, PolicyConfig(cooldown_ms=cand.cooldown_ms))
+    windows = live_windows(cand.params, bars.bar_ms)
     keys = []
     t0 = time.process_time()
     for tick in bars.ticks[:n_ticks].tolist():
-        stats = build_stats(store, tick, cand.params, bar_ms=bars.bar_ms)
+        stats = build_stats(store, tick, cand.params, windows)
         alerts = policy.decide(evaluate(stats, cand.params))
         if alerts:
             policy.record(alerts, [], tick)

@@ -34,8 +34,9 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import loadavg, percentile, progress, table, verdict  # noqa: E402
 from bot.chat.delivery import deliver_due  # noqa: E402
-from bot.policy import Outbox, Policy  # noqa: E402
+from bot.policy import Policy  # noqa: E402
 from bot.run.live import run_live  # noqa: E402
+from bot.state.outbox import Outbox  # noqa: E402
 from bot.state.subscriptions import Subscription, Subscriptions  # noqa: E402
 from bot.state.writer import Writer  # noqa: E402
 from bot.telegram.delivery import TelegramLimits  # noqa: E402

@@ -15,14 +15,12 @@ from bot.state.subscriptions import ALL_KINDS, Subscription, Subscriptions
 from feeds.model import MARKET, coin_of
 from feeds.store import WINDOWS_MS, Store, parse_window
 from feeds.venues.registry import SAMPLED_VENUES
+from signals.kinds import KIND_WORDS
 
 _SYMBOL = re.compile(r"^[A-Za-z0-9]{2,20}$")
 _WINDOWISH = re.compile(r"^\d+[mhdw]$", re.IGNORECASE)
 _USD = re.compile(r"^\$?(\d+(?:\.\d+)?)([kKmMbB]?)$")
 _SCALE = {"": 1.0, "k": 1e3, "m": 1e6, "b": 1e9}
-KIND_WORDS = {"squeeze": "short_squeeze", "squeezes": "short_squeeze",
-               "short_squeeze": "short_squeeze", "cascade": "long_cascade",
-               "cascades": "long_cascade", "long_cascade": "long_cascade"}
 MIN_USD_PRESETS = (0.0, 1e6, 10e6, 50e6)
 
 

@@ -1,55 +1,30 @@
-"""Which signals become alerts (dedup, cooldown, escalation) and the durable outbox."""
+"""Which signals become alerts, recorded with their pending deliveries in one transaction.
+
+The rule itself (strongest per kind and scope, cooldown, escalation) is
+`signals.episodes`, shared with the backtest; this module gives it the last alerts kept
+in SQLite and stores what it decides.
+"""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bot.alerts import Alert
+from bot.state.alerts import AlertLog
+from bot.state.outbox import DeliveryConfig, Outbox
 from feeds.store.core import Store
 from signals import Signal, SignalParams
-
-logger = logging.getLogger(__name__)
-
+from signals.episodes import DEFAULT_COOLDOWN_MS, choose
 
 Destinations = Sequence[str] | Callable[[Alert], Sequence[str]]
 
 
 @dataclass(frozen=True, slots=True)
-class PolicyConfig:
-    cooldown_ms: int = 4 * 3_600_000  # Alertmanager's repeat_interval default
-    max_attempts: int = 8
-    retry_base_ms: int = 2_000
-    retry_cap_ms: int = 300_000
-    deadline_ms: int = 3_600_000  # from the first attempt; later an alert is stale, not late
-    max_maybe_sent: int = 2  # attempts that may have been delivered: the at-most-twice cap
+class PolicyConfig(DeliveryConfig):
+    """The cooldown between alerts of one (kind, scope), and how their deliveries retry."""
 
-
-@dataclass(frozen=True, slots=True)
-class OutboxItem:
-    alert: Alert
-    destination: str
-    attempts: int
-    maybe_sent: int = 0  # earlier attempts that may have been delivered (see Outbox.begin)
-    first_ms: int | None = None
-
-
-def strongest(signals: Iterable[Signal], params: SignalParams) -> list[Signal]:
-    """Keep one signal per (kind, scope): highest severity, then the largest scaled size.
-
-    Windows overlap (a big hour is also inside the 4h window), so choosing here is
-    what makes one episode one alert instead of one per window.
-    """
-    best: dict[tuple[str, str], Signal] = {}
-    for s in signals:
-        k = (s.kind.value, s.scope)
-        rank = (s.severity, s.stat.total_usd / params.scale(s.stat.window_ms))
-        cur = best.get(k)
-        if cur is None or rank > (cur.severity,
-                                  cur.stat.total_usd / params.scale(cur.stat.window_ms)):
-            best[k] = s
-    return sorted(best.values(), key=lambda s: (s.kind.value, s.scope))
+    cooldown_ms: int = DEFAULT_COOLDOWN_MS
 
 
 class Policy:
@@ -59,28 +34,14 @@ class Policy:
         self.store = store
         self.params = params
         self.config = config or PolicyConfig()
-
-    def _last_alert(self, kind: str, scope: str, before_ms: int) -> tuple[int, int, int] | None:
-        # Only alerts decided strictly before this signal count: a rerun over the same data
-        # then reaches the same decisions and the same keys (and so sends nothing twice).
-        row = self.store.conn.execute(
-            "SELECT signal_ms, severity, episode_ms FROM alerts "
-            "WHERE kind = ? AND scope = ? AND signal_ms < ? ORDER BY signal_ms DESC LIMIT 1",
-            (kind, scope, before_ms),
-        ).fetchone()
-        return None if row is None else (int(row[0]), int(row[1]), int(row[2]))
+        self._log = AlertLog(store)
+        self._outbox = Outbox(store, self.config)
 
     def decide(self, signals: Sequence[Signal]) -> list[Alert]:
         """Return the alerts to send for these signals (already deduplicated)."""
-        out = []
-        for s in strongest(signals, self.params):
-            end = s.stat.end_ms
-            last = self._last_alert(s.kind.value, s.scope, end)
-            if last is None or end - last[0] >= self.config.cooldown_ms:
-                out.append(Alert.from_signal(s, episode_ms=s.stat.start_ms, escalation=False))
-            elif s.severity > last[1]:
-                out.append(Alert.from_signal(s, episode_ms=last[2], escalation=True))
-        return out
+        return [Alert.from_signal(d.signal, episode_ms=d.episode_ms, escalation=d.escalation)
+                for d in choose(signals, self.params, self._log.last_before,
+                                self.config.cooldown_ms)]
 
     def record(self, alerts: Sequence[Alert], destinations: Destinations, now_ms: int) -> int:
         """Store alerts and their pending deliveries; return how many alerts were new.
@@ -90,173 +51,7 @@ class Policy:
         new = 0
         with self.store.transaction():
             for a in alerts:
-                targets = destinations(a) if callable(destinations) else destinations
-                cur = self.store.conn.execute(
-                    "INSERT OR IGNORE INTO alerts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (a.key, a.kind, a.scope, str(a.window_ms), a.severity, a.episode_ms,
-                     a.end_ms, now_ms, a.to_json()),
-                )
-                new += cur.rowcount
-                self.store.conn.executemany(
-                    "INSERT OR IGNORE INTO outbox (alert_key, destination, status, next_ms) "
-                    "VALUES (?, ?, 'pending', 0)",
-                    [(a.key, d) for d in targets],
-                )
+                new += self._log.add(a, now_ms)
+                self._outbox.enqueue(a.key, destinations(a) if callable(destinations)
+                                     else destinations)
         return new
-
-
-PENDING, SENT, DEAD = "pending", "sent", "dead"
-
-
-class Outbox:
-    """Durable delivery state: pending -> sent (acknowledged) or dead (permanent failure).
-
-    At most twice: `begin` counts an attempt as maybe delivered before it goes out, and
-    the outcome takes that back when the platform said no. A crash in flight or a timeout
-    after the request was written leaves it counted; an item is sent again only while
-    fewer than `max_maybe_sent` attempts may have reached the chat.
-    """
-
-    def __init__(self, store: Store, config: PolicyConfig | None = None) -> None:
-        self.store = store
-        self.config = config or PolicyConfig()
-
-    def due(self, now_ms: int, names: Sequence[str] | None = None,
-            limit: int = 2000) -> list[OutboxItem]:
-        """Pending items whose time has come, oldest alert first, for notifiers `names`.
-
-        An item waits while an older one for the same destination is backing off, so a
-        chat never sees an escalation before the alert it escalates.
-        """
-        served, served_args = _served_by(names, column="o.destination")
-        rows = self.store.conn.execute(
-            "SELECT a.payload, o.destination, o.attempts, o.maybe_sent, o.first_ms FROM outbox o "
-            "JOIN alerts a ON a.key = o.alert_key "
-            f"WHERE o.status = 'pending' AND o.next_ms <= ?{served} AND NOT EXISTS ("
-            "  SELECT 1 FROM outbox h JOIN alerts ha ON ha.key = h.alert_key "
-            "  WHERE h.destination = o.destination AND h.status = 'pending' AND h.next_ms > ? "
-            "  AND (ha.signal_ms, ha.key) < (a.signal_ms, a.key)"
-            ") ORDER BY a.signal_ms, a.key, o.destination LIMIT ?",
-            [now_ms, *served_args, now_ms, limit],
-        ).fetchall()
-        alerts: dict[str, Alert] = {}  # one alert fans out to many rows: decode it once
-        return [OutboxItem(alerts.get(p) or alerts.setdefault(p, Alert.from_json(p)), d, n, m, f)
-                for p, d, n, m, f in rows]
-
-    def begin(self, item: OutboxItem, now_ms: int) -> None:
-        """Record an attempt as maybe delivered, before the request leaves."""
-        self.store.conn.execute(
-            "UPDATE outbox SET maybe_sent = ?, first_ms = coalesce(first_ms, ?) "
-            "WHERE alert_key = ? AND destination = ?",
-            (item.maybe_sent + 1, now_ms, item.alert.key, item.destination),
-        )
-
-    def mark_sent(self, key: str, destination: str, now_ms: int) -> None:
-        self.store.conn.execute(
-            "UPDATE outbox SET status = 'sent', sent_ms = ?, attempts = attempts + 1, error = NULL "
-            "WHERE alert_key = ? AND destination = ?",
-            (now_ms, key, destination),
-        )
-
-    def mark_failed(self, item: OutboxItem, now_ms: int, error: str, *, permanent: bool,
-                    maybe_sent: bool = False) -> str:
-        """Count a failed attempt; back off, or give up. Return the new status.
-
-        `maybe_sent`: the request may have reached the chat (a timeout after it was written).
-        """
-        attempts = item.attempts + 1
-        maybe = item.maybe_sent + int(maybe_sent)
-        status = PENDING
-        if maybe >= self.config.max_maybe_sent:
-            status, error = SENT, f"maybe delivered {maybe} times, not resent: {error}"
-        elif permanent or attempts >= self.config.max_attempts or self._expired(item, now_ms):
-            status = DEAD
-        delay = min(self.config.retry_cap_ms, self.config.retry_base_ms * 2 ** (attempts - 1))
-        self.store.conn.execute(
-            "UPDATE outbox SET status = ?, attempts = ?, maybe_sent = ?, next_ms = ?, error = ?, "
-            "sent_ms = ?, first_ms = coalesce(first_ms, ?) WHERE alert_key = ? AND destination = ?",
-            (status, attempts, maybe, now_ms + delay, error[:500],
-             now_ms if status == SENT else None, now_ms, item.alert.key, item.destination),
-        )
-        if status == DEAD:
-            logger.error("outbox: giving up on %s -> %s: %s", item.alert.key, item.destination,
-                         error)
-        elif status == SENT:
-            logger.warning("outbox: %s -> %s %s", item.alert.key, item.destination, error)
-        return status
-
-    def defer(self, item: OutboxItem, until_ms: int, now_ms: int, error: str) -> str:
-        """Flood control: wait until `until_ms` without counting an attempt (nothing went out).
-
-        Every pending item of the same destination waits too. Past the deadline: dead.
-        """
-        if self._expired(item, until_ms):
-            return self.mark_failed(item, now_ms, f"deadline passed: {error}", permanent=True)
-        with self.store.transaction():
-            self.store.conn.execute(
-                "UPDATE outbox SET maybe_sent = ?, first_ms = coalesce(first_ms, ?), error = ? "
-                "WHERE alert_key = ? AND destination = ?",
-                (item.maybe_sent, now_ms, error[:500], item.alert.key, item.destination),
-            )
-            self.store.conn.execute(
-                "UPDATE outbox SET next_ms = max(next_ms, ?) "
-                "WHERE destination = ? AND status = 'pending'", (until_ms, item.destination),
-            )
-        return PENDING
-
-    def settle_maybe(self, item: OutboxItem, now_ms: int) -> None:
-        """Close an item that may already have been delivered twice (crashes in flight)."""
-        self.store.conn.execute(
-            "UPDATE outbox SET status = 'sent', sent_ms = ?, error = ? "
-            "WHERE alert_key = ? AND destination = ?",
-            (now_ms, f"maybe delivered {item.maybe_sent} times, not resent", item.alert.key,
-             item.destination),
-        )
-        logger.warning("outbox: %s -> %s may have been delivered %d times; not resent",
-                       item.alert.key, item.destination, item.maybe_sent)
-
-    def drop_destination(self, destination: str, error: str) -> int:
-        """The destination is gone (blocked, kicked): its pending items die unsent."""
-        cur = self.store.conn.execute(
-            "UPDATE outbox SET status = 'dead', error = ? WHERE destination = ? "
-            "AND status = 'pending'", (error[:500], destination),
-        )
-        return cur.rowcount
-
-    def _expired(self, item: OutboxItem, at_ms: int) -> bool:
-        return item.first_ms is not None and at_ms - item.first_ms >= self.config.deadline_ms
-
-    def pending_count(self, names: Sequence[str] | None = None) -> int:
-        where, args = _served_by(names)
-        row = self.store.conn.execute(
-            f"SELECT count(*) FROM outbox WHERE status = 'pending'{where}", args)
-        return int(row.fetchone()[0])
-
-    def next_due_ms(self, names: Sequence[str] | None = None) -> int | None:
-        """When the next pending item (for these notifiers) may go out; None: nothing pending."""
-        where, args = _served_by(names)
-        row = self.store.conn.execute(
-            f"SELECT min(next_ms) FROM outbox WHERE status = 'pending'{where}", args).fetchone()
-        return None if row[0] is None else int(row[0])
-
-    def status_counts(self) -> dict[str, int]:
-        """Pending and dead items: what needs attention (sent rows pile up; they are counted
-        as they happen by the metrics). Served by the outbox_pending index, not a scan."""
-        rows = self.store.conn.execute(
-            "SELECT status, count(*) FROM outbox WHERE status IN ('pending', 'dead') "
-            "GROUP BY status")
-        return {s: int(n) for s, n in rows}
-
-
-def _served_by(names: Sequence[str] | None,
-               column: str = "destination") -> tuple[str, list[object]]:
-    """SQL filter for destinations served by notifiers `names` ("telegram" serves "telegram:1")."""
-    if names is None:
-        return "", []
-    if not names:
-        return " AND 0", []
-    clauses = " OR ".join(f"{column} = ? OR substr({column}, 1, ?) = ?" for _ in names)
-    args: list[object] = []
-    for n in names:
-        args += [n, len(n) + 1, n + ":"]
-    return f" AND ({clauses})", args

@@ -10,12 +10,12 @@ from decimal import ROUND_HALF_UP, Decimal
 from bot.alerts import Alert
 from feeds.model import MARKET, ms_to_dt
 from feeds.store import Totals, window_name
+from signals.kinds import find_kind
 
 logger = logging.getLogger(__name__)
 
 _UNITS = ((Decimal("1e12"), "T"), (Decimal("1e9"), "B"), (Decimal("1e6"), "M"),
           (Decimal("1e3"), "K"))
-_ICONS = {"short_squeeze": "🚨", "long_cascade": "🩸"}
 
 
 def _to_decimal(value: float | Decimal) -> Decimal:
@@ -90,10 +90,17 @@ def top(items: Sequence[tuple[str, float, float]], limit: int = 3) -> str:
     return " · ".join(f"{name} {money(lg + sh)}" for name, lg, sh in items[:limit])
 
 
+def _kind_title(kind: str) -> str:
+    """`SHORT SQUEEZE`; a kind this version does not know (an old stored alert) as it reads."""
+    info = find_kind(kind)
+    return info.title if info else kind.replace("_", " ").upper()
+
+
 def alert_lines(a: Alert) -> list[str]:
     """The alert as plain lines; the headline is always the second line, alone."""
     scope = "market-wide" if a.scope == MARKET else a.scope
-    title = f"{_ICONS.get(a.kind, '⚠️')} {a.kind.replace('_', ' ').upper()} — {scope}"
+    info = find_kind(a.kind)
+    title = f"{info.icon if info else '⚠️'} {_kind_title(a.kind)} — {scope}"
     title += f" · {a.severity_name}" + (" (escalated)" if a.escalation else "")
     lines = [title, headline(a.long_usd, a.short_usd, a.window_ms)]
     lines.append(f"Shorts {money_exact(a.short_usd)} · Longs {money_exact(a.long_usd)}")
@@ -127,7 +134,7 @@ UNRENDERABLE = (ValueError, ArithmeticError, OSError)
 def fallback_lines(alert: Alert, exc: Exception) -> list[str]:
     """Title and one line naming the alert, for an alert whose values cannot be rendered."""
     logger.error("render: alert %s has unrenderable values (%s)", alert.key, exc)
-    return [f"⚠️ {alert.kind.replace('_', ' ').upper()} — {alert.scope}",
+    return [f"⚠️ {_kind_title(alert.kind)} — {alert.scope}",
             f"Alert {alert.key} (amounts could not be rendered)"]
 
 

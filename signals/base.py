@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 
+from feeds.model import Side
+from signals.kinds import KINDS, SignalKind
 from signals.params import SEVERITY_NAMES, SignalParams
 from signals.windows import WindowStat
-
-
-class SignalKind(enum.StrEnum):
-    SHORT_SQUEEZE = "short_squeeze"
-    LONG_CASCADE = "long_cascade"
-
-    @property
-    def title(self) -> str:
-        return self.value.replace("_", " ").upper()
-
-    @property
-    def dominant(self) -> str:
-        """The liquidated side that defines the kind."""
-        return "shorts" if self is SignalKind.SHORT_SQUEEZE else "longs"
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +52,7 @@ def classify_dominant(
     stat: WindowStat, p: SignalParams, kind: SignalKind, confirmations: tuple[bool | None, ...],
 ) -> Signal | None:
     """Shared rule: big enough, one-sided enough, and not contradicted by required context."""
-    share = stat.share(short=kind is SignalKind.SHORT_SQUEEZE)
+    share = stat.share(short=KINDS[kind].dominant is Side.SHORT)
     if share < p.min_share:
         return None
     severity, ratio = size_severity(stat, p)

@@ -1,21 +1,23 @@
 """Which signals become alerts: the strongest per (kind, scope), cooldown and escalation.
 
-A pure twin of `bot.policy.Policy.decide` (which reads the last alert from SQLite): the
-backtest replays years of bars without a database and must reach the same decisions, and
-`tests/backtests/test_parity.py` proves that it does against `liqbot run --replay`.
+The one copy of the rule. The live policy (`bot.policy.Policy`) asks it with the last
+alerts it keeps in SQLite, the backtest with a dict it carries from tick to tick;
+`tests/backtests/test_parity.py` proves both reach the decisions of `liqbot run --replay`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from signals.base import Signal
 from signals.params import HOUR_MS, SignalParams
 
-DEFAULT_COOLDOWN_MS = 4 * HOUR_MS  # bot.policy.PolicyConfig.cooldown_ms
+DEFAULT_COOLDOWN_MS = 4 * HOUR_MS  # Alertmanager's repeat_interval default
 
 Key = tuple[str, str]  # (kind, scope)
+# The latest alert of a key decided strictly before a time (the candidate's window end).
+LastBefore = Callable[[Key, int], "Last | None"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,20 +73,31 @@ def step(
     return last, None
 
 
+def choose(
+    signals: Sequence[Signal], params: SignalParams, last_before: LastBefore,
+    cooldown_ms: int = DEFAULT_COOLDOWN_MS,
+) -> list[Decision]:
+    """Return the alerts for one evaluation, asking `last_before` for each key's last alert."""
+    out = []
+    for s in strongest(signals, params):
+        key = (s.kind.value, s.scope)
+        last, escalation = step(last_before(key, s.stat.end_ms), s.stat.start_ms,
+                                s.stat.end_ms, s.severity, cooldown_ms)
+        if escalation is None:
+            continue
+        assert last is not None  # a decision always leaves a last alert
+        out.append(Decision(s, last.episode_ms, escalation))
+    return out
+
+
 def decide(
     signals: Sequence[Signal], params: SignalParams, state: Mapping[Key, Last],
     cooldown_ms: int = DEFAULT_COOLDOWN_MS,
 ) -> tuple[list[Decision], dict[Key, Last]]:
     """Return the alerts for one evaluation and the state after it; `state` is not changed."""
+    decisions = choose(signals, params, lambda key, _: state.get(key), cooldown_ms)
     new_state = dict(state)
-    out = []
-    for s in strongest(signals, params):
-        key = (s.kind.value, s.scope)
-        last, escalation = step(new_state.get(key), s.stat.start_ms, s.stat.end_ms,
-                                s.severity, cooldown_ms)
-        if escalation is None:
-            continue
-        assert last is not None  # a decision always leaves a last alert
-        new_state[key] = last
-        out.append(Decision(s, last.episode_ms, escalation))
-    return out, new_state
+    for d in decisions:
+        s = d.signal
+        new_state[(s.kind.value, s.scope)] = Last(s.stat.end_ms, s.severity, d.episode_ms)
+    return decisions, new_state

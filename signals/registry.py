@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from signals import cascade, squeeze
-from signals.base import Signal, SignalKind
+from signals.base import Signal
+from signals.kinds import SignalKind
 from signals.params import DEFAULTS, SignalParams
 from signals.windows import WindowStat
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from signals.base import Signal, SignalKind, classify_dominant
+from signals.base import Signal, classify_dominant
+from signals.kinds import SignalKind
 from signals.params import DEFAULTS, SignalParams
 from signals.windows import WindowStat
 

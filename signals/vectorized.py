@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from signals.base import SignalKind
+from feeds.model import Side
+from signals.kinds import KINDS, SignalKind
 from signals.params import SignalParams
 
 Floats = npt.NDArray[np.float64]
@@ -63,7 +64,7 @@ def classify_arrays(
     """Classify many windows of one length at once; arrays share one shape."""
     squeeze = kind is SignalKind.SHORT_SQUEEZE
     total = long_usd + short_usd
-    share = _share(short_usd if squeeze else long_usd, total)
+    share = _share(short_usd if KINDS[kind].dominant is Side.SHORT else long_usd, total)
     severity, ratio = size_severity(total, baseline_usd, window_ms, p)
     fire = (share >= p.min_share) & (severity > 0)
     if p.require_price_confirmation:

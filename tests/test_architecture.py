@@ -9,18 +9,12 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("feeds", "bot", "signals", "backtests")
 SQL_HOMES = ("feeds/store/", "bot/state/")
 SQL_CALLS = {"execute", "executemany", "executescript"}
 SQL_MODULES = {"sqlite3", "sqlite_utils"}
 
-# TEMPORARY (issue 11): bot/policy.py still runs its alerts/outbox SQL through Store.conn
-# until that moves to bot/state/alerts.py and bot/state/outbox.py. Delete the entry at the
-# merge, together with the Store.conn property (feeds/store/core.py).
-KNOWN_SQL_OUTSIDE: frozenset[str] = frozenset({"bot/policy.py"})
 
 
 def _modules() -> list[tuple[str, ast.Module]]:
@@ -76,18 +70,12 @@ def test_the_checks_see_what_they_look_for():
 def test_sql_runs_only_in_the_two_store_packages():
     offenders = {}
     for rel, tree in MODULES:
-        if rel.startswith(SQL_HOMES) or rel in KNOWN_SQL_OUTSIDE:
+        if rel.startswith(SQL_HOMES):
             continue
         hits = sql_use(tree)
         if hits:
             offenders[rel] = hits
     assert offenders == {}, "SQL outside feeds/store and bot/state: move it there"
-
-
-@pytest.mark.parametrize("rel", sorted(KNOWN_SQL_OUTSIDE))
-def test_known_exceptions_still_need_to_be_exceptions(rel):
-    tree = dict(MODULES)[rel]
-    assert sql_use(tree), f"{rel} runs no SQL any more: drop it from KNOWN_SQL_OUTSIDE"
 
 
 def _project_imports(prefix: str) -> dict[str, set[str]]:

@@ -12,8 +12,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol, TextIO
 
 from bot.alerts import Alert
-from bot.policy import DEAD, SENT, Outbox, OutboxItem
 from bot.render import render_text
+from bot.state.outbox import DEAD, SENT, Outbox, OutboxItem
 from bot.state.subscriptions import Subscriptions
 
 logger = logging.getLogger(__name__)

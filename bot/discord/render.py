@@ -31,6 +31,7 @@ from bot.render import (
 )
 from feeds.model import MARKET
 from feeds.store import window_name
+from signals.kinds import find_kind
 
 logger = logging.getLogger(__name__)
 
@@ -43,8 +44,7 @@ FIELD_NAME_LIMIT = 256
 FIELD_VALUE_LIMIT = 1024
 EMBED_TOTAL_LIMIT = 6000
 
-# Squeezes push price up (green), cascades push it down (red); anything else is grey.
-COLOURS = {"short_squeeze": 0x2ECC71, "long_cascade": 0xE74C3C}
+# Kinds have their colour (signals.kinds); one this version does not know is grey.
 OTHER_COLOUR = 0x95A5A6
 ELLIPSIS = "…"
 _CONTENT_LINE_LIMIT = 200  # 9 lines at most: 2000 with room for escapes
@@ -136,7 +136,7 @@ def render_embed(alert: Alert) -> Embed:
     embed: Embed = {
         "title": fit(title, TITLE_LIMIT),
         "description": "**" + fit(head, DESCRIPTION_LIMIT - 4) + "**",
-        "color": COLOURS.get(alert.kind, OTHER_COLOUR),
+        "color": info.colour if (info := find_kind(alert.kind)) else OTHER_COLOUR,
         # Discord trims a field before checking it: a blank one would refuse the whole embed.
         "fields": [{"name": fit(name, FIELD_NAME_LIMIT), "value": fit(value, FIELD_VALUE_LIMIT),
                     "inline": inline} for name, value, inline in fields if value.strip()

@@ -15,13 +15,15 @@ from typing import Any, TypeVar
 from backtests.track import track_record
 from bot.alerts import Alert
 from bot.chat.delivery import Notifier, deliver_due
-from bot.evaluate import build_stats
-from bot.policy import Outbox, Policy, PolicyConfig
+from bot.policy import Policy, PolicyConfig
+from bot.state.outbox import Outbox
 from bot.state.subscriptions import Router
 from bot.state.writer import Writer
 from feeds.model import DAY_MS, Bucket, Candle, Funding, Liquidation, OpenInterest
-from feeds.store import Store
+from feeds.store import Store, Totals, parse_window
+from feeds.venues.registry import SAMPLED_VENUES
 from signals import SignalParams, evaluate
+from signals.stats import build_stats, evaluated_windows
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -56,7 +58,8 @@ class Pipeline:
 
     def evaluate(self, now_ms: int, bar_ms: int = 60_000) -> list[Alert]:
         """Classify the windows ending at `now_ms`; record and return the new alerts."""
-        stats = build_stats(self.store, now_ms, self.params, bar_ms=bar_ms)
+        windows = evaluated_windows(map(parse_window, self.params.windows), bar_ms)
+        stats = build_stats(_LiveTotals(self.store), now_ms, self.params, windows)
         alerts = self.policy.decide(evaluate(stats, self.params))
         if alerts:
             alerts = [self._quote(a) for a in alerts]
@@ -70,6 +73,21 @@ class Pipeline:
 
     def prune(self, now_ms: int, retention_days: float) -> int:
         return self.store.prune_events(now_ms - int(retention_days * DAY_MS))
+
+
+class _LiveTotals:
+    """The store as signals.stats reads it, with the venues that make totals a lower bound.
+
+    The store does not know venues (they import it); the registry does, so it is said here.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.price_change = store.price_change
+        self.latest_funding = store.latest_funding
+        self._store = store
+
+    def totals(self, end_ms: int, window_ms: int, *, coin: str | None = None) -> Totals:
+        return self._store.totals(end_ms, window_ms, coin=coin, sampled_venues=SAMPLED_VENUES)
 
 
 async def flush(writer: Writer, pipeline: Pipeline, notifiers: Mapping[str, Notifier],

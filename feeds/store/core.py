@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 from collections.abc import Collection, Iterable, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -70,15 +69,6 @@ class Store:
             self.database.close()
             raise
         self._conn = self.database.conn
-
-    @property
-    def conn(self) -> sqlite3.Connection:
-        """TEMPORARY (issue 11): for bot/policy.py only, until its SQL moves to bot/state.
-
-        Delete this at merge together with the bot/policy.py entry of KNOWN_SQL_OUTSIDE in
-        tests/test_architecture.py; everything else uses `database` or the methods here.
-        """
-        return self._conn
 
     def close(self) -> None:
         self.database.close()

@@ -2,7 +2,8 @@
 
 import pytest
 
-from bot.policy import Outbox, Policy, PolicyConfig
+from bot.policy import Policy, PolicyConfig
+from bot.state.outbox import Outbox
 from bot.state.schema import migrate_store
 from feeds.store import Store
 from signals import SignalParams, evaluate

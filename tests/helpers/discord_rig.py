@@ -15,7 +15,8 @@ from bot.chat.delivery import deliver_due
 from bot.config import Settings
 from bot.discord.delivery import DiscordLimits, parse_webhook_url
 from bot.discord.service import DiscordService, DiscordWebhookService
-from bot.policy import Outbox, Policy, PolicyConfig
+from bot.policy import Policy, PolicyConfig
+from bot.state.outbox import Outbox
 from bot.state.subscriptions import Subscription, Subscriptions
 from bot.state.writer import Writer
 from signals import SignalParams

@@ -91,7 +91,8 @@ def test_classifiers_are_pure():
 
 
 def test_in_memory_windows_match_definition():
-    buckets = [make_bucket(start_ms=T0 + i * HOUR, long_usd=1e6, short_usd=float(i)) for i in range(30)]
+    buckets = [make_bucket(start_ms=T0 + i * HOUR, long_usd=1e6, short_usd=float(i))
+               for i in range(30)]
     assert sum_buckets(buckets, T0, T0 + 2 * HOUR) == (2e6, 1.0)
     assert trailing_mean(buckets, T0 + 24 * HOUR, HOUR, 24 * HOUR) == pytest.approx(1e6 + 11.5)
     stat = window_stat(buckets, T0 + 25 * HOUR, HOUR, 24 * HOUR, scope="BTC")

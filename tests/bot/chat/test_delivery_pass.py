@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from bot.chat.delivery import DeliveryError, deliver_due
-from bot.policy import Outbox, Policy
+from bot.policy import Policy
+from bot.state.outbox import Outbox
 from bot.state.schema import migrate_store
 from bot.state.subscriptions import Subscription, Subscriptions
 from feeds.store import Store

@@ -16,7 +16,8 @@ from bot.chat.delivery import deliver_due
 from bot.config import ConfigError, Settings
 from bot.discord.delivery import parse_webhook_url
 from bot.discord.service import DiscordWebhookService, register_webhooks
-from bot.policy import Outbox, Policy
+from bot.policy import Policy
+from bot.state.outbox import Outbox
 from bot.state.subscriptions import Router, Subscription, Subscriptions
 from bot.state.writer import Writer
 from signals import SignalParams

@@ -9,7 +9,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.discord.render import (
-    COLOURS,
     CONTENT_LIMIT,
     EMBED_TOTAL_LIMIT,
     dlen,
@@ -19,6 +18,7 @@ from bot.discord.render import (
     reply_chunks,
 )
 from bot.render import render_text
+from signals.kinds import kind_info
 from tests.helpers.factories import make_alert
 from tests.helpers.fake_discord import embed_problems, payload_problems
 
@@ -39,7 +39,7 @@ def test_embed_carries_title_headline_split_and_context():
     embed = render_embed(alert)
     assert embed["title"] == "🚨 SHORT SQUEEZE — market-wide · extreme"
     assert embed["description"] == "**$458M liquidated in 1h, 91% shorts**"
-    assert embed["color"] == COLOURS["short_squeeze"]
+    assert embed["color"] == kind_info("short_squeeze").colour == 0x2ECC71
     assert fields(embed) == {
         "Split": "Shorts $419.03M · Longs $39.04M",
         "Window": "2026-01-13 21:00–22:00 UTC (1h) · 12.0× the trailing average",

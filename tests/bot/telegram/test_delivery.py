@@ -22,8 +22,9 @@ from telegram.error import (
 )
 
 from bot.chat.delivery import deliver_due
-from bot.policy import Outbox, Policy, PolicyConfig
+from bot.policy import Policy, PolicyConfig
 from bot.render import render_text
+from bot.state.outbox import Outbox
 from bot.state.subscriptions import Subscription, Subscriptions
 from bot.state.writer import Writer
 from bot.telegram.delivery import TelegramLimits, classify

@@ -1,0 +1,39 @@
+"""The alerts table: every alert the policy decided, and the last one per (kind, scope)."""
+
+from __future__ import annotations
+
+from bot.alerts import Alert
+from bot.state.schema import migrate_store
+from feeds.store import Store
+from signals.episodes import Key, Last
+
+
+class AlertLog:
+    """Recorded alerts: what the policy's cooldown and escalation rule looks back on."""
+
+    def __init__(self, store: Store) -> None:
+        migrate_store(store)
+        self._conn = store.database.conn
+
+    def last_before(self, key: Key, before_ms: int) -> Last | None:
+        """The latest alert of (kind, scope) whose window ended strictly before `before_ms`.
+
+        Strictly before: a rerun over the same data then reaches the same decisions and
+        the same keys (and so sends nothing twice).
+        """
+        row = self._conn.execute(
+            "SELECT signal_ms, severity, episode_ms FROM alerts "
+            "WHERE kind = ? AND scope = ? AND signal_ms < ? ORDER BY signal_ms DESC LIMIT 1",
+            (*key, before_ms),
+        ).fetchone()
+        return None if row is None else Last(int(row[0]), int(row[1]), int(row[2]))
+
+    def add(self, alert: Alert, now_ms: int) -> bool:
+        """Store one alert; False when its key was already there."""
+        a = alert
+        cur = self._conn.execute(
+            "INSERT OR IGNORE INTO alerts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (a.key, a.kind, a.scope, str(a.window_ms), a.severity, a.episode_ms, a.end_ms,
+             now_ms, a.to_json()),
+        )
+        return cur.rowcount > 0
