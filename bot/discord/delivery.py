@@ -35,7 +35,7 @@ import aiohttp
 import discord
 
 from bot.alerts import Alert
-from bot.chat.delivery import DeliveryError
+from bot.chat.base import DeliveryError
 from bot.discord.render import render_content, render_embed
 
 logger = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ import discord
 from discord import app_commands
 from discord.app_commands import Choice
 
-from bot.chat.delivery import ChatService
+from bot.chat.base import ChatService
 from bot.commands import COMMANDS, Ctx, Reply, dispatch
 from bot.commands import press as press_button
 from bot.config import ConfigError, Settings

@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from bot.alerts import Alert
+from bot.chat.base import Notifier
 from bot.ops.prom import Registry, label_map
 from feeds.model import Liquidation
 
@@ -175,15 +177,27 @@ class Metrics:
 
 
 class MeteredNotifier:
-    """Wrap a notifier so each send is timed and counted; everything else passes through.
+    """Wrap a notifier so each send is timed and counted; the rest is the inner notifier's.
 
     The runner wraps its notifiers once, so delivery code stays free of metric calls.
     """
 
-    def __init__(self, inner: Any, metrics: Metrics, platform: str) -> None:
+    def __init__(self, inner: Notifier, metrics: Metrics, platform: str) -> None:
         self._inner, self._metrics, self._platform = inner, metrics, platform
 
-    async def send(self, alert: Any, destination: str) -> None:
+    @property
+    def name(self) -> str:
+        return self._inner.name
+
+    @property
+    def ready(self) -> bool:  # read live: a service flips it when it connects or drops
+        return self._inner.ready
+
+    @property
+    def parallel(self) -> int:
+        return self._inner.parallel
+
+    async def send(self, alert: Alert, destination: str) -> None:
         start = time.monotonic()
         try:
             await self._inner.send(alert, destination)
@@ -192,12 +206,14 @@ class MeteredNotifier:
             raise
         self._metrics.observe_delivery(self._platform, True, time.monotonic() - start)
 
-    def __getattr__(self, name: str) -> Any:
-        # `ready`, `parallel`, `name`, `notice`, `close`: read live from the real notifier.
-        return getattr(self._inner, name)
+    async def notice(self, text: str) -> None:
+        await self._inner.notice(text)
+
+    async def close(self) -> None:
+        await self._inner.close()
 
 
-def metered(notifiers: Mapping[str, Any], metrics: Metrics | None) -> dict[str, Any]:
+def metered(notifiers: Mapping[str, Notifier], metrics: Metrics | None) -> dict[str, Notifier]:
     """The same mapping with every notifier wrapped; unchanged when metrics are off."""
     if metrics is None:
         return dict(notifiers)

@@ -9,7 +9,8 @@ from typing import Any, TypeVar
 
 from backtests.track import track_record
 from bot.alerts import Alert
-from bot.chat.delivery import Notifier, deliver_due
+from bot.chat.base import Notifier
+from bot.chat.delivery import deliver_due
 from bot.evaluate import build_stats
 from bot.policy import Outbox, Policy, PolicyConfig
 from bot.state.subscriptions import Router

@@ -18,7 +18,8 @@ from typing import Any, TextIO
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot.chat.delivery import ChatService, ConsoleNotifier, Notifier
+from bot.chat.base import ChatService, Notifier
+from bot.chat.console import ConsoleNotifier
 from bot.config import ConfigError, Settings
 from bot.ops.health import HealthConfig, HealthMonitor, save_status
 from bot.ops.http import live_check, replay_check

@@ -30,7 +30,7 @@ from telegram.error import (
 from telegram.ext import AIORateLimiter
 
 from bot.alerts import Alert
-from bot.chat.delivery import DeliveryError
+from bot.chat.base import DeliveryError
 from bot.telegram.render import render_html, render_plain
 from bot.telegram.transport import written
 

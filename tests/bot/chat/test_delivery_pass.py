@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from bot.chat.delivery import DeliveryError, deliver_due
+from bot.chat.base import DeliveryError
+from bot.chat.delivery import deliver_due
 from bot.policy import Outbox, Policy
 from bot.state.subscriptions import Subscription, Subscriptions
 from feeds.store.core import Store

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from bot.chat.delivery import ConsoleNotifier
+from bot.chat.console import ConsoleNotifier
 from bot.commands import COMMANDS
 from bot.run.runner import run_live, run_replay
 from bot.state.subscriptions import Subscriptions
