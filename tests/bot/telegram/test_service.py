@@ -17,8 +17,9 @@ from bot.commands import COMMANDS
 from bot.run.runner import run_live, run_replay
 from bot.state.subscriptions import Subscriptions
 from bot.state.writer import Writer
+from bot.telegram.app import file_url
 from bot.telegram.delivery import TelegramLimits
-from bot.telegram.service import OFFSET_KEY, REPLY_KEY, TelegramService, file_url
+from bot.telegram.service import OFFSET_KEY, REPLY_KEY, TelegramService
 from feeds.history.replay import load_replay
 from feeds.model import Side
 from feeds.store.core import Store
