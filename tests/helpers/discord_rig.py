@@ -13,8 +13,9 @@ import pytest
 
 from bot.chat.delivery import deliver_due
 from bot.config import Settings
-from bot.discord.delivery import DiscordLimits, parse_webhook_url
+from bot.discord.delivery import DiscordLimits
 from bot.discord.service import DiscordService, DiscordWebhookService
+from bot.discord.webhook import parse_webhook_url
 from bot.policy import Outbox, Policy, PolicyConfig
 from bot.state.subscriptions import Subscription, Subscriptions
 from bot.state.writer import Writer

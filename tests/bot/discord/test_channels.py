@@ -7,7 +7,7 @@ import dataclasses
 import time
 
 from bot.config import Settings
-from bot.discord.delivery import parse_webhook_url
+from bot.discord.webhook import parse_webhook_url
 from bot.discord.service import DiscordService, DiscordWebhookService
 from bot.state.writer import Writer
 from tests.helpers.discord_rig import (  # noqa: F401  (rig is a fixture)

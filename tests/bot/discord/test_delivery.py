@@ -14,7 +14,7 @@ import pytest
 
 from bot.chat.delivery import deliver_due
 from bot.config import ConfigError, Settings
-from bot.discord.delivery import parse_webhook_url
+from bot.discord.webhook import parse_webhook_url
 from bot.discord.service import DiscordWebhookService, register_webhooks
 from bot.policy import Outbox, Policy
 from bot.state.subscriptions import Router, Subscription, Subscriptions

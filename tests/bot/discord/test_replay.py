@@ -12,7 +12,7 @@ from pathlib import Path
 
 from bot.chat.console import ConsoleNotifier
 from bot.config import load_settings
-from bot.discord.delivery import parse_webhook_url
+from bot.discord.webhook import parse_webhook_url
 from bot.discord.service import discord_services
 from bot.run import runner
 from bot.run.runner import run_replay
