@@ -13,6 +13,10 @@ import random
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+from bot.chat.quiet import QuietChats
+from bot.state.writer import Writer
+from feeds.store.core import Store
+
 logger = logging.getLogger(__name__)
 
 Errors = tuple[type[BaseException], ...]
@@ -86,3 +90,38 @@ class Lifecycle:
         if self._task is not None and not self._task.done():
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+
+
+class ConnectedService:
+    """What a chat service that logs in shares with the others, whatever its platform.
+
+    The writer it was started with (its SQL runs there), the quiet-chat cache its notifier
+    reads, and the background connect. Subclasses define `name`, `notifier` and the work
+    that connects; `start` registers their static chats, then calls `launch`.
+    """
+
+    def __init__(self, platform: str, ready: Callable[[], bool], *, startup_wait_s: float,
+                 read_quiet: Callable[[Store], set[str]] | None = None) -> None:
+        self.startup_wait_s = startup_wait_s
+        self.quiet = QuietChats(platform, read_quiet)
+        self.lifecycle = Lifecycle(platform, ready)
+        self._writer: Writer | None = None
+
+    @property
+    def writer(self) -> Writer:
+        if self._writer is None:
+            raise RuntimeError(f"{self.lifecycle.name}: the service has not started")
+        return self._writer
+
+    @property
+    def store(self) -> Store:
+        return self.writer.store
+
+    async def launch(self, writer: Writer, work: Coroutine[Any, Any, None], *,
+                     live: bool) -> None:
+        """Remember the writer, then connect in the background (see Lifecycle.begin)."""
+        self._writer = self.quiet.writer = writer
+        await self.lifecycle.begin(work, live=live, wait_s=self.startup_wait_s)
+
+    async def wait_ready(self, timeout_s: float) -> bool:
+        return await self.lifecycle.wait_ready(timeout_s)

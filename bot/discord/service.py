@@ -23,7 +23,7 @@ from discord import app_commands
 from discord.app_commands import Choice
 
 from bot.chat.base import ChatService
-from bot.chat.lifecycle import Lifecycle, keep_trying
+from bot.chat.lifecycle import ConnectedService, keep_trying
 from bot.chat.quiet import QuietChats
 from bot.commands import COMMANDS, Ctx, Reply, dispatch
 from bot.commands import press as press_button
@@ -148,7 +148,7 @@ class LiqClient(discord.Client):
             await self.service.sync_commands()
 
 
-class DiscordService:
+class DiscordService(ConnectedService):
     """The bot: channel alerts through the outbox, slash commands in live mode."""
 
     name = CHANNEL_PLATFORM
@@ -158,38 +158,24 @@ class DiscordService:
                  retry_cap_s: float = 60.0) -> None:
         self.settings = settings
         self.clock = clock or WallClock()
-        self.startup_wait_s, self.retry_cap_s = startup_wait_s, retry_cap_s
+        self.retry_cap_s = retry_cap_s
         self.redact = redact.install([settings.discord_token])
         self.client = LiqClient(self)
-        self._quiet = QuietChats(CHANNEL_PLATFORM)
-        self.notifier = ChannelNotifier(self.client, limits, self._quiet)
-        self._writer: Writer | None = None
+        super().__init__(CHANNEL_PLATFORM, lambda: self.notifier.ready,
+                         startup_wait_s=startup_wait_s)
+        self.notifier = ChannelNotifier(self.client, limits, self.quiet)
         self.live = False
         self.synced: bool | None = None  # None: not tried; False: unchanged; True: uploaded
-        self.lifecycle = Lifecycle(CHANNEL_PLATFORM, lambda: self.notifier.ready)
         self._coins: tuple[float, list[str]] = (0.0, [])
-
-    @property
-    def writer(self) -> Writer:
-        if self._writer is None:
-            raise RuntimeError("discord: the service has not started")
-        return self._writer
-
-    @property
-    def store(self) -> Store:
-        return self.writer.store
 
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self, writer: Writer, *, live: bool) -> None:
         """Register static channels, then log in (and in live mode connect) in the background."""
-        self._writer, self.live, self._quiet.writer = writer, live, writer
+        self.live = live
         await writer.run(Subscriptions(writer.store).ensure_static, CHANNEL_PLATFORM,
                          self.settings.discord_channel_ids, self.clock.now_ms())
-        await self.lifecycle.begin(self._run(), live=live, wait_s=self.startup_wait_s)
-
-    async def wait_ready(self, timeout_s: float) -> bool:
-        return await self.lifecycle.wait_ready(timeout_s)
+        await self.launch(writer, self._run(), live=live)
 
     async def stop(self) -> None:
         self.notifier.ready = False

@@ -29,8 +29,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot.chat.lifecycle import Lifecycle, keep_trying
-from bot.chat.quiet import QuietChats
+from bot.chat.lifecycle import ConnectedService, keep_trying
 from bot.commands import COMMANDS, Ctx, Reply, dispatch, press
 from bot.config import Settings
 from bot.ops import redact
@@ -56,7 +55,7 @@ UPDATES = ["message", "callback_query", "my_chat_member"]
 _GROUPS = (ChatType.GROUP, ChatType.SUPERGROUP)
 
 
-class TelegramService:
+class TelegramService(ConnectedService):
     """The Telegram side of a run: notifier for the outbox, commands in live mode."""
 
     name = PLATFORM
@@ -67,40 +66,25 @@ class TelegramService:
         self.settings = settings
         self.limits = limits or TelegramLimits()
         self.clock = clock or WallClock()
-        self.poll_timeout_s, self.startup_wait_s = poll_timeout_s, startup_wait_s
+        self.poll_timeout_s = poll_timeout_s
         self.retry_cap_s = retry_cap_s
         self.redact = redact.install([settings.telegram_token])
         self.app = build_application(settings, self.limits)
-        self._quiet = QuietChats(PLATFORM, _quiet)
-        self.notifier = TelegramNotifier(self.app.bot, self.limits, self.redact, self._quiet,
+        super().__init__(PLATFORM, lambda: self.notifier.ready, startup_wait_s=startup_wait_s,
+                         read_quiet=_quiet)
+        self.notifier = TelegramNotifier(self.app.bot, self.limits, self.redact, self.quiet,
                                          admin_chats=settings.telegram_admin_chat_ids)
         self.admins = AdminCache(self.app)
-        self._writer: Writer | None = None
         self.last_update_id = 0
-        self.lifecycle = Lifecycle(PLATFORM, lambda: self.notifier.ready)
         self._install_handlers()
-
-    @property
-    def writer(self) -> Writer:
-        if self._writer is None:
-            raise RuntimeError("telegram: the service has not started")
-        return self._writer
-
-    @property
-    def store(self) -> Store:
-        return self.writer.store
 
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self, writer: Writer, *, live: bool) -> None:
         """Register static chats, then connect in the background."""
-        self._writer = self._quiet.writer = writer
         await writer.run(Subscriptions(writer.store).ensure_static, PLATFORM,
                          self.settings.telegram_chat_ids, self.clock.now_ms(), reenable=True)
-        await self.lifecycle.begin(self._connect(live), live=live, wait_s=self.startup_wait_s)
-
-    async def wait_ready(self, timeout_s: float) -> bool:
-        return await self.lifecycle.wait_ready(timeout_s)
+        await self.launch(writer, self._connect(live), live=live)
 
     async def stop(self) -> None:
         await self.lifecycle.cancel()
