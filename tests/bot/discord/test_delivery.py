@@ -14,12 +14,13 @@ import pytest
 
 from bot.chat.delivery import deliver_due
 from bot.config import ConfigError, Settings
-from bot.discord.webhook import parse_webhook_url
 from bot.discord.service import DiscordWebhookService, register_webhooks
+from bot.discord.webhook import parse_webhook_url
 from bot.policy import Outbox, Policy
 from bot.state.subscriptions import Router, Subscription, Subscriptions
 from bot.state.writer import Writer
 from signals import SignalParams
+from tests.helpers.discord_payloads import payload_problems
 from tests.helpers.discord_rig import (  # noqa: F401  (rig is a fixture)
     ALERT,
     CHANNEL,
@@ -32,7 +33,7 @@ from tests.helpers.discord_rig import (  # noqa: F401  (rig is a fixture)
     with_limits,
 )
 from tests.helpers.factories import make_alert
-from tests.helpers.fake_discord import CHANNEL_ID, FakeDiscord, FakeLimits, payload_problems
+from tests.helpers.fake_discord import CHANNEL_ID, FakeDiscord, FakeLimits
 
 # -- webhooks --------------------------------------------------------------------------------
 

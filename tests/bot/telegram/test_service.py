@@ -25,13 +25,8 @@ from feeds.model import Side
 from feeds.store.core import Store
 from tests.helpers.cli import write_coinglass_csv
 from tests.helpers.factories import make_liq
-from tests.helpers.fake_telegram import (
-    TOKEN,
-    FakeBotApi,
-    FakeLimits,
-    parse_html,
-    telegram_settings,
-)
+from tests.helpers.fake_telegram import TOKEN, FakeBotApi, FakeLimits, telegram_settings
+from tests.helpers.telegram_html import parse_html
 
 pytestmark = pytest.mark.filterwarnings("error::telegram.warnings.PTBDeprecationWarning")
 GROUP = -1001500000000
