@@ -25,6 +25,7 @@ import math
 import sys
 import time
 from collections import defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,6 +104,7 @@ class FakeBotApi:
         self._message_ids = itertools.count(1000)
         self._arrived = asyncio.Event()
         self._sent_event = asyncio.Event()
+        self._changed = asyncio.Event()  # a request, a confirmed offset or a kept message
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -140,6 +142,7 @@ class FakeBotApi:
         chat = str(params["chat_id"]) if "chat_id" in params else None
         call = Call(now, method, params, chat=chat)
         self.calls.append(call)
+        self._changed.set()
         if self.down:
             call.status = 502
             return _answer(fail(502, "Bad Gateway"))
@@ -246,32 +249,41 @@ class FakeBotApi:
         record = {**p, "plain": plain, "t": call.t}
         (self.edits if call.method == "editMessageText" else self.sent).append(record)
         self._sent_event.set()
+        self._changed.set()
         chat_id = p["chat_id"]
         return _ok({"message_id": p.get("message_id") or next(self._message_ids),
                     "date": int(time.time()), "text": plain, "from": BOT,
                     "chat": _chat(chat_id)})
 
-    async def wait_sent(self, n: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+    async def wait_sent(self, n: int, within_s: float = 10.0) -> list[dict[str, Any]]:
         """Wait until at least `n` messages were accepted; return them."""
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within_s):
             while len(self.sent) < n:
                 self._sent_event.clear()
                 await self._sent_event.wait()
         return self.sent
+
+    async def wait_until(self, condition: Callable[[], bool], within_s: float = 10.0) -> None:
+        """Wait until `condition()` holds, checked again whenever the fake's state changes."""
+        async with asyncio.timeout(within_s):
+            while not condition():
+                self._changed.clear()
+                await self._changed.wait()
 
     def sent_to(self, chat: int | str) -> list[str]:
         return [m["plain"] for m in self.sent if str(m["chat_id"]) == str(chat)]
 
     # -- updates ---------------------------------------------------------------------------
 
-    async def poll(self, offset: int, timeout: float, limit: int = 100) -> list[dict[str, Any]]:
+    async def poll(self, offset: int, wait_s: float, limit: int = 100) -> list[dict[str, Any]]:
         if offset:
             self.confirmed = max(self.confirmed, offset)
+            self._changed.set()
         self.pending = [u for u in self.pending if u["update_id"] >= offset]  # offset confirms
-        if not self.pending and timeout > 0:
+        if not self.pending and wait_s > 0:
             self._arrived.clear()
             try:
-                await asyncio.wait_for(self._arrived.wait(), min(timeout, 0.5))
+                await asyncio.wait_for(self._arrived.wait(), min(wait_s, 0.5))
             except TimeoutError:
                 pass
         return self.pending[:limit]

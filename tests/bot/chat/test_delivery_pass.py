@@ -1,4 +1,7 @@
-"""One outbox pass (bot.chat.delivery.deliver_due) with recording notifiers: fairness, moves, notices."""
+"""One outbox pass (bot.chat.delivery.deliver_due) with recording notifiers.
+
+Fairness, moves, notices.
+"""
 
 from __future__ import annotations
 

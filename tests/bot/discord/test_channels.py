@@ -11,13 +11,12 @@ from bot.discord.service import DiscordService, DiscordWebhookService
 from bot.discord.webhook import parse_webhook_url
 from bot.state.writer import Writer
 from tests.helpers.discord_payloads import payload_problems
-from tests.helpers.discord_rig import (  # noqa: F401  (rig is a fixture)
+from tests.helpers.discord_rig import (
     ALERT,
     CHANNEL,
     CKEY,
     OTHER,
     QUICK,
-    rig,
     with_limits,
 )
 from tests.helpers.fake_discord import CHANNEL_ID, FakeDiscord, FakeLimits

@@ -21,7 +21,7 @@ from bot.state.subscriptions import Router, Subscription, Subscriptions
 from bot.state.writer import Writer
 from signals import SignalParams
 from tests.helpers.discord_payloads import payload_problems
-from tests.helpers.discord_rig import (  # noqa: F401  (rig is a fixture)
+from tests.helpers.discord_rig import (
     ALERT,
     CHANNEL,
     CKEY,
@@ -29,7 +29,6 @@ from tests.helpers.discord_rig import (  # noqa: F401  (rig is a fixture)
     OTHER,
     QUICK,
     Ops,
-    rig,
     with_limits,
 )
 from tests.helpers.factories import make_alert

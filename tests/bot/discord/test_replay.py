@@ -12,8 +12,8 @@ from pathlib import Path
 
 from bot.chat.console import ConsoleNotifier
 from bot.config import load_settings
-from bot.discord.webhook import parse_webhook_url
 from bot.discord.service import discord_services
+from bot.discord.webhook import parse_webhook_url
 from bot.run import runner
 from bot.run.runner import run_replay
 from feeds.history.replay import load_replay

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -75,9 +76,9 @@ class Rig:
         return await deliver_due(self.outbox(), notifiers, int(time.time() * 1000),
                                  self.writer.run)
 
-    async def drain(self, timeout: float = 8.0) -> None:
+    async def drain(self, within_s: float = 8.0) -> None:
         """Deliver until nothing is pending, sleeping until the next item is due."""
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within_s):
             while True:
                 await self.deliver()
                 nxt = await self.writer.run(self.outbox().next_due_ms, ["telegram"])
@@ -221,7 +222,7 @@ async def test_server_errors_back_off_then_give_up_with_one_notice(rig):
     rig.fake.down = True  # every call answers 502
     await rig.drain()
     calls = [c.t for c in rig.fake.calls if c.chat == "42"]
-    gaps = [b - a for a, b in zip(calls, calls[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(calls)]
     assert len(calls) == FAST.max_attempts and gaps == sorted(gaps)  # backing off
     row = (await rig.rows())["telegram:42"]
     assert row[:3] == ("dead", 4, 0)  # a 502 is an answer: nothing maybe delivered
@@ -252,7 +253,7 @@ async def test_burst_to_many_chats_stays_under_the_overall_limit(rig):
     chats = list(range(1, 31)) + [-(10**12 + i) for i in range(10)]  # privates and groups
     await rig.record(ALERT, *chats)
     t0 = time.monotonic()
-    await rig.drain(timeout=10)
+    await rig.drain(within_s=10)
     assert sorted(int(m["chat_id"]) for m in rig.fake.sent) == sorted(chats)
     assert rig.fake.rate_limited == [] and rig.fake.early == []
     assert time.monotonic() - t0 >= (len(chats) - 1) / 20  # paced, not burst
@@ -265,7 +266,7 @@ async def test_one_chat_gets_one_message_per_second(rig):
     await rig.drain()
     times = [m["t"] for m in rig.fake.sent]
     assert len(times) == 3 and rig.fake.rate_limited == []
-    assert min(b - a for a, b in zip(times, times[1:])) >= 1.0
+    assert min(b - a for a, b in itertools.pairwise(times)) >= 1.0
 
 
 async def test_a_chat_gets_its_alerts_in_order_even_behind_a_retry(rig):
@@ -300,7 +301,7 @@ async def test_group_messages_are_paced_by_the_group_limit(rig):
     await rig.drain()
     times = [m["t"] for m in rig.fake.sent]
     assert len(times) == 8 and rig.fake.rate_limited == []
-    assert min(b - a for a, b in zip(times, times[1:])) >= 60 / 600
+    assert min(b - a for a, b in itertools.pairwise(times)) >= 60 / 600
 
 
 # -- the mapping itself, without a server ---------------------------------------------------
