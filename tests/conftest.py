@@ -8,7 +8,9 @@ import pytest
 
 from tests.helpers.history_files import require_shared_data
 from tests.helpers.logstate import preserved_logging
-from tests.helpers.netguard import loopback_only  # noqa: F401  (fixture)
+
+# Fixtures shared by every test package, registered by module rather than imported by name.
+pytest_plugins = ["tests.helpers.netguard"]
 
 
 @pytest.fixture(scope="session")

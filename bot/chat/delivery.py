@@ -1,4 +1,4 @@
-"""The Notifier port, the console adapter, and outbox delivery."""
+"""One outbox pass: every due item sent, and each outcome written back to the outbox."""
 
 from __future__ import annotations
 
@@ -6,94 +6,16 @@ import asyncio
 import logging
 import os
 import signal
-import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, Protocol, TextIO
+from typing import Any
 
-from bot.alerts import Alert
-from bot.render import render_text
+from bot.chat.base import DeliveryError, Destination, Notifier
 from bot.state.outbox import DEAD, SENT, Outbox, OutboxItem
 from bot.state.subscriptions import Subscriptions
+from feeds.store.core import Store
 
 logger = logging.getLogger(__name__)
-
-
-class DeliveryError(Exception):
-    """A send that did not go through, and what the outbox should do about it.
-
-    permanent: this item can never be delivered (dead). gone: the destination no longer
-    accepts anything (blocked, kicked): its subscription is disabled. retry_after_s: flood
-    control; wait that long without counting an attempt. moved_to: the chat has a new
-    destination (a Telegram group became a supergroup); resend there. maybe_sent: the
-    request may have reached the chat (a timeout after it was written).
-    """
-
-    def __init__(self, message: str, *, permanent: bool = False, gone: bool = False,
-                 retry_after_s: float | None = None, moved_to: str | None = None,
-                 maybe_sent: bool = False) -> None:
-        super().__init__(message)
-        self.permanent = permanent
-        self.gone = gone
-        self.retry_after_s = retry_after_s
-        self.moved_to = moved_to
-        self.maybe_sent = maybe_sent
-
-
-class Notifier(Protocol):
-    """Somewhere alerts can be posted."""
-
-    name: str
-
-    async def send(self, alert: Alert, destination: str) -> None:
-        """Deliver one alert to one destination; raise DeliveryError when it did not go."""
-        ...
-
-    async def notice(self, text: str) -> None:
-        """An operator notice (feed health); not deduplicated, not stored."""
-        ...
-
-    async def close(self) -> None: ...
-
-    # Optional attributes, read with getattr: `ready` (False: items wait, no attempt is
-    # counted) and `parallel` (destinations served at once; default 1, in order).
-
-
-class ChatService(Protocol):
-    """A chat platform: its notifier plus the lifecycle around it (connect, poll, stop)."""
-
-    name: str
-    notifier: Notifier
-
-    async def start(self, writer: Any, *, live: bool) -> None:
-        """Begin on our loop; never blocks on the network. `live`: also answer commands."""
-        ...
-
-    async def wait_ready(self, timeout_s: float) -> bool:
-        """Wait until the notifier can send (or has given up); return whether it can."""
-        ...
-
-    async def stop(self) -> None: ...
-
-
-class ConsoleNotifier:
-    """Print each alert; the headline stands alone on its own line."""
-
-    name = "console"
-
-    def __init__(self, stream: TextIO | None = None) -> None:
-        self.stream = stream or sys.stdout
-
-    async def send(self, alert: Alert, destination: str = "console") -> None:
-        self.stream.write(render_text(alert) + "\n\n")
-        self.stream.flush()
-
-    async def notice(self, text: str) -> None:
-        self.stream.write(text + "\n\n")
-        self.stream.flush()
-
-    async def close(self) -> None:
-        self.stream.flush()
 
 
 _crash_hits: dict[str, int] = {}
@@ -125,12 +47,12 @@ async def deliver_due(
     """
     # Only what a connected notifier of this run serves: a backlog for a platform that is
     # down (or not configured) must not crowd the others out of the batch.
-    ready = [name for name, n in notifiers.items() if getattr(n, "ready", True)]
+    ready = [name for name, n in notifiers.items() if n.ready]
     items: list[OutboxItem] = await run(outbox.due, now_ms, ready)
     queues: dict[str, list[OutboxItem]] = {}
     for item in items:  # "telegram:-100123" is served by "telegram"; "console" by itself
         queues.setdefault(item.destination, []).append(item)
-    gates = {name: asyncio.Semaphore(max(1, int(getattr(n, "parallel", 1))))
+    gates = {name: asyncio.Semaphore(max(1, n.parallel))
              for name, n in notifiers.items()}
     delivery = _Delivery(outbox, notifiers, run, now_ms)
     counts = await asyncio.gather(*(
@@ -146,7 +68,7 @@ def _summary(notices: Sequence[str], limit: int = 20) -> str:
 
 
 def platform_of(destination: str) -> str:
-    return destination.split(":", 1)[0]
+    return Destination.parse(destination).platform
 
 
 class _Delivery:
@@ -216,16 +138,16 @@ class _Delivery:
 
 
 def _disable(outbox: Outbox, destination: str, now_ms: int, error: str) -> int:
-    platform, _, chat_id = destination.partition(":")
+    dest = Destination.parse(destination)
     with outbox.store.transaction():
-        if chat_id:
-            Subscriptions(outbox.store).deactivate(platform, chat_id, now_ms, error)
+        if dest.chat_id:
+            Subscriptions(outbox.store).deactivate(dest.platform, dest.chat_id, now_ms, error)
         return outbox.drop_destination(destination, error)
 
 
-def _move(store: Any, old: str, new: str, now_ms: int) -> None:
-    platform, _, old_id = old.partition(":")
-    Subscriptions(store).migrate(platform, old_id, new.partition(":")[2], now_ms)
+def _move(store: Store, old: str, new: str, now_ms: int) -> None:
+    src, dst = Destination.parse(old), Destination.parse(new)
+    Subscriptions(store).migrate(src.platform, src.chat_id, dst.chat_id, now_ms)
 
 
 async def notice_all(notifiers: Mapping[str, Notifier], text: str) -> None:

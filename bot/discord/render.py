@@ -17,6 +17,8 @@ from typing import Any
 from discord.utils import escape_markdown
 
 from bot.alerts import Alert
+from bot.chat.text import pack
+from bot.chat.text import reply_chunks as chunk_reply
 from bot.render import (
     UNRENDERABLE,
     alert_lines,
@@ -170,22 +172,9 @@ def render_content(alert: Alert) -> str:
 
 def split_text(lines: Sequence[str], limit: int = CONTENT_LIMIT) -> list[str]:
     """Escape lines and join them into messages of at most `limit`, cutting between lines."""
-    messages: list[str] = []
-    current: list[str] = []
-    size = 0
-    for line in lines:
-        piece = fit(line, limit)
-        extra = dlen(piece) + (1 if current else 0)
-        if current and size + extra > limit:
-            messages.append("\n".join(current))
-            current, size, extra = [], 0, dlen(piece)
-        current.append(piece)
-        size += extra
-    if current:
-        messages.append("\n".join(current))
-    return [m for m in messages if m.strip()]
+    return pack((fit(line, limit) for line in lines), limit, dlen)
 
 
 def reply_chunks(text: str) -> list[str]:
     """A command reply as escaped messages of at most 2000 characters (never empty)."""
-    return split_text(text.splitlines() or [text]) or ["(empty)"]
+    return chunk_reply(text, split_text)

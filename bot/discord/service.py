@@ -13,9 +13,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import random
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 import aiohttp
@@ -23,10 +22,14 @@ import discord
 from discord import app_commands
 from discord.app_commands import Choice
 
-from bot.chat.delivery import ChatService
+from bot.chat.base import ChatService
+from bot.chat.lifecycle import ConnectedService, keep_trying
+from bot.chat.quiet import QuietChats
 from bot.commands import COMMANDS, Ctx, Reply, dispatch
 from bot.commands import press as press_button
 from bot.config import ConfigError, Settings
+from bot.discord.answers import CHANNEL_PLATFORM, WEBHOOK_PLATFORM
+from bot.discord.channel import ChannelNotifier
 from bot.discord.commands import (
     MANAGER_ONLY,
     BadOption,
@@ -36,18 +39,12 @@ from bot.discord.commands import (
     is_manager,
     settings_view,
 )
-from bot.discord.delivery import (
-    CHANNEL_PLATFORM,
-    UNCONFIGURED,
-    WEBHOOK_PLATFORM,
-    ChannelNotifier,
-    DiscordLimits,
-    WebhookNotifier,
-    parse_webhook_url,
-)
+from bot.discord.delivery import DiscordLimits
 from bot.discord.render import reply_chunks
+from bot.discord.webhook import UNCONFIGURED, WebhookNotifier, parse_webhook_url
 from bot.ops import redact
 from bot.state.subscriptions import Subscriptions
+from bot.state.writer import Writer
 from feeds.clock import Clock, WallClock
 from feeds.model import DAY_MS, MARKET
 from feeds.store import Store
@@ -73,23 +70,6 @@ def discord_services(settings: Settings) -> list[ChatService]:
     return services
 
 
-class _QuietChats:
-    """Destinations that asked for silent notifications; re-read at most every 5 s."""
-
-    def __init__(self, platform: str) -> None:
-        self.platform = platform
-        self.writer: Any = None
-        self._cache: tuple[float, set[str]] = (0.0, set())
-
-    async def __call__(self) -> set[str]:
-        at, chats = self._cache
-        if time.monotonic() - at > 5.0 and self.writer is not None:
-            subs = await self.writer.run(Subscriptions(self.writer.store).active, self.platform)
-            chats = {s.chat_id for s in subs if s.quiet}
-            self._cache = (time.monotonic(), chats)
-        return chats
-
-
 class DiscordWebhookService:
     """Alerts to `LIQBOT_DISCORD_WEBHOOK_URLS`: each webhook a static destination."""
 
@@ -107,10 +87,10 @@ class DiscordWebhookService:
         if len(self.webhooks) < len(hooks):
             logger.warning("discord: a webhook is listed twice; it gets each alert once")
         self.clock = clock or WallClock()
-        self._quiet = _QuietChats(WEBHOOK_PLATFORM)
+        self._quiet = QuietChats(WEBHOOK_PLATFORM)
         self.notifier = WebhookNotifier(self.webhooks, limits, self._quiet)
 
-    async def start(self, writer: Any, *, live: bool) -> None:
+    async def start(self, writer: Writer, *, live: bool) -> None:
         self._quiet.writer = writer
         await writer.run(register_webhooks, writer.store, list(self.webhooks),
                          self.clock.now_ms())
@@ -166,7 +146,7 @@ class LiqClient(discord.Client):
             await self.service.sync_commands()
 
 
-class DiscordService:
+class DiscordService(ConnectedService):
     """The bot: channel alerts through the outbox, slash commands in live mode."""
 
     name = CHANNEL_PLATFORM
@@ -176,53 +156,36 @@ class DiscordService:
                  retry_cap_s: float = 60.0) -> None:
         self.settings = settings
         self.clock = clock or WallClock()
-        self.startup_wait_s, self.retry_cap_s = startup_wait_s, retry_cap_s
+        self.retry_cap_s = retry_cap_s
         self.redact = redact.install([settings.discord_token])
         self.client = LiqClient(self)
-        self._quiet = _QuietChats(CHANNEL_PLATFORM)
-        self.notifier = ChannelNotifier(self.client, limits, self._quiet)
-        self.writer: Any = None
+        super().__init__(CHANNEL_PLATFORM, lambda: self.notifier.ready,
+                         startup_wait_s=startup_wait_s)
+        self.notifier = ChannelNotifier(self.client, limits, self.quiet)
         self.live = False
         self.synced: bool | None = None  # None: not tried; False: unchanged; True: uploaded
-        self._settled = asyncio.Event()  # logged in, or given up for good
-        self._task: asyncio.Task[None] | None = None
         self._coins: tuple[float, list[str]] = (0.0, [])
-
-    @property
-    def store(self) -> Store:
-        return self.writer.store  # type: ignore[no-any-return]
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    async def start(self, writer: Any, *, live: bool) -> None:
+    async def start(self, writer: Writer, *, live: bool) -> None:
         """Register static channels, then log in (and in live mode connect) in the background."""
-        self.writer, self.live, self._quiet.writer = writer, live, writer
+        self.live = live
         await writer.run(Subscriptions(writer.store).ensure_static, CHANNEL_PLATFORM,
                          self.settings.discord_channel_ids, self.clock.now_ms())
-        self._task = asyncio.create_task(self._run(), name="discord-bot")
-        if not live:  # a replay sends at its first tick; a live run carries on regardless
-            await self.wait_ready(self.startup_wait_s)
-
-    async def wait_ready(self, timeout_s: float) -> bool:
-        try:
-            await asyncio.wait_for(self._settled.wait(), timeout_s)
-        except TimeoutError:
-            pass
-        return self.notifier.ready
+        await self.launch(writer, self._run(), live=live)
 
     async def stop(self) -> None:
         self.notifier.ready = False
         await self.client.close()  # a clean gateway close (1000), then the HTTP session
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self.lifecycle.cancel()
 
     async def _run(self) -> None:
         if not await self._login():
-            self._settled.set()
+            self.lifecycle.settle()
             return
         self.notifier.ready = True
-        self._settled.set()
+        self.lifecycle.settle()
         if self.live:
             try:  # reconnects and RESUMEs by itself; returns or raises only when it gives up
                 await self.client.connect(reconnect=True)
@@ -230,25 +193,24 @@ class DiscordService:
                 logger.error("discord: gateway connection ended: %s", self.redact(repr(exc)))
 
     async def _login(self) -> bool:
-        """REST login with capped, jittered retries; False when the token is refused."""
-        attempt = 0
-        while True:
-            try:
-                await self.client.login(self.settings.discord_token or "")
-                logger.info("discord: logged in as %s (application %s)", self.client.user,
-                            self.client.application_id)
-                return True
-            except discord.LoginFailure:
-                logger.error("discord: Discord rejected the bot token; the bot is off for this "
-                             "run (webhooks are unaffected)")
-                return False
-            except (discord.HTTPException, aiohttp.ClientError, OSError, TimeoutError) as exc:
-                attempt += 1
-                delay = min(self.retry_cap_s, 2 ** min(attempt, 10) / 2) * random.uniform(0.8, 1)
-                logger.warning("discord: cannot log in (%s); retry %d in %.1fs",
-                               self.redact(repr(exc)), attempt, delay)
-                await self.client.http.close()
-                await asyncio.sleep(delay)
+        """REST login, retried until in; False when the token is refused."""
+        async def attempt() -> None:
+            await self.client.login(self.settings.discord_token or "")
+
+        try:
+            await keep_trying(attempt, platform=CHANNEL_PLATFORM, what="cannot log in",
+                              cap_s=self.retry_cap_s, fatal=(discord.LoginFailure,),
+                              transient=(discord.HTTPException, aiohttp.ClientError, OSError,
+                                         TimeoutError),
+                              describe=lambda e: self.redact(repr(e)),
+                              between=self.client.http.close)
+        except discord.LoginFailure:
+            logger.error("discord: Discord rejected the bot token; the bot is off for this "
+                         "run (webhooks are unaffected)")
+            return False
+        logger.info("discord: logged in as %s (application %s)", self.client.user,
+                    self.client.application_id)
+        return True
 
     async def sync_commands(self) -> bool:
         """Upload the slash commands if their definition changed since the last upload."""
@@ -297,7 +259,7 @@ class DiscordService:
                                                 view=settings_view(reply),
                                                 allowed_mentions=NO_MENTIONS)
 
-    async def _in_time(self, interaction: Interaction, work: Any) -> Reply:
+    async def _in_time(self, interaction: Interaction, work: Awaitable[Reply]) -> Reply:
         task = asyncio.ensure_future(work)
         try:
             return await asyncio.wait_for(asyncio.shield(task), ACK_WITHIN_S)
@@ -306,7 +268,7 @@ class DiscordService:
                 await interaction.response.defer(thinking=True)
             except discord.HTTPException as exc:  # the answer below may still make it
                 logger.warning("discord: deferring failed: %s", self.redact(str(exc)))
-            return await task  # type: ignore[no-any-return]
+            return await task
 
     async def answer(self, interaction: Interaction, reply: Reply) -> None:
         """Send a reply in chunks of at most 2000; errors are visible to the caller only."""

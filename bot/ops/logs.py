@@ -71,14 +71,14 @@ class _SafeRedactor(logging.Filter):
             return True
 
 
-class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class _StderrHandler(logging.StreamHandler):
     """Write to whatever `sys.stderr` is at the time, not the one seen at set-up.
 
     An in-process caller (pytest's capture, a daemon wrapper) may swap stderr and close the
     old one later; a handler holding the old object would then fail on every record.
     """
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> TextIO:
         return sys.stderr
 

@@ -22,6 +22,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.registry import Collector
 
+from bot.alerts import Alert
+from bot.chat.base import Notifier
 from feeds.model import Liquidation
 
 # The text format generate_latest writes when the scraper asks for nothing else.
@@ -249,15 +251,27 @@ def _proc() -> list[tuple[Sequence[str], float]]:
 
 
 class MeteredNotifier:
-    """Wrap a notifier so each send is timed and counted; everything else passes through.
+    """Wrap a notifier so each send is timed and counted; the rest is the inner notifier's.
 
     The runner wraps its notifiers once, so delivery code stays free of metric calls.
     """
 
-    def __init__(self, inner: Any, metrics: Metrics, platform: str) -> None:
+    def __init__(self, inner: Notifier, metrics: Metrics, platform: str) -> None:
         self._inner, self._metrics, self._platform = inner, metrics, platform
 
-    async def send(self, alert: Any, destination: str) -> None:
+    @property
+    def name(self) -> str:
+        return self._inner.name
+
+    @property
+    def ready(self) -> bool:  # read live: a service flips it when it connects or drops
+        return self._inner.ready
+
+    @property
+    def parallel(self) -> int:
+        return self._inner.parallel
+
+    async def send(self, alert: Alert, destination: str) -> None:
         start = time.monotonic()
         try:
             await self._inner.send(alert, destination)
@@ -266,12 +280,14 @@ class MeteredNotifier:
             raise
         self._metrics.observe_delivery(self._platform, True, time.monotonic() - start)
 
-    def __getattr__(self, name: str) -> Any:
-        # `ready`, `parallel`, `name`, `notice`, `close`: read live from the real notifier.
-        return getattr(self._inner, name)
+    async def notice(self, text: str) -> None:
+        await self._inner.notice(text)
+
+    async def close(self) -> None:
+        await self._inner.close()
 
 
-def metered(notifiers: Mapping[str, Any], metrics: Metrics | None) -> dict[str, Any]:
+def metered(notifiers: Mapping[str, Notifier], metrics: Metrics | None) -> dict[str, Notifier]:
     """The same mapping with every notifier wrapped; unchanged when metrics are off."""
     if metrics is None:
         return dict(notifiers)

@@ -13,7 +13,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TextIO
 
-from bot.chat.delivery import ChatService, ConsoleNotifier, Notifier
+from bot.chat.base import ChatService, Notifier
+from bot.chat.console import ConsoleNotifier
 from bot.config import ConfigError, Settings
 from bot.ops.metrics import Metrics
 from bot.ops.telemetry import Telemetry
@@ -98,7 +99,7 @@ class Chats:
                 logger.exception("%s: stop failed", service.name)
 
     def ready(self) -> list[str]:
-        return [name for name, n in self.notifiers.items() if getattr(n, "ready", True)]
+        return [name for name, n in self.notifiers.items() if n.ready]
 
 
 @dataclass

@@ -11,7 +11,7 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot.chat.delivery import ChatService, Notifier
+from bot.chat.base import ChatService, Notifier
 from bot.config import Settings
 from bot.ops.health import HealthConfig, HealthMonitor
 from bot.ops.http import live_check

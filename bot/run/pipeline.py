@@ -14,7 +14,8 @@ from typing import Any, TypeVar
 
 from backtests.track import track_record
 from bot.alerts import Alert
-from bot.chat.delivery import Notifier, deliver_due
+from bot.chat.base import Notifier
+from bot.chat.delivery import deliver_due
 from bot.policy import Policy, PolicyConfig
 from bot.state.outbox import Outbox
 from bot.state.subscriptions import Router

@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from bot.chat.delivery import ChatService, Notifier
+from bot.chat.base import ChatService, Notifier
 from bot.config import Settings
 from bot.ops.http import replay_check
 from bot.ops.metrics import Metrics

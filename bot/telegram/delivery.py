@@ -12,7 +12,7 @@ import contextlib
 import datetime as dt
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,11 +30,14 @@ from telegram.error import (
 from telegram.ext import AIORateLimiter
 
 from bot.alerts import Alert
-from bot.chat.delivery import DeliveryError
+from bot.chat.base import DeliveryError, Destination
+from bot.chat.quiet import QuietSource
 from bot.telegram.render import render_html, render_plain
 from bot.telegram.transport import written
 
 logger = logging.getLogger(__name__)
+
+PLATFORM = "telegram"
 
 # BadRequest descriptions that mean the chat will never accept a message from us.
 GONE = ("chat not found", "group chat was deactivated", "peer_id_invalid", "user is deactivated",
@@ -120,8 +123,9 @@ class ChatPacer:
             self._free_at = {c: t for c, t in self._free_at.items() if t > now}
 
 
-def seconds(value: int | float | dt.timedelta) -> float:
-    """RetryAfter.retry_after: a timedelta with PTB_TIMEDELTA=true, else int seconds."""
+def retry_after_s(exc: RetryAfter) -> float:
+    """The wait a RetryAfter asks for, in seconds: a timedelta with PTB_TIMEDELTA, else int."""
+    value: int | float | dt.timedelta = exc.retry_after
     return value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
 
 
@@ -137,12 +141,12 @@ def is_markup_error(exc: TelegramError) -> bool:
 def classify(exc: TelegramError, redact: Callable[[str], str]) -> DeliveryError:
     """The outbox outcome of one Bot API error (RELIABILITY.md items 15-18)."""
     if isinstance(exc, RetryAfter):
-        wait = seconds(exc.retry_after)
+        wait = retry_after_s(exc)
         return DeliveryError(f"RetryAfter: flood control, retry after {wait:g}s",
                              retry_after_s=wait)
     text = redact(f"{type(exc).__name__}: {exc.message}")
     if isinstance(exc, ChatMigrated):
-        return DeliveryError(text, moved_to=f"telegram:{exc.new_chat_id}")
+        return DeliveryError(text, moved_to=str(Destination(PLATFORM, str(exc.new_chat_id))))
     if isinstance(exc, Forbidden):
         return DeliveryError(text, gone=True)
     if isinstance(exc, BadRequest):  # before NetworkError, its base class
@@ -188,10 +192,10 @@ def chat_ref(chat: str) -> int | str:
 class TelegramNotifier:
     """Alerts to Telegram chats through PTB's bot; errors become DeliveryError outcomes."""
 
-    name = "telegram"
+    name = PLATFORM
 
     def __init__(self, bot: Bot, limits: TelegramLimits, redact: Callable[[str], str],
-                 quiet_chats: Callable[[], Awaitable[set[str]]] | None = None,
+                 quiet_chats: QuietSource | None = None,
                  admin_chats: Sequence[str] = ()) -> None:
         self.bot = bot
         self.admin_chats = tuple(admin_chats)
@@ -202,7 +206,7 @@ class TelegramNotifier:
         self.ready = False  # set by the service once getMe has answered
 
     async def send(self, alert: Alert, destination: str) -> None:
-        chat = destination.split(":", 1)[1]
+        chat = Destination.parse(destination).chat_id
         quiet = chat in await self.quiet_chats() if self.quiet_chats else False
         try:
             await self.send_texts(chat, _html(alert), ParseMode.HTML, quiet=quiet)
@@ -239,7 +243,7 @@ class TelegramNotifier:
                     chat_ref(chat), text, parse_mode=parse_mode, disable_notification=quiet,
                     link_preview_options=LinkPreviewOptions(is_disabled=True), reply_markup=markup)
             except RetryAfter as exc:
-                self.pacer.hold(chat, seconds(exc.retry_after))
+                self.pacer.hold(chat, retry_after_s(exc))
                 raise
 
     async def notice(self, text: str) -> None:

@@ -11,6 +11,8 @@ import logging
 from collections.abc import Callable, Sequence
 
 from bot.alerts import Alert
+from bot.chat.text import pack
+from bot.chat.text import reply_chunks as chunk_reply
 from bot.render import safe_alert_lines, utf16_len
 
 logger = logging.getLogger(__name__)
@@ -53,24 +55,12 @@ def _cut(line: str, fmt: Format, index: int, limit: int) -> list[str]:
 def split_lines(lines: Sequence[str], fmt: Format = _plain_line,
                 limit: int = TEXT_LIMIT) -> list[str]:
     """Format plain lines and join them into messages under `limit`, cutting between lines."""
-    messages: list[str] = []
-    current: list[str] = []
-    size = 0
+    pieces: list[str] = []
     for index, line in enumerate(lines):
         formatted = fmt(index, line)
-        pieces = [formatted] if tg_len(formatted) <= limit else _cut(line, fmt, index, limit)
-        for piece in pieces:
-            extra = tg_len(piece) + (1 if current else 0)
-            if current and size + extra > limit:
-                messages.append("\n".join(current))
-                current, size = [], 0
-                extra = tg_len(piece)
-            current.append(piece)
-            size += extra
-    if current:
-        messages.append("\n".join(current))
-    # Telegram refuses empty messages; blank padding between chunks carries nothing.
-    return [m.strip("\n") for m in messages if m.strip()]
+        pieces += [formatted] if tg_len(formatted) <= limit else _cut(line, fmt, index, limit)
+    # Blank padding at a chunk's edge carries nothing.
+    return [m.strip("\n") for m in pack(pieces, limit, tg_len)]
 
 
 def render_html(alert: Alert) -> list[str]:
@@ -85,4 +75,4 @@ def render_plain(alert: Alert) -> list[str]:
 
 def reply_chunks(text: str) -> list[str]:
     """A command reply (plain text, no parse mode) as messages under the limit."""
-    return split_lines(text.splitlines() or [text], _plain_line) or ["(empty)"]
+    return chunk_reply(text, split_lines)

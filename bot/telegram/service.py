@@ -8,37 +8,17 @@ repeats nor loses a command (PLATFORMS.md §1.5). Alerts go out through the outb
 
 from __future__ import annotations
 
-import os
+import asyncio
+import datetime as dt
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
 
-# PTB is moving RetryAfter.retry_after to timedelta; opt in so reading it never warns.
-os.environ.setdefault("PTB_TIMEDELTA", "true")
-
-import asyncio  # noqa: E402
-import datetime as dt  # noqa: E402
-import json  # noqa: E402
-import logging  # noqa: E402
-import random  # noqa: E402
-import time  # noqa: E402
-from typing import Any  # noqa: E402
-
-from telegram import (  # noqa: E402
-    BotCommand,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
-    Message,
-    Update,
-)
-from telegram.constants import ChatMemberStatus, ChatType  # noqa: E402
-from telegram.error import (  # noqa: E402
-    BadRequest,
-    Forbidden,
-    InvalidToken,
-    RetryAfter,
-    TelegramError,
-)
-from telegram.ext import (  # noqa: E402
-    Application,
-    ApplicationBuilder,
+from telegram import InlineKeyboardMarkup, Message, Update
+from telegram.constants import ChatMemberStatus, ChatType
+from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter, TelegramError
+from telegram.ext import (
     ApplicationHandlerStop,
     CallbackQueryHandler,
     ChatMemberHandler,
@@ -49,103 +29,33 @@ from telegram.ext import (  # noqa: E402
     filters,
 )
 
-from bot.commands import COMMANDS, Ctx, Reply, dispatch, press  # noqa: E402
-from bot.config import Settings  # noqa: E402
-from bot.ops import redact  # noqa: E402
-from bot.state.subscriptions import Subscriptions  # noqa: E402
-from bot.telegram.delivery import (  # noqa: E402
-    TelegramLimits,
-    TelegramNotifier,
-    rate_limiter,
-    seconds,
+from bot.chat.lifecycle import ConnectedService, keep_trying
+from bot.commands import COMMANDS, Ctx, Reply, dispatch, press
+from bot.config import Settings
+from bot.ops import redact
+from bot.state.subscriptions import Subscriptions
+from bot.state.writer import Writer
+from bot.telegram.app import (
+    AdminCache,
+    build_application,
+    command_menu,
+    is_anonymous_admin,
+    keyboard,
 )
-from bot.telegram.render import reply_chunks  # noqa: E402
-from bot.telegram.transport import AiohttpRequest  # noqa: E402
-from feeds.clock import Clock, WallClock  # noqa: E402
-from feeds.store import Store  # noqa: E402
+from bot.telegram.delivery import PLATFORM, TelegramLimits, TelegramNotifier, retry_after_s
+from bot.telegram.render import reply_chunks
+from feeds.clock import Clock, WallClock
+from feeds.store import Store
 
 logger = logging.getLogger(__name__)
 
-PLATFORM = "telegram"
-ANONYMOUS_ADMIN_ID = 1087968824  # GroupAnonymousBot: an admin posting as the group
 OFFSET_KEY = "telegram:last_update_id"
 REPLY_KEY = "telegram:pending_reply"
 UPDATES = ["message", "callback_query", "my_chat_member"]
 _GROUPS = (ChatType.GROUP, ChatType.SUPERGROUP)
-_ADMINS = (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
 
 
-def file_url(base_url: str) -> str:
-    """The file URL that goes with a Bot API URL: a trailing `/bot` becomes `/file/bot`."""
-    if base_url.rstrip("/").endswith("/bot"):
-        return base_url.rstrip("/")[:-4] + "/file/bot"
-    head, sep, tail = base_url.rpartition("/bot")  # the path's, not a host named bot…
-    return head + "/file/bot" + tail if sep else base_url
-
-
-def build_application(settings: Settings, limits: TelegramLimits) -> Application:
-    """PTB on our base URL over HTTP/1.1, paced by AIORateLimiter; no JobQueue (ours runs)."""
-    return (
-        ApplicationBuilder().token(settings.telegram_token or "")
-        .base_url(settings.telegram_api_url).base_file_url(file_url(settings.telegram_api_url))
-        .request(AiohttpRequest(pool=limits.parallel + 8, timeout_s=limits.timeout_s))
-        .get_updates_request(AiohttpRequest(pool=2, timeout_s=limits.timeout_s))
-        .rate_limiter(rate_limiter(limits)).job_queue(None).concurrent_updates(False)
-        .build()
-    )
-
-
-def command_menu() -> list[BotCommand]:
-    """setMyCommands reads the same table as handler registration and /help."""
-    return [BotCommand(c.name, c.help[:256]) for c in COMMANDS.values()]
-
-
-def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
-    if not reply.buttons:
-        return None
-    return InlineKeyboardMarkup([[InlineKeyboardButton(label, callback_data=data)
-                                  for label, data in row] for row in reply.buttons])
-
-
-def is_anonymous_admin(message: Message | None, chat_id: int) -> bool:
-    """An admin posting as the group: GroupAnonymousBot, or the group itself as sender_chat."""
-    if message is None:
-        return False
-    if message.sender_chat is not None:
-        return message.sender_chat.id == chat_id  # a linked channel is not an admin
-    return message.from_user is not None and message.from_user.id == ANONYMOUS_ADMIN_ID
-
-
-class AdminCache:
-    """getChatAdministrators per group, kept `ttl_s`: one call per group, not per command.
-
-    A miss re-reads a list older than `recheck_s`, so a newly promoted admin waits seconds,
-    not the whole `ttl_s`.
-    """
-
-    def __init__(self, app: Application, ttl_s: float = 300.0, recheck_s: float = 30.0) -> None:
-        self.app, self.ttl_s, self.recheck_s = app, ttl_s, recheck_s
-        self._cache: dict[int, tuple[float, frozenset[int]]] = {}
-
-    async def is_admin(self, chat_id: int, user_id: int | None) -> bool:
-        if user_id is None:
-            return False
-        if user_id == ANONYMOUS_ADMIN_ID:
-            return True
-        hit = self._cache.get(chat_id)
-        age = time.monotonic() - hit[0] if hit else 0.0
-        if hit is None or age > self.ttl_s or (user_id not in hit[1] and age > self.recheck_s):
-            try:
-                members = await self.app.bot.get_chat_administrators(chat_id)
-            except TelegramError as exc:
-                logger.warning("telegram: cannot list admins of %s: %s", chat_id, exc.message)
-                return False
-            ids = frozenset(m.user.id for m in members if m.status in _ADMINS)
-            hit = self._cache[chat_id] = (time.monotonic(), ids)
-        return user_id in hit[1]
-
-
-class TelegramService:
+class TelegramService(ConnectedService):
     """The Telegram side of a run: notifier for the outbox, commands in live mode."""
 
     name = PLATFORM
@@ -156,42 +66,28 @@ class TelegramService:
         self.settings = settings
         self.limits = limits or TelegramLimits()
         self.clock = clock or WallClock()
-        self.poll_timeout_s, self.startup_wait_s = poll_timeout_s, startup_wait_s
+        self.poll_timeout_s = poll_timeout_s
         self.retry_cap_s = retry_cap_s
         self.redact = redact.install([settings.telegram_token])
         self.app = build_application(settings, self.limits)
-        self.notifier = TelegramNotifier(self.app.bot, self.limits, self.redact, self._quiet_chats,
+        super().__init__(PLATFORM, lambda: self.notifier.ready, startup_wait_s=startup_wait_s,
+                         read_quiet=_quiet)
+        self.notifier = TelegramNotifier(self.app.bot, self.limits, self.redact, self.quiet,
                                          admin_chats=settings.telegram_admin_chat_ids)
         self.admins = AdminCache(self.app)
-        self.writer: Any = None
         self.last_update_id = 0
-        self._settled = asyncio.Event()  # connected, or given up for good
-        self._task: asyncio.Task[None] | None = None
-        self._quiet: tuple[float, set[str]] = (0.0, set())
         self._install_handlers()
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    async def start(self, writer: Any, *, live: bool) -> None:
+    async def start(self, writer: Writer, *, live: bool) -> None:
         """Register static chats, then connect in the background."""
-        self.writer = writer
         await writer.run(Subscriptions(writer.store).ensure_static, PLATFORM,
                          self.settings.telegram_chat_ids, self.clock.now_ms(), reenable=True)
-        self._task = asyncio.create_task(self._connect(live), name="telegram-connect")
-        if not live:  # a replay sends at its first tick; a live run carries on regardless
-            await self.wait_ready(self.startup_wait_s)
-
-    async def wait_ready(self, timeout_s: float) -> bool:
-        try:
-            await asyncio.wait_for(self._settled.wait(), timeout_s)
-        except TimeoutError:
-            pass
-        return self.notifier.ready
+        await self.launch(writer, self._connect(live), live=live)
 
     async def stop(self) -> None:
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self.lifecycle.cancel()
         if self.app.updater is not None and self.app.updater.running:
             await self.app.updater.stop()  # one last getUpdates confirms what was fetched
         if self.app.running:
@@ -201,29 +97,24 @@ class TelegramService:
         await self.app.bot.shutdown()  # closes the HTTP pools even if getMe never answered
 
     async def _connect(self, live: bool) -> None:
-        """getMe (and in live mode the menu and polling) with capped, jittered retries."""
-        attempt = 0
-        while True:
-            try:
-                await self.app.initialize()
-                self.notifier.ready = True
-                if live:
-                    await self._start_polling()
-                logger.info("telegram: connected as @%s%s", self.app.bot.username,
-                            " and polling for commands" if live else "")
-                break
-            except InvalidToken as exc:
-                logger.error("telegram: the Bot API rejected the token (%s); Telegram is off "
-                             "for this run", self.redact(exc.message))
-                self.notifier.ready = False
-                break
-            except Exception as exc:  # network down, Bot API 5xx: keep trying, never crash
-                attempt += 1
-                delay = min(self.retry_cap_s, 2 ** min(attempt, 10) / 2) * random.uniform(0.8, 1)
-                logger.warning("telegram: cannot reach the Bot API (%s); retry %d in %.1fs",
-                               self.redact(str(exc)), attempt, delay)
-                await asyncio.sleep(delay)
-        self._settled.set()
+        """getMe (and in live mode the menu and polling), retried until in or refused."""
+        async def attempt() -> None:
+            await self.app.initialize()
+            self.notifier.ready = True
+            if live:
+                await self._start_polling()
+
+        try:  # network down, Bot API 5xx: keep trying, never crash
+            await keep_trying(attempt, platform=PLATFORM, what="cannot reach the Bot API",
+                              cap_s=self.retry_cap_s, transient=(Exception,),
+                              fatal=(InvalidToken,), describe=lambda e: self.redact(str(e)))
+            logger.info("telegram: connected as @%s%s", self.app.bot.username,
+                        " and polling for commands" if live else "")
+        except InvalidToken as exc:
+            logger.error("telegram: the Bot API rejected the token (%s); Telegram is off "
+                         "for this run", self.redact(exc.message))
+            self.notifier.ready = False
+        self.lifecycle.settle()
 
     async def _start_polling(self) -> None:
         bot = self.app.bot
@@ -244,10 +135,6 @@ class TelegramService:
 
     def _polling_error(self, exc: TelegramError) -> None:
         logger.warning("telegram: polling failed: %s", self.redact(str(exc)))
-
-    @property
-    def store(self) -> Store:
-        return self.writer.store  # type: ignore[no-any-return]
 
     # -- handlers --------------------------------------------------------------------------
 
@@ -344,7 +231,7 @@ class TelegramService:
 
     # -- replies ---------------------------------------------------------------------------
 
-    def _apply(self, update_id: int, ctx: Ctx, action: Any,
+    def _apply(self, update_id: int, ctx: Ctx, action: Callable[[Store], Reply],
                edit_message_id: int | None = None) -> dict[str, Any]:
         """Writer thread: the command's effect, the offset and the reply commit together."""
         store = self.store
@@ -371,7 +258,7 @@ class TelegramService:
                                                    markup=markup)
                 break
             except RetryAfter as exc:
-                wait = seconds(exc.retry_after)
+                wait = retry_after_s(exc)
                 if wait > 10 or attempt == 2:
                     logger.warning("telegram: reply to %s dropped: flood wait %.0fs", chat, wait)
                     break
@@ -399,14 +286,6 @@ class TelegramService:
         if raw:
             logger.info("telegram: resending the reply that a restart interrupted")
             await self._reply(json.loads(raw))
-
-    async def _quiet_chats(self) -> set[str]:
-        """Chats that asked for silent notifications; re-read at most every few seconds."""
-        at, chats = self._quiet
-        if time.monotonic() - at > 5.0 and self.writer is not None:
-            chats = await self.writer.run(_quiet, self.store)
-            self._quiet = (time.monotonic(), chats)
-        return chats
 
 
 def _get(store: Store, key: str) -> str | None:

@@ -89,7 +89,7 @@ def numbers(
     df: pd.DataFrame, column: str | int, path: str | Path, *, min_value: float | None = None
 ) -> np.ndarray:
     """Return a text column as finite floats; the first bad cell fails with its line."""
-    values = pd.to_numeric(df[column], errors="coerce").to_numpy(dtype=float)
+    values: np.ndarray = pd.to_numeric(df[column], errors="coerce").to_numpy(dtype=float)
     bad = ~np.isfinite(values)
     if min_value is not None:
         bad |= values < min_value

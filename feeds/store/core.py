@@ -101,7 +101,7 @@ class Store:
             self._conn.executemany(_INSERT_EVENT, rows)
             new = self._conn.total_changes - before
             if new:
-                buckets.add_new_events(self.conn, last)
+                buckets.add_new_events(self._conn, last)
             return new
 
     def insert_buckets(self, buckets: Iterable[Bucket]) -> int:

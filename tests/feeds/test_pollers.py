@@ -198,7 +198,7 @@ async def test_500_then_success_logs_one_warning_and_recovers(
         poller = make_poller("binance", fake, sink, symbols=["BTCUSDT"], retries=0,
                              sleep=sleeper)
         task = asyncio.create_task(poller.run())
-        await wait_until(lambda: bool(sink.batches), timeout=5)
+        await wait_until(lambda: bool(sink.batches), within_s=5)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -218,7 +218,7 @@ async def test_timeout_counts_as_failure_then_recovers() -> None:
         poller = make_poller("hyperliquid", fake, sink, retries=0, timeout_s=0.1,
                              sleep=sleeper, symbols=["SOL"])
         task = asyncio.create_task(poller.run())
-        await wait_until(lambda: bool(sink.batches), timeout=5)
+        await wait_until(lambda: bool(sink.batches), within_s=5)
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
     assert poller.stats.failures == 1
@@ -231,7 +231,7 @@ async def test_backoff_grows_and_stays_capped_while_venue_is_down() -> None:
         fake.route("/info", Reply(status=503), method="POST")
         poller = make_poller("hyperliquid", fake, sink, retries=0, sleep=sleeper)
         task = asyncio.create_task(poller.run())
-        await wait_until(lambda: poller.stats.failures >= 6, timeout=5)
+        await wait_until(lambda: poller.stats.failures >= 6, within_s=5)
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
     assert all(0.005 <= d <= 0.04 for d in sleeper.delays)
@@ -244,7 +244,7 @@ async def test_cancel_during_a_slow_request_ends_promptly_and_closes_session() -
         fake.route("/info", Reply(delay_s=5.0, json=[]), method="POST")
         poller = make_poller("hyperliquid", fake, Sink(), timeout_s=10)
         task = asyncio.create_task(poller.run())
-        await wait_until(lambda: bool(fake.requests), timeout=5)
+        await wait_until(lambda: bool(fake.requests), within_s=5)
         task.cancel()
         async with asyncio.timeout(1):
             await asyncio.gather(task, return_exceptions=True)
@@ -262,7 +262,7 @@ async def test_writer_failure_is_a_logged_poll_failure_not_a_crash(
         poller = FundingPoller("hyperliquid", None, broken, fake.url, clock=SimClock(NOW_MS),
                                sleep=Sleeper(300), backoff=Backoff(0.01, 0.02))
         task = asyncio.create_task(poller.run())
-        await wait_until(lambda: poller.stats.failures >= 2, timeout=5)
+        await wait_until(lambda: poller.stats.failures >= 2, within_s=5)
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
     assert "RuntimeError: disk full" in caplog.text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import time
 from collections.abc import AsyncIterator
@@ -13,8 +14,9 @@ import pytest
 
 from bot.chat.delivery import deliver_due
 from bot.config import Settings
-from bot.discord.delivery import DiscordLimits, parse_webhook_url
+from bot.discord.delivery import DiscordLimits
 from bot.discord.service import DiscordService, DiscordWebhookService
+from bot.discord.webhook import parse_webhook_url
 from bot.policy import Policy, PolicyConfig
 from bot.state.outbox import Outbox
 from bot.state.subscriptions import Subscription, Subscriptions
@@ -93,9 +95,10 @@ class Rig:
         return await self.writer.run(Subscriptions(self.store).get, platform, chat)
 
 
-@pytest.fixture
-async def rig(tmp_path, monkeypatch, request) -> AsyncIterator[Rig]:
-    fake_limits, limits = getattr(request, "param", (FakeLimits(), QUICK))
+@contextlib.asynccontextmanager
+async def discord_rig(tmp_path: Path, monkeypatch: Any, fake_limits: FakeLimits,
+                      limits: DiscordLimits) -> AsyncIterator[Rig]:
+    """Both services started against a fresh fake; every payload checked for mentions after."""
     async with FakeDiscord(limits=fake_limits) as fake:
         fake.point_discord_py(monkeypatch)
         urls = (fake.add_webhook(), fake.add_webhook())

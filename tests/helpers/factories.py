@@ -50,6 +50,8 @@ class Ops:
     """Records operator notices; serves no destination."""
 
     name = "ops"
+    ready = True
+    parallel = 1
 
     def __init__(self) -> None:
         self.notices: list[str] = []

@@ -19,19 +19,19 @@ server do not share one CPU.
 from __future__ import annotations
 
 import asyncio
-import html
 import itertools
 import json
 import math
-import re
 import sys
 import time
 from collections import defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from typing import Any
 
 from aiohttp import web
+
+from tests.helpers.telegram_html import parse_html, utf16_len
 
 BOT = {"id": 9, "is_bot": True, "first_name": "Liq", "username": "liq_bot"}
 SEND_METHODS = frozenset({"sendMessage", "editMessageText"})
@@ -104,6 +104,7 @@ class FakeBotApi:
         self._message_ids = itertools.count(1000)
         self._arrived = asyncio.Event()
         self._sent_event = asyncio.Event()
+        self._changed = asyncio.Event()  # a request, a confirmed offset or a kept message
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -141,6 +142,7 @@ class FakeBotApi:
         chat = str(params["chat_id"]) if "chat_id" in params else None
         call = Call(now, method, params, chat=chat)
         self.calls.append(call)
+        self._changed.set()
         if self.down:
             call.status = 502
             return _answer(fail(502, "Bad Gateway"))
@@ -247,32 +249,41 @@ class FakeBotApi:
         record = {**p, "plain": plain, "t": call.t}
         (self.edits if call.method == "editMessageText" else self.sent).append(record)
         self._sent_event.set()
+        self._changed.set()
         chat_id = p["chat_id"]
         return _ok({"message_id": p.get("message_id") or next(self._message_ids),
                     "date": int(time.time()), "text": plain, "from": BOT,
                     "chat": _chat(chat_id)})
 
-    async def wait_sent(self, n: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+    async def wait_sent(self, n: int, within_s: float = 10.0) -> list[dict[str, Any]]:
         """Wait until at least `n` messages were accepted; return them."""
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within_s):
             while len(self.sent) < n:
                 self._sent_event.clear()
                 await self._sent_event.wait()
         return self.sent
+
+    async def wait_until(self, condition: Callable[[], bool], within_s: float = 10.0) -> None:
+        """Wait until `condition()` holds, checked again whenever the fake's state changes."""
+        async with asyncio.timeout(within_s):
+            while not condition():
+                self._changed.clear()
+                await self._changed.wait()
 
     def sent_to(self, chat: int | str) -> list[str]:
         return [m["plain"] for m in self.sent if str(m["chat_id"]) == str(chat)]
 
     # -- updates ---------------------------------------------------------------------------
 
-    async def poll(self, offset: int, timeout: float, limit: int = 100) -> list[dict[str, Any]]:
+    async def poll(self, offset: int, wait_s: float, limit: int = 100) -> list[dict[str, Any]]:
         if offset:
             self.confirmed = max(self.confirmed, offset)
+            self._changed.set()
         self.pending = [u for u in self.pending if u["update_id"] >= offset]  # offset confirms
-        if not self.pending and timeout > 0:
+        if not self.pending and wait_s > 0:
             self._arrived.clear()
             try:
-                await asyncio.wait_for(self._arrived.wait(), min(timeout, 0.5))
+                await asyncio.wait_for(self._arrived.wait(), min(wait_s, 0.5))
             except TimeoutError:
                 pass
         return self.pending[:limit]
@@ -356,61 +367,6 @@ def _field(v: Any) -> Any:
         return json.loads(v)
     except (TypeError, ValueError):
         return v
-
-
-def utf16_len(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
-
-
-_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "code", "pre", "a",
-         "tg-spoiler", "span", "blockquote", "tg-emoji"}
-_ENTITY = re.compile(r"&(lt|gt|amp|quot|#\d+|#x[0-9a-fA-F]+);")
-
-
-class _StrictHtml(HTMLParser):
-    """Telegram's HTML subset: known tags, balanced, `&` only in the four entities."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=False)
-        self.stack: list[str] = []
-        self.text: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag not in _TAGS:
-            raise ValueError(f"unsupported start tag \"{tag}\"")
-        self.stack.append(tag)
-
-    def handle_endtag(self, tag: str) -> None:
-        if not self.stack or self.stack.pop() != tag:
-            raise ValueError(f"unexpected end tag \"{tag}\"")
-
-    def handle_data(self, data: str) -> None:
-        if "<" in data or ">" in data:
-            raise ValueError("unescaped < or >")
-        self.text.append(data)
-
-    def handle_entityref(self, name: str) -> None:
-        if name not in ("lt", "gt", "amp", "quot"):
-            raise ValueError(f"unsupported entity &{name};")
-        self.text.append(html.unescape(f"&{name};"))
-
-    def handle_charref(self, name: str) -> None:
-        self.text.append(html.unescape(f"&#{name};"))
-
-
-def parse_html(text: str) -> str:
-    """The plain text of a Telegram HTML message; ValueError where Telegram would answer 400."""
-    stray = re.sub(_ENTITY, "", text)
-    if "&" in stray:
-        raise ValueError("unescaped &")
-    parser = _StrictHtml()
-    parser.feed(text)
-    parser.close()
-    if parser.stack:
-        raise ValueError(f"can't find end tag corresponding to start tag \"{parser.stack[-1]}\"")
-    if parser.rawdata:
-        raise ValueError("unterminated markup")
-    return "".join(parser.text)
 
 
 TOKEN = "4242424242:AAFakeTokenForTests_x9Qw7ErTy"  # the shape of a real token, never valid

@@ -169,9 +169,9 @@ class FakeExchange:
     def open_connections(self) -> list[Conn]:
         return [c for c in self.connections if c.open]
 
-    async def wait_connections(self, n: int, timeout: float = 2.0) -> list[Conn]:
+    async def wait_connections(self, n: int, within_s: float = 2.0) -> list[Conn]:
         """Wait until at least n websocket upgrades have happened."""
-        await wait_until(lambda: sum(c.upgraded for c in self.connections) >= n, timeout)
+        await wait_until(lambda: sum(c.upgraded for c in self.connections) >= n, within_s)
         return [c for c in self.connections if c.upgraded]
 
     # -- serving -----------------------------------------------------------------------------
@@ -302,11 +302,11 @@ def _abort(request: web.Request) -> None:
 
 
 async def wait_until(
-    predicate: Callable[[], bool | Awaitable[bool]], timeout: float = 2.0, step: float = 0.005
+    predicate: Callable[[], bool | Awaitable[bool]], within_s: float = 2.0, step: float = 0.005
 ) -> None:
     """Poll until predicate() is true; TimeoutError (with the predicate's repr) otherwise."""
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within_s):
             while True:
                 result = predicate()
                 if not isinstance(result, bool):
@@ -315,7 +315,7 @@ async def wait_until(
                     return
                 await asyncio.sleep(step)
     except TimeoutError:
-        raise TimeoutError(f"condition not met within {timeout}s: {predicate!r}") from None
+        raise TimeoutError(f"condition not met within {within_s}s: {predicate!r}") from None
 
 
 @contextlib.asynccontextmanager

@@ -1,4 +1,4 @@
-"""Undo what `bot.ops.logs.setup_logging` does to the process (tests that run the CLI in-process)."""
+"""Undo what `bot.ops.logs.setup_logging` does to the process (in-process CLI tests)."""
 
 from __future__ import annotations
 

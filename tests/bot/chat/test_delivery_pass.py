@@ -1,4 +1,7 @@
-"""One outbox pass (bot.chat.delivery.deliver_due) with recording notifiers: fairness, moves, notices."""
+"""One outbox pass (bot.chat.delivery.deliver_due) with recording notifiers.
+
+Fairness, moves, notices.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from bot.chat.delivery import DeliveryError, deliver_due
+from bot.chat.base import DeliveryError
+from bot.chat.delivery import deliver_due
 from bot.policy import Policy
 from bot.state.outbox import Outbox
 from bot.state.schema import migrate_store

@@ -7,19 +7,19 @@ import dataclasses
 import time
 
 from bot.config import Settings
-from bot.discord.delivery import parse_webhook_url
 from bot.discord.service import DiscordService, DiscordWebhookService
+from bot.discord.webhook import parse_webhook_url
 from bot.state.writer import Writer
-from tests.helpers.discord_rig import (  # noqa: F401  (rig is a fixture)
+from tests.helpers.discord_payloads import payload_problems
+from tests.helpers.discord_rig import (
     ALERT,
     CHANNEL,
     CKEY,
     OTHER,
     QUICK,
-    rig,
     with_limits,
 )
-from tests.helpers.fake_discord import CHANNEL_ID, FakeDiscord, FakeLimits, payload_problems
+from tests.helpers.fake_discord import CHANNEL_ID, FakeDiscord, FakeLimits
 
 OTHER_CHANNEL = "discord:800000000000000002"
 OTHER_KEY = ("channel", "800000000000000002")

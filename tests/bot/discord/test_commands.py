@@ -16,7 +16,7 @@ import discord
 import pytest
 from discord import app_commands
 
-from bot.chat.delivery import DeliveryError
+from bot.chat.base import DeliveryError
 from bot.commands import COMMANDS, Ctx, dispatch
 from bot.config import Settings
 from bot.discord import commands as discord_commands

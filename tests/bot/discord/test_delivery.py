@@ -14,14 +14,15 @@ import pytest
 
 from bot.chat.delivery import deliver_due
 from bot.config import ConfigError, Settings
-from bot.discord.delivery import parse_webhook_url
 from bot.discord.service import DiscordWebhookService, register_webhooks
+from bot.discord.webhook import parse_webhook_url
 from bot.policy import Policy
 from bot.state.outbox import Outbox
 from bot.state.subscriptions import Router, Subscription, Subscriptions
 from bot.state.writer import Writer
 from signals import SignalParams
-from tests.helpers.discord_rig import (  # noqa: F401  (rig is a fixture)
+from tests.helpers.discord_payloads import payload_problems
+from tests.helpers.discord_rig import (
     ALERT,
     CHANNEL,
     CKEY,
@@ -29,11 +30,10 @@ from tests.helpers.discord_rig import (  # noqa: F401  (rig is a fixture)
     OTHER,
     QUICK,
     Ops,
-    rig,
     with_limits,
 )
 from tests.helpers.factories import make_alert
-from tests.helpers.fake_discord import CHANNEL_ID, FakeDiscord, FakeLimits, payload_problems
+from tests.helpers.fake_discord import CHANNEL_ID, FakeDiscord, FakeLimits
 
 # -- webhooks --------------------------------------------------------------------------------
 

@@ -19,8 +19,8 @@ from bot.discord.render import (
 )
 from bot.render import render_text
 from signals.kinds import kind_info
+from tests.helpers.discord_payloads import embed_problems, payload_problems
 from tests.helpers.factories import make_alert
-from tests.helpers.fake_discord import embed_problems, payload_problems
 
 NASTY = ["BTC-USD-SWAP", "BTC_USDT", "*bold*", "__u__", "`code`", "> quote", "# head",
          "@everyone", "<@&123>", "<@1>", "||spoiler||", "a\\*b", "😀" * 3, ""]

@@ -10,10 +10,10 @@ import signal
 import sqlite3
 from pathlib import Path
 
-from bot.chat.delivery import ConsoleNotifier
+from bot.chat.console import ConsoleNotifier
 from bot.config import load_settings
-from bot.discord.delivery import parse_webhook_url
 from bot.discord.service import discord_services
+from bot.discord.webhook import parse_webhook_url
 from bot.run.assembly import chat_services
 from bot.run.live import run_live
 from bot.run.replay import run_replay

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.chat.delivery import ConsoleNotifier
+from bot.chat.console import ConsoleNotifier
 from bot.config import load_settings
 from bot.ops import backup as backup_mod
 from bot.ops.backup import BackupError, backup, db_check, read_only_uri, render_check

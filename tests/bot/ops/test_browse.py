@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.chat.delivery import ConsoleNotifier
+from bot.chat.console import ConsoleNotifier
 from bot.config import load_settings
 from bot.ops.browse import EXTRA_HINT, QUERIES, BrowseError, browse, datasette_argv, metadata
 from bot.run.replay import run_replay

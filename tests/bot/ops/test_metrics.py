@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from bot.chat.delivery import ConsoleNotifier
+from bot.chat.console import ConsoleNotifier
 from bot.config import load_settings
 from bot.ops.http import LoopLagProbe, start_ops_server
 from bot.ops.metrics import CONTENT_TYPE, Metrics, metered
@@ -97,11 +97,12 @@ async def test_metered_notifier_counts_and_passes_attributes_through():
                 raise RuntimeError("boom")
 
     metrics = Metrics()
-    wrapped = metered({"telegram": Flaky()}, metrics)["telegram"]
+    inner = Flaky()
+    wrapped = metered({"telegram": inner}, metrics)["telegram"]
     await wrapped.send(make_alert(), "telegram:1")
     with pytest.raises(RuntimeError):
         await wrapped.send(make_alert(), "telegram:1")
-    assert (wrapped.ready, wrapped.parallel, wrapped.calls) == (True, 4, 2)
+    assert (wrapped.ready, wrapped.parallel, inner.calls) == (True, 4, 2)
     assert metrics.value("liqbot_alerts_sent_total", platform="telegram") == 1
     assert metrics.value("liqbot_alerts_failed_total", platform="telegram") == 1
     assert metered({"c": Flaky()}, None)["c"].__class__.__name__ == "Flaky"

@@ -7,7 +7,7 @@ import io
 import sqlite3
 import time
 
-from bot.chat.delivery import ConsoleNotifier
+from bot.chat.console import ConsoleNotifier
 from bot.config import load_settings
 from bot.run.live import run_live
 from feeds.model import DAY_MS

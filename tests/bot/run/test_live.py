@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from bot.chat.delivery import ConsoleNotifier
+from bot.chat.console import ConsoleNotifier
 from bot.config import ConfigError, load_settings
 from bot.run.live import run_live
 from feeds.store import Store

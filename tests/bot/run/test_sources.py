@@ -150,7 +150,7 @@ def test_funding_config_names_a_bad_venue(tmp_path):
 
 
 async def test_a_live_run_polls_funding_and_status_shows_the_poller(tmp_path):
-    from bot.chat.delivery import ConsoleNotifier
+    from bot.chat.console import ConsoleNotifier
     from bot.run.live import run_live
 
     now = int(time.time() * 1000)

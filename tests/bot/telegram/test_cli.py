@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.chat.delivery import ConsoleNotifier
+from bot.chat.console import ConsoleNotifier
 from bot.config import load_settings
 from bot.run.replay import run_replay
 from bot.telegram.delivery import TelegramLimits

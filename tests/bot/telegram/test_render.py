@@ -17,7 +17,7 @@ from bot.telegram.render import (
     tg_len,
 )
 from tests.helpers.factories import make_alert
-from tests.helpers.fake_telegram import parse_html
+from tests.helpers.telegram_html import parse_html
 
 NASTY = ["BTC-USD-SWAP", "BTC_USDT", "<b>x</b>", "a & b", "1 < 2 > 0", "&amp;", "😀" * 3, ""]
 

@@ -12,26 +12,22 @@ from typing import Any
 
 import pytest
 
-from bot.chat.delivery import ConsoleNotifier
+from bot.chat.console import ConsoleNotifier
 from bot.commands import COMMANDS
 from bot.run.live import run_live
 from bot.run.replay import run_replay
 from bot.state.subscriptions import Subscriptions
 from bot.state.writer import Writer
+from bot.telegram.app import file_url
 from bot.telegram.delivery import TelegramLimits
-from bot.telegram.service import OFFSET_KEY, REPLY_KEY, TelegramService, file_url
+from bot.telegram.service import OFFSET_KEY, REPLY_KEY, TelegramService
 from feeds.history.replay import load_replay
 from feeds.model import Side
 from feeds.store import Store
 from tests.helpers.cli import write_coinglass_csv
 from tests.helpers.factories import make_liq
-from tests.helpers.fake_telegram import (
-    TOKEN,
-    FakeBotApi,
-    FakeLimits,
-    parse_html,
-    telegram_settings,
-)
+from tests.helpers.fake_telegram import TOKEN, FakeBotApi, FakeLimits, telegram_settings
+from tests.helpers.telegram_html import parse_html
 
 pytestmark = pytest.mark.filterwarnings("error::telegram.warnings.PTBDeprecationWarning")
 GROUP = -1001500000000
@@ -161,10 +157,8 @@ async def test_settings_buttons_change_filters_in_place(live, fake, tmp_path):
     assert [b["callback_data"] for b in keyboard[2]] == ["quiet"]
     fake.push_button("quiet", 42, message_id=5000)
     fake.push_button("min:10000000", GROUP, message_id=5001, user_id=777)  # not an admin
-    async with asyncio.timeout(10):
-        while not fake.edits or len([c for c in fake.calls
-                                     if c.method == "answerCallbackQuery"]) < 2:
-            await asyncio.sleep(0.05)
+    await fake.wait_until(lambda: bool(fake.edits) and len(
+        [c for c in fake.calls if c.method == "answerCallbackQuery"]) >= 2)
     (edit,) = fake.edits
     assert edit["message_id"] == 5000 and edit["plain"].endswith("· silent notifications.")
     store = Store(tmp_path / "live.db")
@@ -207,8 +201,8 @@ async def test_reply_lost_to_a_crash_is_sent_once_after_restart(fake, tmp_path):
     bot = Live(fake, db)
     async with asyncio.timeout(20):
         await fake.wait_sent(1)
-        while fake.confirmed < 8:  # the stored offset is passed on: 7 and below stay confirmed
-            await asyncio.sleep(0.05)
+        # The stored offset is passed on: 7 and below stay confirmed.
+        await fake.wait_until(lambda: fake.confirmed >= 8)
         await bot.stop()
     assert fake.sent_to(42) == ["Subscribed. Alerts: all."]
     assert _meta(db, REPLY_KEY) == ""

@@ -21,7 +21,7 @@ from feeds.net.ws import FeedTiming, WsFeed
 from feeds.store import Store
 from feeds.venues.binance import binance_feed
 from tests.helpers.fake_ws import FakeExchange, Plan, wait_until
-from tests.helpers.netguard import NetworkBlocked, install, loopback_only  # noqa: F401
+from tests.helpers.netguard import NetworkBlocked, install
 from tests.helpers.shared import FIXTURES
 
 pytestmark = pytest.mark.usefixtures("loopback_only")

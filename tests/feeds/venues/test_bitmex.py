@@ -328,7 +328,7 @@ async def test_quiet_socket_is_pinged_after_the_silence_and_pong_keeps_it() -> N
         async with running(feed):
             await wait_until(lambda: len(rec.events) == 1)
             got_event = asyncio.get_running_loop().time()
-            await wait_until(lambda: len(fake.pings[0]) >= 4, timeout=2)
+            await wait_until(lambda: len(fake.pings[0]) >= 4, within_s=2)
         first_ping = fake.pings[0][0]
     # Not before 0.1 s of silence; every pong resets the silence, so pings keep a cadence.
     assert first_ping - got_event >= 0.05  # 0.1 s minus how late wait_until noticed the event

@@ -376,7 +376,7 @@ async def test_poller_fetches_the_last_bars_and_runs_until_cancelled() -> None:
         poller = cg.CoinglassPoller(KEY, keep, symbols=("BTC", "ETH"), base_url=fake.url,
                                     clock=clock, sleep=sleep, interval_s=180)
         task = asyncio.create_task(poller.run())
-        await wait_until(lambda: poller.stats.polls >= 2, timeout=5)
+        await wait_until(lambda: poller.stats.polls >= 2, within_s=5)
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
     first = got[0]

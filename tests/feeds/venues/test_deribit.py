@@ -234,7 +234,7 @@ async def test_answered_test_requests_keep_the_connection() -> None:
         fake.plan(Plan(wait_for=2))
         feed = fast_feed(fake, rec)
         async with running(feed):
-            await wait_until(lambda: fake.tests_answered[0] >= 10, timeout=2)
+            await wait_until(lambda: fake.tests_answered[0] >= 10, within_s=2)
             [conn] = fake.open_connections()
     assert requests(conn)[:2] == [("public/set_heartbeat", {"interval": 10}),
                                   ("public/subscribe", {"channels": CHANNELS})]

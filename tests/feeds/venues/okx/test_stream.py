@@ -243,7 +243,7 @@ async def test_the_fake_really_enforces_the_idle_rule() -> None:
     async with asyncio.timeout(5), FakeRest({INFO: CATALOG}) as rest, okx_fake() as fake:
         feed = live_feed(fake, rest, _discard, ping_after_s=25.0)  # never pings in time
         async with running(feed):
-            await wait_until(lambda: len(fake.connections) >= 2, timeout=2)
+            await wait_until(lambda: len(fake.connections) >= 2, within_s=2)
     assert fake.connections[0].idle_closed and "ping" not in fake.connections[0].received
 
 
@@ -254,7 +254,7 @@ async def test_when_pong_stops_the_client_reconnects_before_okx_would_cut_it(
         fake.plan(Plan(respond=False))
         feed = live_feed(fake, rest, _discard)
         async with running(feed):
-            await wait_until(lambda: feed.stats.reconnects == 1, timeout=2)
+            await wait_until(lambda: feed.stats.reconnects == 1, within_s=2)
             first = fake.connections[0]
             await wait_until(lambda: first.closed_at is not None)
     assert not first.idle_closed and first.received.count("ping") == 1
