@@ -10,7 +10,8 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from bot.chat.base import DeliveryError, Destination, Notifier
+from bot.chat.base import DeliveryError, Notifier
+from bot.destination import Destination
 from bot.state.outbox import DEAD, SENT, Outbox, OutboxItem
 from bot.state.subscriptions import Subscriptions
 from feeds.store.core import Store

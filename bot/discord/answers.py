@@ -11,7 +11,8 @@ from typing import Any
 import aiohttp
 import discord
 
-from bot.chat.base import DeliveryError, Destination
+from bot.chat.base import DeliveryError
+from bot.destination import Destination
 
 logger = logging.getLogger(__name__)
 

@@ -11,8 +11,9 @@ import aiohttp
 import discord
 
 from bot.alerts import Alert
-from bot.chat.base import DeliveryError, Destination
+from bot.chat.base import DeliveryError
 from bot.chat.quiet import QuietSource
+from bot.destination import Destination
 from bot.discord.answers import (
     CHANNEL_PLATFORM,
     GLOBAL,

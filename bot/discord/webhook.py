@@ -19,8 +19,9 @@ from urllib.parse import parse_qsl, urlencode
 import aiohttp
 
 from bot.alerts import Alert
-from bot.chat.base import DeliveryError, Destination
+from bot.chat.base import DeliveryError
 from bot.chat.quiet import QuietSource
+from bot.destination import Destination
 from bot.discord.answers import (
     GLOBAL,
     WEBHOOK_PLATFORM,

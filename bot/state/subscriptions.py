@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from bot.alerts import Alert
+from bot.destination import Destination
 from bot.state.schema import migrate_store
 from feeds.model import MARKET
 from feeds.store import Store
@@ -30,7 +31,7 @@ class Subscription:
 
     @property
     def destination(self) -> str:
-        return f"{self.platform}:{self.chat_id}"
+        return str(Destination(self.platform, self.chat_id))
 
     def wants(self, alert: Alert) -> bool:
         """Apply the chat's filters to one alert."""
@@ -98,7 +99,7 @@ class Subscriptions:
                 "UPDATE OR REPLACE subscriptions SET chat_id = ?, updated_ms = ? "
                 "WHERE platform = ? AND chat_id = ?", (str(new_id), now_ms, platform, str(old_id)),
             )
-            old, new = f"{platform}:{old_id}", f"{platform}:{new_id}"
+            old, new = str(Destination(platform, old_id)), str(Destination(platform, new_id))
             self.conn.execute(
                 "UPDATE OR IGNORE outbox SET destination = ? WHERE destination = ? "
                 "AND status = 'pending'", (new, old))

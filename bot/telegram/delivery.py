@@ -30,8 +30,9 @@ from telegram.error import (
 from telegram.ext import AIORateLimiter
 
 from bot.alerts import Alert
-from bot.chat.base import DeliveryError, Destination
+from bot.chat.base import DeliveryError
 from bot.chat.quiet import QuietSource
+from bot.destination import Destination
 from bot.telegram.render import render_html, render_plain
 from bot.telegram.transport import written
 

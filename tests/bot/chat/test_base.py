@@ -7,9 +7,9 @@ import asyncio
 import pytest
 
 from bot.chat import lifecycle
-from bot.chat.base import Destination
 from bot.chat.lifecycle import Lifecycle, keep_trying
 from bot.chat.text import pack
+from bot.destination import Destination
 
 
 @pytest.mark.parametrize("text, platform, chat", [
