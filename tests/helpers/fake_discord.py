@@ -13,6 +13,7 @@ per webhook, per channel and overall answer 429 with `retry_after`, `Via` and `X
 headers; message payloads over Discord's size limits get 400 (50035). Every 401/403/404/429
 answered is counted in `invalid`; every request is logged with its arrival time in `calls`.
 JSON answers carry `Content-Type: application/json` exactly (discord.py rejects a charset).
+The gateway (HELLO, READY, INTERACTION_CREATE) is tests/helpers/fake_discord_gateway.py.
 """
 
 from __future__ import annotations
@@ -28,10 +29,11 @@ from typing import Any
 
 import discord
 import yarl
-from aiohttp import WSMsgType, web
+from aiohttp import web
 from discord.gateway import DiscordWebSocket
 
 from tests.helpers.discord_payloads import payload_problems
+from tests.helpers.fake_discord_gateway import FakeGateway
 
 TOKEN = "MTAxNDI0MjQyNDI0MjQyNDI0Mg.fake.bot-token-for-tests-0123456789"
 APP_ID = "424242424242424242"
@@ -116,12 +118,11 @@ class FakeDiscord:
         self.rejected: list[dict[str, Any]] = []  # payloads refused for size
         self.canned: dict[Key, deque[Canned]] = defaultdict(deque)
         self.stall_s: dict[Key, float] = {}  # answer this destination only after a delay
-        self.identified = asyncio.Event()
+        self._gateway = FakeGateway(token=token, user=BOT_USER, app_id=APP_ID)
+        self.identified = self._gateway.identified
         self.arrived = asyncio.Event()
         self._windows: dict[Key, deque[float]] = defaultdict(deque)
         self._ids = itertools.count(900_000_000_000_000_001)
-        self._seq = itertools.count(1)
-        self._ws: web.WebSocketResponse | None = None
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -137,16 +138,16 @@ class FakeDiscord:
         r.add_post("/api/v10/channels/{cid}/messages", self.channel_message)
         r.add_post("/api/v10/webhooks/{wid}/{wtoken}", self.webhook)
         r.add_post("/api/webhooks/{wid}/{wtoken}", self.webhook)
-        r.add_get("/gateway", self.gateway)
+        r.add_get("/gateway", self._gateway.handle)
         self._runner = web.AppRunner(app, access_log=None)  # the access log would print tokens
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", 0).start()
         self.port = self._runner.addresses[0][1]
+        self._gateway.url = self.gateway_url
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._ws is not None and not self._ws.closed:
-            await self._ws.close()
+        await self._gateway.close()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -373,39 +374,11 @@ class FakeDiscord:
                       "errors": {"_errors": [{"code": "BASE_TYPE_INVALID", "message": p}
                                              for p in problems]}}, 400)
 
-    # -- gateway ---------------------------------------------------------------------------
-
-    async def gateway(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse()
-        await ws.prepare(request)
-        self._ws = ws
-        await ws.send_json({"op": 10, "d": {"heartbeat_interval": 41250}})
-        async for msg in ws:
-            if msg.type != WSMsgType.TEXT:
-                continue
-            frame = json.loads(msg.data)
-            if frame["op"] == 1:
-                await ws.send_json({"op": 11})
-            elif frame["op"] == 2:
-                await self._ready(ws, frame["d"])
-        return ws
-
-    async def _ready(self, ws: web.WebSocketResponse, identify: dict[str, Any]) -> None:
-        if identify.get("token") != self.token:
-            await ws.close(code=4004, message=b"Authentication failed.")
-            return
-        await ws.send_json({"op": 0, "t": "READY", "s": next(self._seq), "d": {
-            "v": 10, "user": BOT_USER, "guilds": [], "session_id": "fake-session",
-            "resume_gateway_url": self.gateway_url, "shard": [0, 1],
-            "application": {"id": APP_ID, "flags": 0}}})
-        self.identified.set()
+    # -- interactions over the gateway -----------------------------------------------------
 
     async def push(self, interaction: dict[str, Any]) -> None:
         """Deliver one INTERACTION_CREATE to the connected bot."""
-        await asyncio.wait_for(self.identified.wait(), 5)
-        assert self._ws is not None
-        await self._ws.send_json({"op": 0, "t": "INTERACTION_CREATE", "s": next(self._seq),
-                                  "d": interaction})
+        await self._gateway.push(interaction)
 
     async def answer_to(self, interaction: dict[str, Any], within_s: float = 5.0) -> Response:
         """Push an interaction and wait for its callback."""
