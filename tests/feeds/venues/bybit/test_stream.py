@@ -18,6 +18,7 @@ from feeds.net.backoff import Backoff
 from feeds.net.ws import FeedTiming
 from feeds.store import Store
 from feeds.venues import bybit
+from feeds.venues.base import FeedOptions
 from feeds.venues.binance import parse_force_order as binance_force_order
 from feeds.venues.decode import decoder_for
 from feeds.venues.instruments import save_instruments
@@ -190,21 +191,22 @@ def test_non_trading_rows_are_left_out() -> None:
 
 
 def test_feed_urls_and_options() -> None:
-    linear, inverse = bybit.make_feeds(_discard)
+    linear, inverse = bybit.make_feeds(_discard, FeedOptions())
     assert (linear.url, inverse.url) == ("wss://stream.bybit.com/v5/public/linear",
                                          "wss://stream.bybit.com/v5/public/inverse")
     assert linear.exchange == inverse.exchange == "bybit"
-    [one] = bybit.make_feeds(_discard, url="wss://x.test/v5/public/linear/", categories=["inverse"])
+    [one] = bybit.category_feeds(_discard, FeedOptions(url="wss://x.test/v5/public/linear/"),
+                                 categories=["inverse"])
     assert one.url == "wss://x.test/v5/public/inverse"
     with pytest.raises(ValueError, match="categories"):
-        bybit.make_feeds(_discard, categories=["spot"])
+        bybit.category_feeds(_discard, FeedOptions(), categories=["spot"])
     with pytest.raises(ValueError, match="batch_size"):
-        bybit.make_feeds(_discard, batch_size=0)
+        bybit.category_feeds(_discard, FeedOptions(), batch_size=0)
 
 
 def test_each_socket_gets_its_own_backoff() -> None:
     shared = Backoff(base_s=1, cap_s=30)
-    linear, inverse = bybit.make_feeds(_discard, backoff=shared)
+    linear, inverse = bybit.make_feeds(_discard, FeedOptions(backoff=shared))
     assert linear.backoff is shared and inverse.backoff is not shared
     assert (inverse.backoff.base_s, inverse.backoff.cap_s) == (1, 30)
 
@@ -216,14 +218,17 @@ async def _discard(batch: list[Liquidation]) -> None:
 # -- the live sockets --------------------------------------------------------------------------
 
 
-def live_feeds(fake: FakeExchange, rest: FakeRest, rec: Recorder, **kw: Any) -> list[Any]:
+def live_feeds(fake: FakeExchange, rest: FakeRest, rec: Recorder, *,
+               refresh_s: float | None = None, store_path: str | None = None,
+               **kw: Any) -> list[Any]:
     kw.setdefault("categories", ["linear"])
     kw.setdefault("batch_size", 3)
     kw.setdefault("ping_interval_s", 0.05)
     kw.setdefault("pong_timeout_s", 0.1)
-    kw.setdefault("timing", SLOW_PROTOCOL_PINGS)
-    return bybit.make_feeds(rec.sink, url=f"ws://127.0.0.1:{fake.port}/v5/public",
-                            rest_url=rest.url, backoff=fast_backoff(), **kw)
+    options = FeedOptions(url=f"ws://127.0.0.1:{fake.port}/v5/public", rest_url=rest.url,
+                          backoff=fast_backoff(), timing=SLOW_PROTOCOL_PINGS,
+                          refresh_s=refresh_s, store_path=store_path)
+    return bybit.category_feeds(rec.sink, options, **kw)
 
 
 async def test_every_symbol_is_subscribed_in_batches_on_each_socket() -> None:

@@ -18,6 +18,7 @@ from feeds.net.backoff import Backoff
 from feeds.net.ws import FeedTiming
 from feeds.store import Store
 from feeds.venues import okx
+from feeds.venues.base import FeedOptions
 from feeds.venues.decode import decoder_for
 from feeds.venues.okx import ContractSpec, load_okx_instruments
 from tests.helpers.fake_rest import FakeRest, okx_instruments
@@ -191,13 +192,13 @@ def test_instrument_rows_skip_unusable_rows_and_reject_error_envelopes() -> None
 
 
 def test_feed_subscribes_swap_and_futures_on_the_public_url() -> None:
-    [feed] = okx.make_feeds(_discard)
+    [feed] = okx.make_feeds(_discard, FeedOptions())
     assert feed.url == "wss://ws.okx.com:8443/ws/v5/public"
     assert [json.loads(m) for m in feed.subscribe] == [{"op": "subscribe", "args": [
         {"channel": "liquidation-orders", "instType": "SWAP"},
         {"channel": "liquidation-orders", "instType": "FUTURES"}]}]
     with pytest.raises(ValueError, match="ping_after_s < 30"):
-        okx.make_feeds(_discard, ping_after_s=30)
+        okx.okx_feed(_discard, FeedOptions(), ping_after_s=30)
 
 
 async def _discard(batch: list[Liquidation]) -> None:
@@ -215,11 +216,12 @@ CATALOG = okx_instruments({"SWAP": {IOST: ("10", "IOST"), "BTC-USD-SWAP": ("100"
                            "FUTURES": {"BTC-USD-250926": ("100", "USD")}})
 
 
-def live_feed(fake: FakeExchange, rest: FakeRest, sink: Any, **kw: Any) -> Any:
-    kw = {**QUICK, "timing": SLOW_PROTOCOL_PINGS, **kw}
-    [feed] = okx.make_feeds(sink, url=fake.url, rest_url=rest.url,
-                            backoff=Backoff(base_s=0.01, cap_s=0.04, rng=random.Random(3)), **kw)
-    return feed
+def live_feed(fake: FakeExchange, rest: FakeRest, sink: Any, *, store_path: str | None = None,
+              **kw: Any) -> Any:
+    options = FeedOptions(url=fake.url, rest_url=rest.url, store_path=store_path,
+                          backoff=Backoff(base_s=0.01, cap_s=0.04, rng=random.Random(3)),
+                          timing=SLOW_PROTOCOL_PINGS)
+    return okx.okx_feed(sink, options, **{**QUICK, **kw})
 
 
 def okx_fake(frames: Any = (), **kw: Any) -> FakeExchange:
