@@ -62,7 +62,7 @@ class FeedOptions:
     url: str | None = None
     rest_url: str | None = None
     instruments_path: str | None = None
-    api_key: str | None = None
+    api_key: str | None = field(default=None, repr=False)  # a secret: kept out of logs
     timing: FeedTiming | None = None
     connect_options: Mapping[str, Any] | None = None
     refresh_s: float | None = None  # instrument table refresh period

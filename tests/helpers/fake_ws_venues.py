@@ -8,7 +8,8 @@
 Each fake answers the client's text messages through `reply()` and may run a `behave()`
 task per connection; both are hooks over FakeExchange's script, plans and faults.
 
-The client side the venue tests share: `FAST` timing, `fast_backoff()`, a `Recorder` sink and
+The client side the venue tests share: `FAST` timing, `fast_backoff()`, `discard` and
+`Recorder` sinks, and
 `running_to_cancel(feed)`, which insists the feed ends by cancellation and nothing else.
 """
 
@@ -36,6 +37,10 @@ FAST = FeedTiming(ping_interval_s=5, ping_timeout_s=5, open_timeout_s=1, close_t
 
 def fast_backoff() -> Backoff:
     return Backoff(base_s=0.01, cap_s=0.04, rng=random.Random(1))
+
+
+async def discard(batch: list[Liquidation]) -> None:
+    """A sink for feeds that are built but never run."""
 
 
 class Recorder:

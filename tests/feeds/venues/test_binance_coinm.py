@@ -9,7 +9,6 @@ import asyncio
 import copy
 import json
 import math
-import random
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,6 @@ from typing import Any
 import pytest
 
 from feeds.model import Liquidation, ParseError, Side
-from feeds.net.backoff import Backoff
 from feeds.net.http import ServerError
 from feeds.net.ws import FeedTiming
 from feeds.store import Store
@@ -27,6 +25,7 @@ from feeds.venues.decode import decoder_for
 from feeds.venues.instruments import InstrumentTable, load_instruments, save_instruments
 from tests.helpers.fake_rest import FakeRest, coinm_exchange_info
 from tests.helpers.fake_ws import FakeExchange, running, wait_until
+from tests.helpers.fake_ws_venues import discard, fast_backoff
 from tests.helpers.shared import FIXTURES
 
 FIXTURE = FIXTURES / "binance_coinm_forceorder.json"
@@ -47,10 +46,6 @@ def make_event(**order: Any) -> dict[str, Any]:
         else:
             event["o"][key] = value
     return event
-
-
-def fast_backoff() -> Backoff:
-    return Backoff(base_s=0.01, cap_s=0.04, rng=random.Random(1))
 
 
 def close_to(value: Decimal, expected: float) -> bool:
@@ -141,13 +136,9 @@ def test_decoder_with_a_broken_file_says_so(tmp_path: Path) -> None:
 
 
 def test_feed_defaults_to_dstream() -> None:
-    [feed] = coinm.make_feeds(_discard, FeedOptions())
+    [feed] = coinm.make_feeds(discard, FeedOptions())
     assert feed.url == coinm.DEFAULT_URL == "wss://dstream.binance.com/ws/!forceOrder@arr"
     assert (feed.exchange, feed.subscribe) == ("binance-coinm", [])
-
-
-async def _discard(batch: list[Liquidation]) -> None:
-    return None
 
 
 # -- the live feed -----------------------------------------------------------------------------
@@ -226,7 +217,7 @@ async def test_with_no_sizes_at_all_events_are_rejected_and_the_feed_lives_on(
 ) -> None:
     async with asyncio.timeout(5), FakeRest() as rest, FakeExchange(coinm_frames(2)) as ws:
         rest.fail(INFO_PATH, 500)
-        [feed] = coinm.make_feeds(_discard, FeedOptions(url=ws.url, rest_url=rest.url,
+        [feed] = coinm.make_feeds(discard, FeedOptions(url=ws.url, rest_url=rest.url,
                                                         timing=FAST, backoff=fast_backoff()))
         async with running(feed):
             await wait_until(lambda: feed.stats.parse_errors == 2)

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from feeds.model import Liquidation, ParseError, Side
+from feeds.model import ParseError, Side
 from feeds.net.ws import WsFeed
 from feeds.venues.base import FeedOptions
 from feeds.venues.bitmex import (
@@ -32,6 +32,7 @@ from tests.helpers.fake_ws_venues import (
     FAST,
     Recorder,
     TextPingFake,
+    discard,
     fast_backoff,
     running_to_cancel,
 )
@@ -247,20 +248,16 @@ def test_decoder_lines_share_one_table() -> None:
 
 
 def test_make_feeds_builds_one_subscribed_socket(instruments_file: Path) -> None:
-    [feed] = make_feeds(_discard, FeedOptions(instruments_path=str(instruments_file)))
+    [feed] = make_feeds(discard, FeedOptions(instruments_path=str(instruments_file)))
     assert (feed.exchange, feed.url, feed.subscribe) == ("bitmex", DEFAULT_URL, [])
     assert DEFAULT_URL == "wss://ws.bitmex.com/realtime?subscribe=liquidation"
     with pytest.raises(TypeError):
-        bitmex_feed(_discard, pingafter=1)  # type: ignore[call-arg]
+        bitmex_feed(discard, pingafter=1)  # type: ignore[call-arg]
 
 
 def test_text_ping_rejects_nonsense_intervals() -> None:
     with pytest.raises(ValueError):
         TextPing(0, 1, idle_only=True)
-
-
-async def _discard(batch: list[Liquidation]) -> None:
-    return None
 
 
 # -- the feed against a fake BitMEX ----------------------------------------------------------

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from feeds.model import Liquidation, ParseError, Side
+from feeds.model import ParseError, Side
 from feeds.net.ws import WsFeed
 from feeds.venues.base import FeedOptions
 from feeds.venues.coinglass import (
@@ -30,6 +30,7 @@ from tests.helpers.fake_ws_venues import (
     FAST,
     Recorder,
     TextPingFake,
+    discard,
     fast_backoff,
     running_to_cancel,
 )
@@ -140,16 +141,13 @@ def test_key_goes_into_the_query_and_redact_hides_it() -> None:
 
 def test_make_feeds_needs_a_key_and_never_echoes_it() -> None:
     with pytest.raises(ValueError, match="LIQBOT_COINGLASS_API_KEY"):
-        make_feeds(_discard, FeedOptions())
+        make_feeds(discard, FeedOptions())
     with pytest.raises(ValueError) as info:
-        make_feeds(_discard, FeedOptions(api_key=KEY, url="https://x/ws-api"))
+        make_feeds(discard, FeedOptions(api_key=KEY, url="https://x/ws-api"))
     assert KEY not in str(info.value) and "cg-api-key=***" in str(info.value)
-    [feed] = make_feeds(_discard, FeedOptions(api_key=KEY))
+    [feed] = make_feeds(discard, FeedOptions(api_key=KEY))
+    assert KEY not in repr(FeedOptions(api_key=KEY))
     assert feed.exchange == "coinglass" and [json.loads(m) for m in feed.subscribe] == [SUBSCRIBE]
-
-
-async def _discard(batch: list[Liquidation]) -> None:
-    return None
 
 
 # -- the feed against a fake CoinGlass -------------------------------------------------------

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from feeds.model import Liquidation, ParseError, Side
+from feeds.model import ParseError, Side
 from feeds.net.backoff import Backoff
 from feeds.net.http import decode_json
 from feeds.net.ws import WsFeed
@@ -33,6 +33,7 @@ from tests.helpers.fake_ws_venues import (
     FAST,
     DeribitFake,
     Recorder,
+    discard,
     fast_backoff,
     running_to_cancel,
 )
@@ -178,7 +179,7 @@ def test_decoder_needs_no_instruments() -> None:
 
 
 def test_make_feeds_sends_heartbeat_then_subscribe() -> None:
-    [feed] = make_feeds(_discard, FeedOptions())
+    [feed] = make_feeds(discard, FeedOptions())
     assert (feed.exchange, feed.url) == ("deribit", DEFAULT_URL)
     heartbeat, subscribe = (json.loads(m) for m in feed.subscribe)
     assert heartbeat == {"jsonrpc": "2.0", "id": 1, "method": "public/set_heartbeat",
@@ -188,10 +189,6 @@ def test_make_feeds_sends_heartbeat_then_subscribe() -> None:
         "trades.future.BTC.100ms", "trades.future.ETH.100ms"]
     with pytest.raises(ValueError, match="at least one"):
         subscribe_messages([], 30)
-
-
-async def _discard(batch: list[Liquidation]) -> None:
-    return None
 
 
 # -- the feed against a fake Deribit ---------------------------------------------------------

@@ -23,6 +23,7 @@ from feeds.venues.decode import decoder_for
 from feeds.venues.okx import ContractSpec, load_okx_instruments
 from tests.helpers.fake_rest import FakeRest, okx_instruments
 from tests.helpers.fake_ws import FakeExchange, Plan, okx_replies, running, wait_until
+from tests.helpers.fake_ws_venues import discard
 from tests.helpers.history_files import write_instruments
 from tests.helpers.shared import FIXTURES
 
@@ -192,17 +193,13 @@ def test_instrument_rows_skip_unusable_rows_and_reject_error_envelopes() -> None
 
 
 def test_feed_subscribes_swap_and_futures_on_the_public_url() -> None:
-    [feed] = okx.make_feeds(_discard, FeedOptions())
+    [feed] = okx.make_feeds(discard, FeedOptions())
     assert feed.url == "wss://ws.okx.com:8443/ws/v5/public"
     assert [json.loads(m) for m in feed.subscribe] == [{"op": "subscribe", "args": [
         {"channel": "liquidation-orders", "instType": "SWAP"},
         {"channel": "liquidation-orders", "instType": "FUTURES"}]}]
     with pytest.raises(ValueError, match="ping_after_s < 30"):
-        okx.okx_feed(_discard, FeedOptions(), ping_after_s=30)
-
-
-async def _discard(batch: list[Liquidation]) -> None:
-    return None
+        okx.okx_feed(discard, FeedOptions(), ping_after_s=30)
 
 
 # -- the live socket ---------------------------------------------------------------------------
@@ -231,7 +228,7 @@ def okx_fake(frames: Any = (), **kw: Any) -> FakeExchange:
 
 async def test_a_quiet_client_that_pings_outlives_the_idle_rule() -> None:
     async with asyncio.timeout(5), FakeRest({INFO: CATALOG}) as rest, okx_fake() as fake:
-        feed = live_feed(fake, rest, _discard)
+        feed = live_feed(fake, rest, discard)
         async with running(feed):
             [conn] = await fake.wait_connections(1)
             await asyncio.sleep(IDLE_LIMIT_S * 2)  # two idle windows with nothing pushed
@@ -243,7 +240,7 @@ async def test_a_quiet_client_that_pings_outlives_the_idle_rule() -> None:
 
 async def test_the_fake_really_enforces_the_idle_rule() -> None:
     async with asyncio.timeout(5), FakeRest({INFO: CATALOG}) as rest, okx_fake() as fake:
-        feed = live_feed(fake, rest, _discard, ping_after_s=25.0)  # never pings in time
+        feed = live_feed(fake, rest, discard, ping_after_s=25.0)  # never pings in time
         async with running(feed):
             await wait_until(lambda: len(fake.connections) >= 2, within_s=2)
     assert fake.connections[0].idle_closed and "ping" not in fake.connections[0].received
@@ -254,7 +251,7 @@ async def test_when_pong_stops_the_client_reconnects_before_okx_would_cut_it(
 ) -> None:
     async with asyncio.timeout(5), FakeRest({INFO: CATALOG}) as rest, okx_fake() as fake:
         fake.plan(Plan(respond=False))
-        feed = live_feed(fake, rest, _discard)
+        feed = live_feed(fake, rest, discard)
         async with running(feed):
             await wait_until(lambda: feed.stats.reconnects == 1, within_s=2)
             first = fake.connections[0]
