@@ -159,9 +159,9 @@ def parse_message(
 def make_feeds(sink: Sink, options: FeedOptions) -> list[WsFeed]:
     """One socket for every COIN-M symbol; contract sizes are fetched before it connects.
 
-    Sizes come from `rest_url` (refreshed daily unless `refresh_s` says otherwise, cached in
-    `store_path`); if the venue cannot be reached: the cache, however old, then
-    `instruments_path`.
+    Sizes come from `options.rest_url` (refreshed daily unless `options.refresh_s` says
+    otherwise, cached in `options.store_path`); if the venue cannot be reached: the cache,
+    however old, then `options.instruments_path`.
     """
     sizes: dict[str, Decimal] = {}
     path = options.instruments_path
