@@ -25,6 +25,7 @@ from bot.state.writer import Writer
 from feeds.clock import Clock
 from feeds.net.backoff import Backoff
 from feeds.net.ws import FeedStats, GapFn, Sink
+from feeds.venues.base import FeedOptions
 from feeds.venues.registry import venue_module
 
 logger = logging.getLogger(__name__)
@@ -152,10 +153,10 @@ def build_feeds(settings: Settings, sink: Sink, clock: Clock, on_gap: GapFn) -> 
         rest_url = settings.rest_urls.get(name)
         if rest_url is not None and venue.DEFAULT_REST_URL is None:
             raise ConfigError(f"feeds.rest_urls.{name}: {name} takes no REST URL")
-        feeds += venue.make_feeds(
-            sink, clock=clock, on_gap=on_gap, backoff=Backoff(base_s=min(1.0, cap), cap_s=cap),
+        feeds += venue.make_feeds(sink, FeedOptions(
+            clock=clock, on_gap=on_gap, backoff=Backoff(base_s=min(1.0, cap), cap_s=cap),
             store_path=settings.db, url=settings.ws_urls.get(name), rest_url=rest_url,
-            api_key=settings.coinglass_api_key if name == "coinglass" else None)
+            api_key=settings.coinglass_api_key if name == "coinglass" else None))
     return feeds
 
 

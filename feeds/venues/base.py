@@ -1,15 +1,14 @@
 """What every venue module exposes, checked by mypy rather than at run time.
 
 The registry holds the venue modules typed as these protocols, so a module that lacks a name,
-or whose `make_feeds` takes other keywords, fails `make lint`, not a live start:
+or whose `make_feeds` takes other arguments, fails `make lint`, not a live start:
 
     EXCHANGE: str              # the venue id, e.g. "bybit"
     SAMPLED: bool              # the venue publishes at most one liquidation per symbol and
                                # interval: totals that include it are lower bounds
     DEFAULT_REST_URL: str | None   # where make_feeds fetches instruments; None: no REST at all
     def decoder(instruments_path=None) -> Decoder      # `liqbot decode`: one frame -> events
-    def make_feeds(sink, *, clock, on_gap, backoff, store_path, url, rest_url,
-                   instruments_path, api_key) -> list[WsFeed]   # every keyword, used or not
+    def make_feeds(sink, options: FeedOptions) -> list[WsFeed]   # each venue reads what it uses
 
 A venue with funding and open interest over REST also exposes `FUNDING: FundingPoll`.
 """
@@ -19,15 +18,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
 
 from feeds.clock import Clock
 from feeds.model import HOUR_MS, Funding, Liquidation, OpenInterest
 from feeds.net.backoff import Backoff
-from feeds.net.http import JsonClient, Params, describe
-from feeds.net.ws import Frame, GapFn, ParseFn, Sink, WsFeed
+from feeds.net.http import DEFAULT_TIMEOUT_S, JsonClient, Params, describe
+from feeds.net.ws import FeedTiming, Frame, GapFn, ParseFn, Sink, WsFeed
 from feeds.venues.instruments import InstrumentTable
 
 logger = logging.getLogger(__name__)
@@ -36,6 +35,43 @@ Decoder = Callable[[str], list[Liquidation]]
 Item = Funding | OpenInterest
 # Published interval tables change rarely; refetch them hourly, not on every poll.
 TABLE_TTL_MS = HOUR_MS
+
+
+class SocketOptions(TypedDict):
+    """The WsFeed keywords every venue socket takes from its FeedOptions."""
+
+    on_gap: GapFn | None
+    clock: Clock | None
+    backoff: Backoff | None
+    timing: FeedTiming | None
+    connect_options: Mapping[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class FeedOptions:
+    """What the caller of `make_feeds` may set for any venue; a venue reads what it uses.
+
+    None means the venue's own default (its URL, its REST host, its refresh period).
+    Tuning only one venue has (ping timers, channels) stays on that venue's own constructor.
+    """
+
+    clock: Clock | None = None
+    on_gap: GapFn | None = None
+    backoff: Backoff | None = None
+    store_path: str | None = None  # where instrument tables are cached
+    url: str | None = None
+    rest_url: str | None = None
+    instruments_path: str | None = None
+    api_key: str | None = field(default=None, repr=False)  # a secret: kept out of logs
+    timing: FeedTiming | None = None
+    connect_options: Mapping[str, Any] | None = None
+    refresh_s: float | None = None  # instrument table refresh period
+    rest_timeout_s: float = DEFAULT_TIMEOUT_S
+
+    def socket(self) -> SocketOptions:
+        """The keywords passed on to each WsFeed."""
+        return SocketOptions(on_gap=self.on_gap, clock=self.clock, backoff=self.backoff,
+                             timing=self.timing, connect_options=self.connect_options)
 
 
 class Venue(Protocol):
@@ -52,19 +88,7 @@ class Venue(Protocol):
 
     def decoder(self, instruments_path: str | None = None) -> Decoder: ...
 
-    def make_feeds(
-        self,
-        sink: Sink,
-        *,
-        clock: Clock | None = None,
-        on_gap: GapFn | None = None,
-        backoff: Backoff | None = None,
-        store_path: str | None = None,
-        url: str | None = None,
-        rest_url: str | None = None,
-        instruments_path: str | None = None,
-        api_key: str | None = None,
-    ) -> list[WsFeed]: ...
+    def make_feeds(self, sink: Sink, options: FeedOptions) -> list[WsFeed]: ...
 
 
 class FundingVenue(Protocol):

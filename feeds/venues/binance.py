@@ -16,7 +16,7 @@ from feeds.clock import Clock
 from feeds.model import Funding, Liquidation, OpenInterest, ParseError, Side
 from feeds.net.backoff import Backoff
 from feeds.net.ws import FeedTiming, GapFn, Sink, WsFeed
-from feeds.venues.base import FundingPoll, Item, PollContext, refuse_rest_url
+from feeds.venues.base import FeedOptions, FundingPoll, Item, PollContext, refuse_rest_url
 from feeds.venues.parsing import (
     DEFAULT_INTERVAL_H,
     dec,
@@ -134,24 +134,10 @@ def decoder(instruments_path: str | None = None) -> Callable[[str], list[Liquida
     return lambda line: parse_message(line, time.time_ns() // 1_000_000)
 
 
-def make_feeds(
-    sink: Sink,
-    *,
-    clock: Clock | None = None,
-    on_gap: GapFn | None = None,
-    backoff: Backoff | None = None,
-    store_path: str | None = None,
-    url: str | None = None,
-    rest_url: str | None = None,
-    instruments_path: str | None = None,
-    api_key: str | None = None,
-    timing: FeedTiming | None = None,
-    connect_options: Mapping[str, Any] | None = None,
-) -> list[WsFeed]:
+def make_feeds(sink: Sink, options: FeedOptions) -> list[WsFeed]:
     """The venue surface: one socket carries every USDⓈ-M symbol; nothing is kept on disk."""
-    refuse_rest_url(EXCHANGE, rest_url)
-    return [binance_feed(sink, url=url or DEFAULT_URL, on_gap=on_gap, clock=clock,
-                         backoff=backoff, timing=timing, connect_options=connect_options)]
+    refuse_rest_url(EXCHANGE, options.rest_url)
+    return [binance_feed(sink, url=options.url or DEFAULT_URL, **options.socket())]
 
 
 # -- funding and open interest (REST) ----------------------------------------------------------

@@ -12,13 +12,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from feeds.clock import Clock
 from feeds.model import DAY_MS, Liquidation, ParseError
-from feeds.net.backoff import Backoff
 from feeds.net.http import DEFAULT_TIMEOUT_S, JsonClient
-from feeds.net.ws import FeedTiming, Frame, GapFn, Sink, WsFeed
+from feeds.net.ws import Frame, Sink, WsFeed
 from feeds.venues import binance
-from feeds.venues.base import VenueFeed
+from feeds.venues.base import FeedOptions, VenueFeed
 from feeds.venues.instruments import InstrumentTable, Specs
 from feeds.venues.parsing import need, positive, text
 
@@ -158,32 +156,20 @@ def parse_message(
 # -- the venue surface -------------------------------------------------------------------------
 
 
-def make_feeds(
-    sink: Sink,
-    *,
-    clock: Clock | None = None,
-    on_gap: GapFn | None = None,
-    backoff: Backoff | None = None,
-    store_path: str | None = None,
-    url: str | None = None,
-    rest_url: str | None = None,
-    instruments_path: str | None = None,
-    api_key: str | None = None,
-    refresh_s: float = DAY_MS / 1000,
-    rest_timeout_s: float = DEFAULT_TIMEOUT_S,
-    timing: FeedTiming | None = None,
-    connect_options: Mapping[str, Any] | None = None,
-) -> list[WsFeed]:
+def make_feeds(sink: Sink, options: FeedOptions) -> list[WsFeed]:
     """One socket for every COIN-M symbol; contract sizes are fetched before it connects.
 
-    Sizes come from `rest_url` (refreshed every `refresh_s` and cached in `store_path`); if
-    the venue cannot be reached: the cache, however old, then `instruments_path`.
+    Sizes come from `options.rest_url` (refreshed daily unless `options.refresh_s` says
+    otherwise, cached in `options.store_path`); if the venue cannot be reached: the cache,
+    however old, then `options.instruments_path`.
     """
     sizes: dict[str, Decimal] = {}
+    path = options.instruments_path
     table = InstrumentTable(
-        EXCHANGE, partial(fetch_exchange_info, rest_url or DEFAULT_REST_URL, rest_timeout_s),
-        store_path=store_path, refresh_s=refresh_s, clock=clock,
-        fallback=partial(read_exchange_info, instruments_path) if instruments_path else None,
+        EXCHANGE, partial(fetch_exchange_info, options.rest_url or DEFAULT_REST_URL,
+                          options.rest_timeout_s),
+        store_path=options.store_path, refresh_s=options.refresh_s or DAY_MS / 1000,
+        clock=options.clock, fallback=partial(read_exchange_info, path) if path else None,
     )
     # Merge, never replace: an expired delivery contract still has late events to size.
     table.on_update(lambda specs: sizes.update(contract_sizes(specs)))
@@ -195,9 +181,8 @@ def make_feeds(
             table.request_refresh(str(exc))  # a new listing: look again, at most every 5 min
             raise
 
-    return [VenueFeed(EXCHANGE, url or DEFAULT_URL, parse, sink, table=table, on_gap=on_gap,
-                      clock=clock, backoff=backoff, timing=timing,
-                      connect_options=connect_options)]
+    return [VenueFeed(EXCHANGE, options.url or DEFAULT_URL, parse, sink, table=table,
+                      **options.socket())]
 
 
 def decoder(instruments_path: str | None = None) -> Callable[[str], list[Liquidation]]:

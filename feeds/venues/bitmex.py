@@ -18,7 +18,7 @@ from feeds.clock import Clock
 from feeds.model import Liquidation, ParseError, Side
 from feeds.net.backoff import Backoff
 from feeds.net.ws import FeedTiming, Frame, GapFn, Sink, WsFeed
-from feeds.venues.base import refuse_rest_url
+from feeds.venues.base import FeedOptions, refuse_rest_url
 from feeds.venues.parsing import dec, loads, need, positive, text
 
 logger = logging.getLogger(__name__)
@@ -327,28 +327,12 @@ def bitmex_feed(
                   backoff=backoff, timing=timing, connect_options=connect_options)
 
 
-def make_feeds(
-    sink: Sink,
-    *,
-    clock: Clock | None = None,
-    on_gap: GapFn | None = None,
-    backoff: Backoff | None = None,
-    store_path: str | None = None,
-    url: str | None = None,
-    rest_url: str | None = None,
-    instruments_path: str | None = None,
-    api_key: str | None = None,
-    ping_after_s: float = PING_AFTER_S,
-    pong_timeout_s: float = PONG_TIMEOUT_S,
-    timing: FeedTiming | None = None,
-    connect_options: Mapping[str, Any] | None = None,
-) -> list[WsFeed]:
+def make_feeds(sink: Sink, options: FeedOptions) -> list[WsFeed]:
     """The venue surface: one socket. Without an instruments file only XBTUSD converts."""
-    refuse_rest_url(EXCHANGE, rest_url)
-    contracts = load_instruments(instruments_path) if instruments_path else None
-    return [bitmex_feed(sink, url=url or DEFAULT_URL, contracts=contracts, on_gap=on_gap,
-                        clock=clock, backoff=backoff, timing=timing, ping_after_s=ping_after_s,
-                        pong_timeout_s=pong_timeout_s, connect_options=connect_options)]
+    refuse_rest_url(EXCHANGE, options.rest_url)
+    path = options.instruments_path
+    return [bitmex_feed(sink, url=options.url or DEFAULT_URL,
+                        contracts=load_instruments(path) if path else None, **options.socket())]
 
 
 def decoder(instruments_path: str | None = None) -> Callable[[str], list[Liquidation]]:

@@ -17,7 +17,7 @@ from feeds.clock import Clock
 from feeds.model import Liquidation, ParseError, Side
 from feeds.net.backoff import Backoff
 from feeds.net.ws import FeedTiming, Frame, GapFn, Sink, WsFeed
-from feeds.venues.base import refuse_rest_url
+from feeds.venues.base import FeedOptions, refuse_rest_url
 from feeds.venues.bitmex import TextPing
 from feeds.venues.parsing import loads, need, positive, text, ts_ms
 
@@ -173,28 +173,11 @@ def coinglass_feed(
         raise ValueError(redact(str(exc))) from None
 
 
-def make_feeds(
-    sink: Sink,
-    *,
-    clock: Clock | None = None,
-    on_gap: GapFn | None = None,
-    backoff: Backoff | None = None,
-    store_path: str | None = None,
-    url: str | None = None,
-    rest_url: str | None = None,
-    instruments_path: str | None = None,
-    api_key: str | None = None,
-    ping_every_s: float = PING_EVERY_S,
-    pong_timeout_s: float = PONG_TIMEOUT_S,
-    timing: FeedTiming | None = None,
-    connect_options: Mapping[str, Any] | None = None,
-) -> list[WsFeed]:
+def make_feeds(sink: Sink, options: FeedOptions) -> list[WsFeed]:
     """The venue surface: one socket, keyed with `api_key`; nothing is kept on disk."""
-    refuse_rest_url(EXCHANGE, rest_url)
-    return [coinglass_feed(sink, api_key=api_key or "", url=url or DEFAULT_URL, on_gap=on_gap,
-                           clock=clock, backoff=backoff, timing=timing,
-                           ping_every_s=ping_every_s, pong_timeout_s=pong_timeout_s,
-                           connect_options=connect_options)]
+    refuse_rest_url(EXCHANGE, options.rest_url)
+    return [coinglass_feed(sink, api_key=options.api_key or "", url=options.url or DEFAULT_URL,
+                           **options.socket())]
 
 
 def decoder(instruments_path: str | None = None) -> Callable[[str], list[Liquidation]]:

@@ -17,7 +17,7 @@ from feeds.clock import Clock
 from feeds.model import HOUR_MS, Funding, Liquidation, OpenInterest, ParseError, Side
 from feeds.net.backoff import Backoff
 from feeds.net.ws import FeedTiming, Frame, GapFn, Sink, WsFeed
-from feeds.venues.base import FundingPoll, Item, PollContext, refuse_rest_url
+from feeds.venues.base import FeedOptions, FundingPoll, Item, PollContext, refuse_rest_url
 from feeds.venues.parsing import dec, json_rows, loads, need, non_negative, positive, text, ts_ms
 
 EXCHANGE = "deribit"
@@ -209,29 +209,10 @@ def deribit_feed(
                   connect_options=connect_options)
 
 
-def make_feeds(
-    sink: Sink,
-    *,
-    clock: Clock | None = None,
-    on_gap: GapFn | None = None,
-    backoff: Backoff | None = None,
-    store_path: str | None = None,
-    url: str | None = None,
-    rest_url: str | None = None,
-    instruments_path: str | None = None,
-    api_key: str | None = None,
-    channels: Sequence[str] = DEFAULT_CHANNELS,
-    heartbeat_s: int = HEARTBEAT_S,
-    stale_after_s: float | None = None,
-    timing: FeedTiming | None = None,
-    connect_options: Mapping[str, Any] | None = None,
-) -> list[WsFeed]:
+def make_feeds(sink: Sink, options: FeedOptions) -> list[WsFeed]:
     """The venue surface: one socket for every channel; nothing is kept on disk."""
-    refuse_rest_url(EXCHANGE, rest_url)
-    return [deribit_feed(sink, url=url or DEFAULT_URL, channels=channels,
-                         heartbeat_s=heartbeat_s, stale_after_s=stale_after_s, on_gap=on_gap,
-                         clock=clock, backoff=backoff, timing=timing,
-                         connect_options=connect_options)]
+    refuse_rest_url(EXCHANGE, options.rest_url)
+    return [deribit_feed(sink, url=options.url or DEFAULT_URL, **options.socket())]
 
 
 def decoder(instruments_path: str | None = None) -> Callable[[str], list[Liquidation]]:

@@ -2,7 +2,7 @@
 
 The tables hold the venue modules themselves, typed as the protocols of base.py, so mypy
 checks that each module exposes the whole surface (EXCHANGE, SAMPLED, decoder, make_feeds
-with the common keywords; FUNDING for the funding venues). What a venue is lives in its own
+taking a FeedOptions; FUNDING for the funding venues). What a venue is lives in its own
 module; this file only lists them.
 """
 

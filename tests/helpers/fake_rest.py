@@ -2,7 +2,7 @@
 
     routes = {"/dapi/v1/exchangeInfo": coinm_exchange_info({"BTCUSD_PERP": 100})}
     async with FakeRest(routes) as rest:
-        feeds = make_feeds(sink, rest_url=rest.url, ...)
+        feeds = make_feeds(sink, FeedOptions(rest_url=rest.url, ...))
         rest.fail("/dapi/v1/exchangeInfo", 503)     # later calls answer HTTP 503
 
 A route is a JSON body, or a callable taking the query dict and returning one (so a test can

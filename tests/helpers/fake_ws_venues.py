@@ -7,19 +7,58 @@
 
 Each fake answers the client's text messages through `reply()` and may run a `behave()`
 task per connection; both are hooks over FakeExchange's script, plans and faults.
+
+The client side the venue tests share: `FAST` timing, `fast_backoff()`, `discard` and
+`Recorder` sinks, and
+`running_to_cancel(feed)`, which insists the feed ends by cancellation and nothing else.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import random
 import time
 from collections import defaultdict
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from tests.helpers.fake_ws import Conn, FakeExchange, Frame
+from feeds.model import Liquidation
+from feeds.net.backoff import Backoff
+from feeds.net.ws import FeedTiming, WsFeed
+from tests.helpers.fake_ws import Conn, FakeExchange, Frame, running
+
+# Protocol pings slow enough that only the venue's own keepalive is exercised.
+FAST = FeedTiming(ping_interval_s=5, ping_timeout_s=5, open_timeout_s=1, close_timeout_s=0.2)
+
+
+def fast_backoff() -> Backoff:
+    return Backoff(base_s=0.01, cap_s=0.04, rng=random.Random(1))
+
+
+async def discard(batch: list[Liquidation]) -> None:
+    """A sink for feeds that are built but never run."""
+
+
+class Recorder:
+    """A sink that keeps every event it is given."""
+
+    def __init__(self) -> None:
+        self.events: list[Liquidation] = []
+
+    async def sink(self, batch: list[Liquidation]) -> None:
+        self.events.extend(batch)
+
+
+@contextlib.asynccontextmanager
+async def running_to_cancel(feed: WsFeed) -> AsyncIterator[None]:
+    """Run the feed for the block; on leaving it, the feed must end by its cancellation."""
+    async with running(feed) as task:
+        yield
+    assert task.cancelled(), "the feed ended before it was cancelled"
 
 
 class VenueFake(FakeExchange):

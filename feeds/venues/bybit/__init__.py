@@ -18,6 +18,7 @@ from feeds.venues.bybit.stream import (
     SAMPLED,
     TOPIC,
     BybitFeed,
+    category_feeds,
     decoder,
     fetch_symbols,
     looks_inverse,
@@ -29,7 +30,7 @@ from feeds.venues.bybit.stream import (
 
 __all__ = [
     "CATEGORIES", "DEFAULT_REST_URL", "DEFAULT_URL", "EXCHANGE", "FALLBACK_SYMBOLS", "FUNDING",
-    "INSTRUMENTS_PATH", "SAMPLED", "TOPIC", "BybitFeed", "category_of", "decoder",
+    "INSTRUMENTS_PATH", "SAMPLED", "TOPIC", "BybitFeed", "category_feeds", "category_of", "decoder",
     "fetch_funding", "fetch_symbols", "looks_inverse", "make_feeds", "parse_funding_history",
     "parse_funding_intervals", "parse_instruments_page", "parse_liquidation", "parse_message",
     "parse_tickers",

@@ -8,7 +8,8 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from decimal import DecimalException
 from functools import partial
 from pathlib import Path
@@ -16,12 +17,11 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection
 
-from feeds.clock import Clock
 from feeds.model import Liquidation, ParseError, Side
 from feeds.net.backoff import Backoff
 from feeds.net.http import DEFAULT_TIMEOUT_S, JsonClient
-from feeds.net.ws import FeedTiming, Frame, GapFn, Sink, WsFeed
-from feeds.venues.base import VenueFeed
+from feeds.net.ws import Frame, Sink, WsFeed
+from feeds.venues.base import FeedOptions, VenueFeed
 from feeds.venues.instruments import InstrumentTable, Specs
 from feeds.venues.parsing import (
     loads,
@@ -238,50 +238,45 @@ class BybitFeed(VenueFeed):
                                "after a ping")
 
 
-def make_feeds(
+def make_feeds(sink: Sink, options: FeedOptions) -> list[WsFeed]:
+    """The venue surface: one socket per category, with Bybit's own defaults."""
+    return category_feeds(sink, options)
+
+
+def category_feeds(
     sink: Sink,
+    options: FeedOptions,
     *,
-    clock: Clock | None = None,
-    on_gap: GapFn | None = None,
-    backoff: Backoff | None = None,
-    store_path: str | None = None,
-    url: str | None = None,
-    rest_url: str | None = None,
-    instruments_path: str | None = None,
-    api_key: str | None = None,
     categories: Sequence[str] = CATEGORIES,
     batch_size: int = 10,
-    refresh_s: float = 3600.0,
     ping_interval_s: float = 20.0,
     pong_timeout_s: float = 10.0,
-    rest_timeout_s: float = DEFAULT_TIMEOUT_S,
-    timing: FeedTiming | None = None,
-    connect_options: Mapping[str, Any] | None = None,
 ) -> list[WsFeed]:
-    """One socket per category, at `url` + "/" + category.
+    """One socket per category, at `options.url` + "/" + category.
 
-    Symbols come from `rest_url` instruments-info (refreshed every `refresh_s`, cached in
-    `store_path`); `batch_size` topics go in each subscribe message.
+    Symbols come from the REST instruments-info (refreshed hourly unless `options.refresh_s`
+    says otherwise, cached in `options.store_path`); `batch_size` topics go in each
+    subscribe message.
     """
     unknown = set(categories) - set(CATEGORIES)
     if unknown or not categories:
         raise ValueError(f"{EXCHANGE}: categories must be among {CATEGORIES}, got {categories}")
     if batch_size < 1 or not (ping_interval_s > 0 and pong_timeout_s > 0):
         raise ValueError(f"{EXCHANGE}: batch_size >= 1 and positive ping timers required")
-    base = re.sub(r"/(linear|inverse)/?$", "", (url or DEFAULT_URL).rstrip("/"))
-    rest_url = rest_url or DEFAULT_REST_URL
+    base = re.sub(r"/(linear|inverse)/?$", "", (options.url or DEFAULT_URL).rstrip("/"))
+    rest_url = options.rest_url or DEFAULT_REST_URL
     feeds: list[WsFeed] = []
     for i, category in enumerate(categories):
         table = InstrumentTable(
-            f"{EXCHANGE}:{category}", partial(fetch_symbols, rest_url, category, rest_timeout_s),
-            store_path=store_path, refresh_s=refresh_s, clock=clock,
-            fallback=partial(_fallback, category),
+            f"{EXCHANGE}:{category}",
+            partial(fetch_symbols, rest_url, category, options.rest_timeout_s),
+            store_path=options.store_path, refresh_s=options.refresh_s or 3600.0,
+            clock=options.clock, fallback=partial(_fallback, category),
         )
+        own = replace(options, backoff=_own_backoff(options.backoff, i))
         feeds.append(BybitFeed(
             category, f"{base}/{category}", sink, table=table, batch_size=batch_size,
-            ping_interval_s=ping_interval_s, pong_timeout_s=pong_timeout_s, on_gap=on_gap,
-            clock=clock, backoff=_own_backoff(backoff, i), timing=timing,
-            connect_options=connect_options,
+            ping_interval_s=ping_interval_s, pong_timeout_s=pong_timeout_s, **own.socket(),
         ))
     return feeds
 

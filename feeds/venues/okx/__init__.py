@@ -27,6 +27,7 @@ from feeds.venues.okx.stream import (
     UnknownInstrument,
     decoder,
     make_feeds,
+    okx_feed,
     parse_detail,
     parse_message,
     position_side,
@@ -36,7 +37,7 @@ __all__ = [
     "CHANNEL", "DEFAULT_OKX_SWAPS", "DEFAULT_REST_URL", "DEFAULT_URL", "EXCHANGE", "FUNDING",
     "INSTRUMENTS_PATH", "INST_TYPES", "OKX_IDLE_LIMIT_S", "SAMPLED", "ContractSpec", "OkxFeed",
     "UnknownInstrument", "contract_specs", "decoder", "fetch_funding", "fetch_instruments",
-    "instrument_rows", "load_okx_instruments", "make_feeds", "parse_detail", "parse_funding_rate",
-    "parse_message", "parse_okx_instruments", "parse_open_interest", "position_side",
-    "read_okx_instruments",
+    "instrument_rows", "load_okx_instruments", "make_feeds", "okx_feed", "parse_detail",
+    "parse_funding_rate", "parse_message", "parse_okx_instruments", "parse_open_interest",
+    "position_side", "read_okx_instruments",
 ]

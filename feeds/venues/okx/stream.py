@@ -12,12 +12,9 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection
 
-from feeds.clock import Clock
 from feeds.model import DAY_MS, Liquidation, ParseError, Side
-from feeds.net.backoff import Backoff
-from feeds.net.http import DEFAULT_TIMEOUT_S
-from feeds.net.ws import FeedTiming, Frame, GapFn, Sink, WsFeed
-from feeds.venues.base import VenueFeed
+from feeds.net.ws import Frame, Sink, WsFeed
+from feeds.venues.base import FeedOptions, VenueFeed
 from feeds.venues.instruments import InstrumentTable
 from feeds.venues.okx.rest import (
     DEFAULT_REST_URL,
@@ -208,30 +205,24 @@ class OkxFeed(VenueFeed):
                 raise TimeoutError(f"no pong or data {self.pong_timeout_s:g}s after a ping")
 
 
-def make_feeds(
+def make_feeds(sink: Sink, options: FeedOptions) -> list[WsFeed]:
+    """The venue surface: one socket, with OKX's own defaults."""
+    return [okx_feed(sink, options)]
+
+
+def okx_feed(
     sink: Sink,
+    options: FeedOptions,
     *,
-    clock: Clock | None = None,
-    on_gap: GapFn | None = None,
-    backoff: Backoff | None = None,
-    store_path: str | None = None,
-    url: str | None = None,
-    rest_url: str | None = None,
-    instruments_path: str | None = None,
-    api_key: str | None = None,
     inst_types: Sequence[str] = INST_TYPES,
-    refresh_s: float = DAY_MS / 1000,
     ping_after_s: float = 20.0,
     pong_timeout_s: float = 8.0,
-    rest_timeout_s: float = DEFAULT_TIMEOUT_S,
-    timing: FeedTiming | None = None,
-    connect_options: Mapping[str, Any] | None = None,
-) -> list[WsFeed]:
+) -> OkxFeed:
     """One socket subscribed to `liquidation-orders` for every type in `inst_types`.
 
-    ctVal comes from `rest_url` (refreshed every `refresh_s`, cached in `store_path`); if
-    OKX cannot be reached: the cache, however old, then `instruments_path` over the shipped
-    snapshot.
+    ctVal comes from the REST instruments (refreshed daily unless `options.refresh_s` says
+    otherwise, cached in `options.store_path`); if OKX cannot be reached: the cache, however
+    old, then `options.instruments_path` over the shipped snapshot.
     """
     if not 0 < ping_after_s < OKX_IDLE_LIMIT_S or not pong_timeout_s > 0:
         raise ValueError(f"{EXCHANGE}: need 0 < ping_after_s < {OKX_IDLE_LIMIT_S:g} and "
@@ -239,17 +230,15 @@ def make_feeds(
     if not inst_types:
         raise ValueError(f"{EXCHANGE}: inst_types is empty")
     table = InstrumentTable(
-        EXCHANGE, partial(fetch_instruments, rest_url or DEFAULT_REST_URL, tuple(inst_types),
-                          rest_timeout_s),
-        store_path=store_path, refresh_s=refresh_s, clock=clock,
-        fallback=partial(snapshot, instruments_path),
+        EXCHANGE, partial(fetch_instruments, options.rest_url or DEFAULT_REST_URL,
+                          tuple(inst_types), options.rest_timeout_s),
+        store_path=options.store_path, refresh_s=options.refresh_s or DAY_MS / 1000,
+        clock=options.clock, fallback=partial(snapshot, options.instruments_path),
     )
     subscribe = {"op": "subscribe",
                  "args": [{"channel": CHANNEL, "instType": t} for t in inst_types]}
-    return [OkxFeed(url or DEFAULT_URL, sink, table=table, subscribe=[subscribe],
-                    ping_after_s=ping_after_s,
-                    pong_timeout_s=pong_timeout_s, on_gap=on_gap, clock=clock, backoff=backoff,
-                    timing=timing, connect_options=connect_options)]
+    return OkxFeed(options.url or DEFAULT_URL, sink, table=table, subscribe=[subscribe],
+                   ping_after_s=ping_after_s, pong_timeout_s=pong_timeout_s, **options.socket())
 
 
 def decoder(instruments_path: str | None = None) -> Callable[[str], list[Liquidation]]:

@@ -9,7 +9,6 @@ import asyncio
 import copy
 import json
 import math
-import random
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -17,15 +16,16 @@ from typing import Any
 import pytest
 
 from feeds.model import Liquidation, ParseError, Side
-from feeds.net.backoff import Backoff
 from feeds.net.http import ServerError
 from feeds.net.ws import FeedTiming
 from feeds.store import Store
 from feeds.venues import binance_coinm as coinm
+from feeds.venues.base import FeedOptions
 from feeds.venues.decode import decoder_for
 from feeds.venues.instruments import InstrumentTable, load_instruments, save_instruments
 from tests.helpers.fake_rest import FakeRest, coinm_exchange_info
 from tests.helpers.fake_ws import FakeExchange, running, wait_until
+from tests.helpers.fake_ws_venues import discard, fast_backoff
 from tests.helpers.shared import FIXTURES
 
 FIXTURE = FIXTURES / "binance_coinm_forceorder.json"
@@ -46,10 +46,6 @@ def make_event(**order: Any) -> dict[str, Any]:
         else:
             event["o"][key] = value
     return event
-
-
-def fast_backoff() -> Backoff:
-    return Backoff(base_s=0.01, cap_s=0.04, rng=random.Random(1))
 
 
 def close_to(value: Decimal, expected: float) -> bool:
@@ -140,13 +136,9 @@ def test_decoder_with_a_broken_file_says_so(tmp_path: Path) -> None:
 
 
 def test_feed_defaults_to_dstream() -> None:
-    [feed] = coinm.make_feeds(_discard)
+    [feed] = coinm.make_feeds(discard, FeedOptions())
     assert feed.url == coinm.DEFAULT_URL == "wss://dstream.binance.com/ws/!forceOrder@arr"
     assert (feed.exchange, feed.subscribe) == ("binance-coinm", [])
-
-
-async def _discard(batch: list[Liquidation]) -> None:
-    return None
 
 
 # -- the live feed -----------------------------------------------------------------------------
@@ -165,8 +157,8 @@ async def test_contracts_are_converted_through_the_feed_into_a_real_store(tmp_pa
 
     routes = {INFO_PATH: coinm_exchange_info({"BTCUSD_PERP": 100})}
     async with asyncio.timeout(5), FakeRest(routes) as rest, FakeExchange(coinm_frames(3)) as ws:
-        [feed] = coinm.make_feeds(sink, url=ws.url, rest_url=rest.url, store_path=db,
-                                  timing=FAST, backoff=fast_backoff())
+        [feed] = coinm.make_feeds(sink, FeedOptions(url=ws.url, rest_url=rest.url, store_path=db,
+                                                    timing=FAST, backoff=fast_backoff()))
         async with running(feed):
             await wait_until(lambda: store.count_events() == 3)
         assert [c.path for c in ws.connections] == ["/market/ws/!forceOrder@arr"]
@@ -193,8 +185,8 @@ async def test_unreachable_rest_falls_back_to_a_stale_cache(
 
     async with asyncio.timeout(5), FakeRest() as rest, FakeExchange(coinm_frames(1)) as ws:
         rest.fail(INFO_PATH, 503)
-        [feed] = coinm.make_feeds(sink, url=ws.url, rest_url=rest.url, store_path=db,
-                                  timing=FAST, backoff=fast_backoff())
+        [feed] = coinm.make_feeds(sink, FeedOptions(url=ws.url, rest_url=rest.url, store_path=db,
+                                                    timing=FAST, backoff=fast_backoff()))
         async with running(feed):
             await wait_until(lambda: len(got) == 1)
     assert got[0].notional_usd == 100
@@ -212,8 +204,9 @@ async def test_without_rest_or_cache_the_instruments_file_is_used(tmp_path: Path
         got.extend(batch)
 
     async with asyncio.timeout(5), FakeRest() as rest, FakeExchange(coinm_frames(1)) as ws:
-        [feed] = coinm.make_feeds(sink, url=ws.url, rest_url=rest.url + "/nothing-here",
-                                  instruments_path=str(path), timing=FAST, backoff=fast_backoff())
+        [feed] = coinm.make_feeds(sink, FeedOptions(
+            url=ws.url, rest_url=rest.url + "/nothing-here", instruments_path=str(path),
+            timing=FAST, backoff=fast_backoff()))
         async with running(feed):
             await wait_until(lambda: len(got) == 1)
     assert got[0].notional_usd == 100
@@ -224,8 +217,8 @@ async def test_with_no_sizes_at_all_events_are_rejected_and_the_feed_lives_on(
 ) -> None:
     async with asyncio.timeout(5), FakeRest() as rest, FakeExchange(coinm_frames(2)) as ws:
         rest.fail(INFO_PATH, 500)
-        [feed] = coinm.make_feeds(_discard, url=ws.url, rest_url=rest.url, timing=FAST,
-                                  backoff=fast_backoff())
+        [feed] = coinm.make_feeds(discard, FeedOptions(url=ws.url, rest_url=rest.url,
+                                                        timing=FAST, backoff=fast_backoff()))
         async with running(feed):
             await wait_until(lambda: feed.stats.parse_errors == 2)
             assert feed.stats.connected_since_ms is not None
@@ -244,8 +237,8 @@ async def test_daily_refresh_picks_up_new_contracts() -> None:
     async with asyncio.timeout(5), FakeRest(
         {INFO_PATH: lambda q: coinm_exchange_info(sizes)}
     ) as rest, FakeExchange() as ws:
-        [feed] = coinm.make_feeds(sink, url=ws.url, rest_url=rest.url, refresh_s=0.05,
-                                  timing=FAST, backoff=fast_backoff())
+        [feed] = coinm.make_feeds(sink, FeedOptions(url=ws.url, rest_url=rest.url, refresh_s=0.05,
+                                                    timing=FAST, backoff=fast_backoff()))
         async with running(feed):
             await ws.wait_connections(1)
             sizes["SOLUSD_PERP"] = 10

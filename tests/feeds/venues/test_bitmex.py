@@ -3,26 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import json
 import logging
 import math
-import random
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from feeds.model import Liquidation, ParseError, Side
-from feeds.net.backoff import Backoff
-from feeds.net.ws import FeedTiming, WsFeed
+from feeds.model import ParseError, Side
+from feeds.net.ws import WsFeed
+from feeds.venues.base import FeedOptions
 from feeds.venues.bitmex import (
     DEFAULT_URL,
     LiquidationTable,
     TextPing,
+    bitmex_feed,
     contract_of,
     load_instruments,
     make_feeds,
@@ -30,7 +28,14 @@ from feeds.venues.bitmex import (
 )
 from feeds.venues.decode import decoder_for
 from tests.helpers.fake_ws import Plan, wait_until
-from tests.helpers.fake_ws_venues import TextPingFake
+from tests.helpers.fake_ws_venues import (
+    FAST,
+    Recorder,
+    TextPingFake,
+    discard,
+    fast_backoff,
+    running_to_cancel,
+)
 from tests.helpers.shared import FIXTURES
 
 INSERT: dict[str, Any] = json.loads((FIXTURES / "bitmex_liquidation_insert.json").read_text())
@@ -243,11 +248,11 @@ def test_decoder_lines_share_one_table() -> None:
 
 
 def test_make_feeds_builds_one_subscribed_socket(instruments_file: Path) -> None:
-    [feed] = make_feeds(_discard, clock=None, on_gap=None, instruments_path=instruments_file)
+    [feed] = make_feeds(discard, FeedOptions(instruments_path=str(instruments_file)))
     assert (feed.exchange, feed.url, feed.subscribe) == ("bitmex", DEFAULT_URL, [])
     assert DEFAULT_URL == "wss://ws.bitmex.com/realtime?subscribe=liquidation"
     with pytest.raises(TypeError):
-        make_feeds(_discard, clock=None, on_gap=None, pingafter=1)
+        bitmex_feed(discard, pingafter=1)  # type: ignore[call-arg]
 
 
 def test_text_ping_rejects_nonsense_intervals() -> None:
@@ -255,42 +260,15 @@ def test_text_ping_rejects_nonsense_intervals() -> None:
         TextPing(0, 1, idle_only=True)
 
 
-async def _discard(batch: list[Liquidation]) -> None:
-    return None
-
-
 # -- the feed against a fake BitMEX ----------------------------------------------------------
 
 PATH = "/realtime?subscribe=liquidation"
-FAST = FeedTiming(ping_interval_s=5, ping_timeout_s=5, open_timeout_s=1, close_timeout_s=0.2)
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list[Liquidation] = []
-
-    async def sink(self, batch: list[Liquidation]) -> None:
-        self.events.extend(batch)
 
 
 def fast_feed(fake: TextPingFake, rec: Recorder, **kwargs: Any) -> WsFeed:
     kwargs.setdefault("ping_after_s", 0.1)
     kwargs.setdefault("pong_timeout_s", 0.1)
-    [feed] = make_feeds(rec.sink, clock=None, on_gap=None, url=fake.url, timing=FAST,
-                        backoff=Backoff(base_s=0.01, cap_s=0.04, rng=random.Random(1)), **kwargs)
-    return feed
-
-
-@contextlib.asynccontextmanager
-async def running(feed: WsFeed) -> AsyncIterator[None]:
-    task = asyncio.create_task(feed.run())
-    try:
-        yield
-    finally:
-        task.cancel()
-        async with asyncio.timeout(1.0):
-            with pytest.raises(asyncio.CancelledError):
-                await task
+    return bitmex_feed(rec.sink, url=fake.url, timing=FAST, backoff=fast_backoff(), **kwargs)
 
 
 def order(i: int, side: str = "Buy") -> dict[str, Any]:
@@ -312,7 +290,7 @@ async def test_only_inserts_reach_the_sink() -> None:
     rec = Recorder()
     async with asyncio.timeout(5), TextPingFake(script, path=PATH) as fake:
         feed = fast_feed(fake, rec, ping_after_s=5)
-        async with running(feed):
+        async with running_to_cancel(feed):
             await wait_until(lambda: feed.stats.frames == len(script))
         assert fake.connections[0].path == PATH
     assert [(e.raw["orderID"], e.position_side.value, e.notional_usd) for e in rec.events] == [
@@ -325,7 +303,7 @@ async def test_quiet_socket_is_pinged_after_the_silence_and_pong_keeps_it() -> N
     rec = Recorder()
     async with asyncio.timeout(5), TextPingFake([INSERT], path=PATH) as fake:
         feed = fast_feed(fake, rec)
-        async with running(feed):
+        async with running_to_cancel(feed):
             await wait_until(lambda: len(rec.events) == 1)
             got_event = asyncio.get_running_loop().time()
             await wait_until(lambda: len(fake.pings[0]) >= 4, within_s=2)
@@ -342,7 +320,7 @@ async def test_a_busy_socket_is_not_pinged() -> None:
     script = [frame("insert", order(i)) for i in range(12)]
     async with asyncio.timeout(5), TextPingFake(script, path=PATH, interval_s=0.03) as fake:
         feed = fast_feed(fake, rec, ping_after_s=0.3)  # 10x the frame spacing
-        async with running(feed):
+        async with running_to_cancel(feed):
             await wait_until(lambda: len(rec.events) == 12)
         assert fake.pings[0] == []
 
@@ -353,7 +331,7 @@ async def test_no_pong_reconnects(caplog: pytest.LogCaptureFixture) -> None:
         fake.mute_pongs.add(0)
         fake.plan(Plan(after=0))
         feed = fast_feed(fake, rec)
-        async with running(feed):
+        async with running_to_cancel(feed):
             await wait_until(lambda: len(rec.events) == 1)
         assert len(fake.pings[0]) == 1 and fake.connections[0].closed_at is not None
     assert feed.stats.reconnects == 1

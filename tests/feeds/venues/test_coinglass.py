@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import json
 import logging
-import random
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from feeds.model import Liquidation, ParseError, Side
-from feeds.net.backoff import Backoff
-from feeds.net.ws import FeedTiming, WsFeed
+from feeds.model import ParseError, Side
+from feeds.net.ws import WsFeed
+from feeds.venues.base import FeedOptions
 from feeds.venues.coinglass import (
     DEFAULT_URL,
     SUBSCRIBE,
+    coinglass_feed,
     keyed_url,
     make_feeds,
     parse_message,
@@ -28,7 +26,14 @@ from feeds.venues.coinglass import (
 )
 from feeds.venues.decode import decoder_for
 from tests.helpers.fake_ws import Plan, wait_until
-from tests.helpers.fake_ws_venues import TextPingFake
+from tests.helpers.fake_ws_venues import (
+    FAST,
+    Recorder,
+    TextPingFake,
+    discard,
+    fast_backoff,
+    running_to_cancel,
+)
 
 # The shape docs.coinglass.com "Liquidation order" shows; no recorded push exists in fixtures.
 ITEM: dict[str, Any] = {"baseAsset": "BTC", "exName": "Binance", "price": 56738.0, "side": 2,
@@ -136,51 +141,25 @@ def test_key_goes_into_the_query_and_redact_hides_it() -> None:
 
 def test_make_feeds_needs_a_key_and_never_echoes_it() -> None:
     with pytest.raises(ValueError, match="LIQBOT_COINGLASS_API_KEY"):
-        make_feeds(_discard, clock=None, on_gap=None)
+        make_feeds(discard, FeedOptions())
     with pytest.raises(ValueError) as info:
-        make_feeds(_discard, clock=None, on_gap=None, api_key=KEY, url="https://x/ws-api")
+        make_feeds(discard, FeedOptions(api_key=KEY, url="https://x/ws-api"))
     assert KEY not in str(info.value) and "cg-api-key=***" in str(info.value)
-    [feed] = make_feeds(_discard, clock=None, on_gap=None, api_key=KEY)
+    [feed] = make_feeds(discard, FeedOptions(api_key=KEY))
+    assert KEY not in repr(FeedOptions(api_key=KEY))
     assert feed.exchange == "coinglass" and [json.loads(m) for m in feed.subscribe] == [SUBSCRIBE]
-
-
-async def _discard(batch: list[Liquidation]) -> None:
-    return None
 
 
 # -- the feed against a fake CoinGlass -------------------------------------------------------
 
-FAST = FeedTiming(ping_interval_s=5, ping_timeout_s=5, open_timeout_s=1, close_timeout_s=0.2)
 PATH = "/ws-api"
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list[Liquidation] = []
-
-    async def sink(self, batch: list[Liquidation]) -> None:
-        self.events.extend(batch)
 
 
 def fast_feed(fake: TextPingFake, rec: Recorder, **kwargs: Any) -> WsFeed:
     kwargs.setdefault("ping_every_s", 0.05)
     kwargs.setdefault("pong_timeout_s", 0.1)
-    [feed] = make_feeds(rec.sink, clock=None, on_gap=None, api_key=KEY, url=fake.url,
-                        timing=FAST, backoff=Backoff(base_s=0.01, cap_s=0.04,
-                                                     rng=random.Random(1)), **kwargs)
-    return feed
-
-
-@contextlib.asynccontextmanager
-async def running(feed: WsFeed) -> AsyncIterator[None]:
-    task = asyncio.create_task(feed.run())
-    try:
-        yield
-    finally:
-        task.cancel()
-        async with asyncio.timeout(1.0):
-            with pytest.raises(asyncio.CancelledError):
-                await task
+    return coinglass_feed(rec.sink, api_key=KEY, url=fake.url, timing=FAST,
+                          backoff=fast_backoff(), **kwargs)
 
 
 async def test_pings_every_interval_even_while_data_flows_and_pong_keeps_it() -> None:
@@ -189,7 +168,7 @@ async def test_pings_every_interval_even_while_data_flows_and_pong_keeps_it() ->
     async with asyncio.timeout(5), TextPingFake(script, path=PATH, interval_s=0.02) as fake:
         fake.plan(Plan(wait_for=1))
         feed = fast_feed(fake, rec)
-        async with running(feed):
+        async with running_to_cancel(feed):
             await wait_until(lambda: len(rec.events) == 10 and len(fake.pings[0]) >= 5)
     assert feed.stats.connects == 1 and len(fake.connections) == 1
     assert fake.connections[0].received[0] == json.dumps(SUBSCRIBE)
@@ -201,7 +180,7 @@ async def test_no_pong_reconnects_and_subscribe_is_resent(caplog: pytest.LogCapt
         fake.mute_pongs.add(0)
         fake.plan(Plan(after=0), Plan(wait_for=1))
         feed = fast_feed(fake, rec)
-        async with running(feed):
+        async with running_to_cancel(feed):
             await wait_until(lambda: len(rec.events) == 1)
     first, second = fake.connections[:2]
     assert first.received[0] == second.received[0] == json.dumps(SUBSCRIBE)
@@ -216,7 +195,7 @@ async def test_the_api_key_never_reaches_the_logs(caplog: pytest.LogCaptureFixtu
         fake.mute_pongs.add(1)
         fake.plan(Plan(reject_status=401), Plan(after=0, wait_for=1), Plan(wait_for=1))
         feed = fast_feed(fake, rec)
-        async with running(feed):
+        async with running_to_cancel(feed):
             await wait_until(lambda: len(rec.events) == 1)
         paths = [c.path for c in fake.connections]
     assert paths[0] == f"{PATH}?cg-api-key={KEY}"  # the key was sent: the check below is real

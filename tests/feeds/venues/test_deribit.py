@@ -3,26 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import json
 import math
-import random
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from feeds.model import Liquidation, ParseError, Side
+from feeds.model import ParseError, Side
 from feeds.net.backoff import Backoff
 from feeds.net.http import decode_json
-from feeds.net.ws import FeedTiming, WsFeed
+from feeds.net.ws import WsFeed
 from feeds.venues import deribit
+from feeds.venues.base import FeedOptions
 from feeds.venues.decode import decoder_for
 from feeds.venues.deribit import (
     DEFAULT_CHANNELS,
     DEFAULT_URL,
+    deribit_feed,
     make_feeds,
     parse_message,
     parse_trade,
@@ -30,7 +29,14 @@ from feeds.venues.deribit import (
 )
 from tests.helpers.fake_http import fixture_text
 from tests.helpers.fake_ws import Plan, wait_until
-from tests.helpers.fake_ws_venues import DeribitFake
+from tests.helpers.fake_ws_venues import (
+    FAST,
+    DeribitFake,
+    Recorder,
+    discard,
+    fast_backoff,
+    running_to_cancel,
+)
 from tests.helpers.shared import FIXTURES
 
 FIXTURE = FIXTURES / "deribit_trade_liquidation.json"
@@ -173,7 +179,7 @@ def test_decoder_needs_no_instruments() -> None:
 
 
 def test_make_feeds_sends_heartbeat_then_subscribe() -> None:
-    [feed] = make_feeds(_discard, clock=None, on_gap=None)
+    [feed] = make_feeds(discard, FeedOptions())
     assert (feed.exchange, feed.url) == ("deribit", DEFAULT_URL)
     heartbeat, subscribe = (json.loads(m) for m in feed.subscribe)
     assert heartbeat == {"jsonrpc": "2.0", "id": 1, "method": "public/set_heartbeat",
@@ -185,42 +191,15 @@ def test_make_feeds_sends_heartbeat_then_subscribe() -> None:
         subscribe_messages([], 30)
 
 
-async def _discard(batch: list[Liquidation]) -> None:
-    return None
-
-
 # -- the feed against a fake Deribit ---------------------------------------------------------
 
-FAST = FeedTiming(ping_interval_s=5, ping_timeout_s=5, open_timeout_s=1, close_timeout_s=0.2)
 CHANNELS = ["trades.BTC-PERPETUAL.100ms"]
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list[Liquidation] = []
-
-    async def sink(self, batch: list[Liquidation]) -> None:
-        self.events.extend(batch)
 
 
 def fast_feed(fake: DeribitFake, rec: Recorder, **kwargs: Any) -> WsFeed:
     kwargs.setdefault("stale_after_s", 0.5)
-    [feed] = make_feeds(rec.sink, clock=None, on_gap=None, url=fake.url, channels=CHANNELS,
-                        heartbeat_s=10, timing=FAST,
-                        backoff=Backoff(base_s=0.01, cap_s=0.04, rng=random.Random(1)), **kwargs)
-    return feed
-
-
-@contextlib.asynccontextmanager
-async def running(feed: WsFeed) -> AsyncIterator[None]:
-    task = asyncio.create_task(feed.run())
-    try:
-        yield
-    finally:
-        task.cancel()
-        async with asyncio.timeout(1.0):
-            with pytest.raises(asyncio.CancelledError):
-                await task
+    return deribit_feed(rec.sink, url=fake.url, channels=CHANNELS, heartbeat_s=10, timing=FAST,
+                        backoff=fast_backoff(), **kwargs)
 
 
 def requests(conn: Any) -> list[tuple[str, Any]]:
@@ -233,7 +212,7 @@ async def test_answered_test_requests_keep_the_connection() -> None:
                                                answer_within_s=0.1) as fake:
         fake.plan(Plan(wait_for=2))
         feed = fast_feed(fake, rec)
-        async with running(feed):
+        async with running_to_cancel(feed):
             await wait_until(lambda: fake.tests_answered[0] >= 10, within_s=2)
             [conn] = fake.open_connections()
     assert requests(conn)[:2] == [("public/set_heartbeat", {"interval": 10}),
@@ -250,7 +229,7 @@ async def test_the_fake_does_close_a_client_that_ignores_test_requests() -> None
         feed = WsFeed("deribit", fake.url, parse_message, rec.sink,
                       subscribe=subscribe_messages(CHANNELS, 10), timing=FAST,
                       backoff=Backoff(base_s=0.01, cap_s=0.04))
-        async with running(feed):
+        async with running_to_cancel(feed):
             await wait_until(lambda: len(fake.enforced) >= 2)
     assert fake.enforced[:2] == [(0, "no public/test answer"), (1, "no public/test answer")]
     assert feed.stats.reconnects >= 1
@@ -262,7 +241,7 @@ async def test_every_connection_resubscribes_after_a_drop() -> None:
     async with asyncio.timeout(5), DeribitFake(frames, test_every_s=0.05) as fake:
         fake.plan(Plan(after=1, then="drop", wait_for=2), Plan(wait_for=2))
         feed = fast_feed(fake, rec)
-        async with running(feed):
+        async with running_to_cancel(feed):
             await wait_until(lambda: len(rec.events) == 2)
     assert [e.raw["trade_id"] for e in rec.events] == ["1", "2"]
     first, second = (requests(c)[:2] for c in fake.connections[:2])
@@ -279,7 +258,7 @@ async def test_a_silent_server_is_abandoned_after_stale_after_s(
     async with asyncio.timeout(5), DeribitFake([push(trade())], test_every_s=60) as fake:
         fake.plan(Plan(after=0))
         feed = fast_feed(fake, rec, stale_after_s=0.15)
-        async with running(feed):
+        async with running_to_cancel(feed):
             await wait_until(lambda: len(rec.events) == 1)
     assert feed.stats.reconnects == 1 and fake.enforced == []
     assert any("keepalive failed (TimeoutError: no frame for 0.15s" in r.getMessage()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from feeds.venues import base, registry
+from feeds.venues.base import FeedOptions
 
 
 def test_every_venue_is_listed_under_its_own_id() -> None:
@@ -39,9 +40,9 @@ def test_a_venue_without_rest_refuses_a_rest_url(name: str) -> None:
 
     if venue.DEFAULT_REST_URL is None:
         with pytest.raises(ValueError, match=f"{name} takes no REST URL"):
-            venue.make_feeds(sink, rest_url="http://127.0.0.1:1", api_key="k" * 8)
+            venue.make_feeds(sink, FeedOptions(rest_url="http://127.0.0.1:1", api_key="k" * 8))
     else:
-        assert venue.make_feeds(sink, rest_url="http://127.0.0.1:1")
+        assert venue.make_feeds(sink, FeedOptions(rest_url="http://127.0.0.1:1"))
 
 
 def test_refuse_rest_url_lets_none_through() -> None:

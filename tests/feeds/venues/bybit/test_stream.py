@@ -6,23 +6,24 @@ import asyncio
 import copy
 import json
 import logging
-import random
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from feeds.model import Liquidation, ParseError, Side
+from feeds.model import ParseError, Side
 from feeds.net.backoff import Backoff
 from feeds.net.ws import FeedTiming
 from feeds.store import Store
 from feeds.venues import bybit
+from feeds.venues.base import FeedOptions
 from feeds.venues.binance import parse_force_order as binance_force_order
 from feeds.venues.decode import decoder_for
 from feeds.venues.instruments import save_instruments
 from tests.helpers.fake_rest import BybitInstruments, FakeRest
 from tests.helpers.fake_ws import FakeExchange, Plan, bybit_replies, running, wait_until
+from tests.helpers.fake_ws_venues import Recorder, discard, fast_backoff
 from tests.helpers.shared import FIXTURES
 
 FIXTURE = FIXTURES / "bybit_all_liquidation.json"
@@ -39,18 +40,6 @@ def make_frame(*items: dict[str, Any]) -> dict[str, Any]:
     frame = copy.deepcopy(SAMPLE)
     frame["data"] = [{**SAMPLE["data"][0], **item} for item in items] or frame["data"]
     return frame
-
-
-def fast_backoff() -> Backoff:
-    return Backoff(base_s=0.01, cap_s=0.04, rng=random.Random(2))
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list[Liquidation] = []
-
-    async def sink(self, batch: list[Liquidation]) -> None:
-        self.events.extend(batch)
 
 
 def subscribed(messages: list[str]) -> list[list[str]]:
@@ -190,40 +179,40 @@ def test_non_trading_rows_are_left_out() -> None:
 
 
 def test_feed_urls_and_options() -> None:
-    linear, inverse = bybit.make_feeds(_discard)
+    linear, inverse = bybit.make_feeds(discard, FeedOptions())
     assert (linear.url, inverse.url) == ("wss://stream.bybit.com/v5/public/linear",
                                          "wss://stream.bybit.com/v5/public/inverse")
     assert linear.exchange == inverse.exchange == "bybit"
-    [one] = bybit.make_feeds(_discard, url="wss://x.test/v5/public/linear/", categories=["inverse"])
+    [one] = bybit.category_feeds(discard, FeedOptions(url="wss://x.test/v5/public/linear/"),
+                                 categories=["inverse"])
     assert one.url == "wss://x.test/v5/public/inverse"
     with pytest.raises(ValueError, match="categories"):
-        bybit.make_feeds(_discard, categories=["spot"])
+        bybit.category_feeds(discard, FeedOptions(), categories=["spot"])
     with pytest.raises(ValueError, match="batch_size"):
-        bybit.make_feeds(_discard, batch_size=0)
+        bybit.category_feeds(discard, FeedOptions(), batch_size=0)
 
 
 def test_each_socket_gets_its_own_backoff() -> None:
     shared = Backoff(base_s=1, cap_s=30)
-    linear, inverse = bybit.make_feeds(_discard, backoff=shared)
+    linear, inverse = bybit.make_feeds(discard, FeedOptions(backoff=shared))
     assert linear.backoff is shared and inverse.backoff is not shared
     assert (inverse.backoff.base_s, inverse.backoff.cap_s) == (1, 30)
-
-
-async def _discard(batch: list[Liquidation]) -> None:
-    return None
 
 
 # -- the live sockets --------------------------------------------------------------------------
 
 
-def live_feeds(fake: FakeExchange, rest: FakeRest, rec: Recorder, **kw: Any) -> list[Any]:
+def live_feeds(fake: FakeExchange, rest: FakeRest, rec: Recorder, *,
+               refresh_s: float | None = None, store_path: str | None = None,
+               **kw: Any) -> list[Any]:
     kw.setdefault("categories", ["linear"])
     kw.setdefault("batch_size", 3)
     kw.setdefault("ping_interval_s", 0.05)
     kw.setdefault("pong_timeout_s", 0.1)
-    kw.setdefault("timing", SLOW_PROTOCOL_PINGS)
-    return bybit.make_feeds(rec.sink, url=f"ws://127.0.0.1:{fake.port}/v5/public",
-                            rest_url=rest.url, backoff=fast_backoff(), **kw)
+    options = FeedOptions(url=f"ws://127.0.0.1:{fake.port}/v5/public", rest_url=rest.url,
+                          backoff=fast_backoff(), timing=SLOW_PROTOCOL_PINGS,
+                          refresh_s=refresh_s, store_path=store_path)
+    return bybit.category_feeds(rec.sink, options, **kw)
 
 
 async def test_every_symbol_is_subscribed_in_batches_on_each_socket() -> None:

@@ -18,10 +18,12 @@ from feeds.net.backoff import Backoff
 from feeds.net.ws import FeedTiming
 from feeds.store import Store
 from feeds.venues import okx
+from feeds.venues.base import FeedOptions
 from feeds.venues.decode import decoder_for
 from feeds.venues.okx import ContractSpec, load_okx_instruments
 from tests.helpers.fake_rest import FakeRest, okx_instruments
 from tests.helpers.fake_ws import FakeExchange, Plan, okx_replies, running, wait_until
+from tests.helpers.fake_ws_venues import discard
 from tests.helpers.history_files import write_instruments
 from tests.helpers.shared import FIXTURES
 
@@ -191,17 +193,13 @@ def test_instrument_rows_skip_unusable_rows_and_reject_error_envelopes() -> None
 
 
 def test_feed_subscribes_swap_and_futures_on_the_public_url() -> None:
-    [feed] = okx.make_feeds(_discard)
+    [feed] = okx.make_feeds(discard, FeedOptions())
     assert feed.url == "wss://ws.okx.com:8443/ws/v5/public"
     assert [json.loads(m) for m in feed.subscribe] == [{"op": "subscribe", "args": [
         {"channel": "liquidation-orders", "instType": "SWAP"},
         {"channel": "liquidation-orders", "instType": "FUTURES"}]}]
     with pytest.raises(ValueError, match="ping_after_s < 30"):
-        okx.make_feeds(_discard, ping_after_s=30)
-
-
-async def _discard(batch: list[Liquidation]) -> None:
-    return None
+        okx.okx_feed(discard, FeedOptions(), ping_after_s=30)
 
 
 # -- the live socket ---------------------------------------------------------------------------
@@ -215,11 +213,12 @@ CATALOG = okx_instruments({"SWAP": {IOST: ("10", "IOST"), "BTC-USD-SWAP": ("100"
                            "FUTURES": {"BTC-USD-250926": ("100", "USD")}})
 
 
-def live_feed(fake: FakeExchange, rest: FakeRest, sink: Any, **kw: Any) -> Any:
-    kw = {**QUICK, "timing": SLOW_PROTOCOL_PINGS, **kw}
-    [feed] = okx.make_feeds(sink, url=fake.url, rest_url=rest.url,
-                            backoff=Backoff(base_s=0.01, cap_s=0.04, rng=random.Random(3)), **kw)
-    return feed
+def live_feed(fake: FakeExchange, rest: FakeRest, sink: Any, *, store_path: str | None = None,
+              **kw: Any) -> Any:
+    options = FeedOptions(url=fake.url, rest_url=rest.url, store_path=store_path,
+                          backoff=Backoff(base_s=0.01, cap_s=0.04, rng=random.Random(3)),
+                          timing=SLOW_PROTOCOL_PINGS)
+    return okx.okx_feed(sink, options, **{**QUICK, **kw})
 
 
 def okx_fake(frames: Any = (), **kw: Any) -> FakeExchange:
@@ -229,7 +228,7 @@ def okx_fake(frames: Any = (), **kw: Any) -> FakeExchange:
 
 async def test_a_quiet_client_that_pings_outlives_the_idle_rule() -> None:
     async with asyncio.timeout(5), FakeRest({INFO: CATALOG}) as rest, okx_fake() as fake:
-        feed = live_feed(fake, rest, _discard)
+        feed = live_feed(fake, rest, discard)
         async with running(feed):
             [conn] = await fake.wait_connections(1)
             await asyncio.sleep(IDLE_LIMIT_S * 2)  # two idle windows with nothing pushed
@@ -241,7 +240,7 @@ async def test_a_quiet_client_that_pings_outlives_the_idle_rule() -> None:
 
 async def test_the_fake_really_enforces_the_idle_rule() -> None:
     async with asyncio.timeout(5), FakeRest({INFO: CATALOG}) as rest, okx_fake() as fake:
-        feed = live_feed(fake, rest, _discard, ping_after_s=25.0)  # never pings in time
+        feed = live_feed(fake, rest, discard, ping_after_s=25.0)  # never pings in time
         async with running(feed):
             await wait_until(lambda: len(fake.connections) >= 2, within_s=2)
     assert fake.connections[0].idle_closed and "ping" not in fake.connections[0].received
@@ -252,7 +251,7 @@ async def test_when_pong_stops_the_client_reconnects_before_okx_would_cut_it(
 ) -> None:
     async with asyncio.timeout(5), FakeRest({INFO: CATALOG}) as rest, okx_fake() as fake:
         fake.plan(Plan(respond=False))
-        feed = live_feed(fake, rest, _discard)
+        feed = live_feed(fake, rest, discard)
         async with running(feed):
             await wait_until(lambda: feed.stats.reconnects == 1, within_s=2)
             first = fake.connections[0]
