@@ -118,9 +118,10 @@ def _schema_version(conn: sqlite3.Connection) -> int | None:
 
 
 def _tables(conn: sqlite3.Connection, sizes: bool) -> list[TableSize]:
-    names = [r[0] for r in conn.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
-        "ORDER BY name")]
+    # sqlite-utils reads the schema for us; imported here so only `db check` pays for it.
+    import sqlite_utils
+
+    tables = sqlite_utils.Database(conn).tables
     per_table: dict[str, int] | None = None
     if sizes:
         try:
@@ -132,9 +133,5 @@ def _tables(conn: sqlite3.Connection, sizes: bool) -> list[TableSize]:
                 per_table[tbl] = int(size)
         except sqlite3.OperationalError:
             per_table = None  # SQLite built without SQLITE_ENABLE_DBSTAT_VTAB
-    out = []
-    for n in names:
-        quoted = n.replace('"', '""')
-        rows = int(conn.execute(f'SELECT count(*) FROM "{quoted}"').fetchone()[0])
-        out.append(TableSize(n, rows, None if per_table is None else per_table.get(n, 0)))
-    return out
+    return [TableSize(t.name, t.count, None if per_table is None else per_table.get(t.name, 0))
+            for t in sorted(tables, key=lambda t: t.name) if not t.name.startswith("sqlite_")]
