@@ -32,9 +32,9 @@ def _parser() -> argparse.ArgumentParser:
     _common(run)
     run.add_argument("--replay", nargs="+", metavar="FILE", help="replay recorded data instead")
     run.add_argument("--symbol", help="symbol for files that carry none (CoinGlass exports)")
-    run.add_argument("--speed", type=float, default=0.0,
+    run.add_argument("--speed", type=backtest_cli.number(0, 1e9), default=0.0,
                      help="replay speed: 0 = as fast as possible (default), 60 = 60x real time")
-    run.add_argument("--tz-offset", type=float, default=6.0, metavar="HOURS",
+    run.add_argument("--tz-offset", type=backtest_cli.number(-24, 24), default=6.0, metavar="HOURS",
                      help="Coinalyze exports: hours their local time is ahead of UTC (default 6)")
     run.add_argument("--instruments", help="OKX instruments JSON for contract values")
     run.add_argument("--ops", action="store_true",
