@@ -46,7 +46,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--tz-offset", type=number(-24, 24), default=6.0, metavar="HOURS",
                    help="Coinalyze exports: hours their local time is ahead of UTC (default 6)")
     p.add_argument("--instruments", help="OKX instruments JSON for contract values")
-    p.add_argument("--fees-bps", type=number(0, 10_000), default=5.0, help="fees per side, bps (default 5)")
+    p.add_argument("--fees-bps", type=number(0, 10_000), default=5.0,
+                   help="fees per side, bps (default 5)")
     p.add_argument("--slippage-bps", type=number(0, 10_000), default=5.0,
                    help="slippage per side, bps (default 5)")
     p.add_argument("--placebo-draws", type=int, default=1000, help="random-time draws (1000)")

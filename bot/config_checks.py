@@ -82,6 +82,18 @@ def check_settings(s: Settings) -> None:
         if value is not None and (not value.strip() or not value.isprintable()
                                   or any(c.isspace() for c in value)):
             raise _error(key, "is blank or holds spaces or control characters")
+    _check_urls(s)
+    _check_ids("telegram.chat_ids", s.telegram_chat_ids, _TELEGRAM_CHAT,
+               "a numeric chat id or @channel")
+    _check_ids("telegram.admin_chat_ids", s.telegram_admin_chat_ids, _TELEGRAM_CHAT,
+               "a numeric chat id or @channel")
+    _check_ids("discord.channel_ids", s.discord_channel_ids, _SNOWFLAKE, "a numeric channel id")
+    _check_ids("coinglass.symbols", tuple(c.upper() for c in s.coinglass_symbols), COIN,
+               "a coin such as BTC")
+    _check_windows(s.signals.windows)
+
+
+def _check_urls(s: Settings) -> None:
     check_url("telegram.api_url", s.telegram_api_url, ("http", "https"))
     if s.coinglass_url is not None:
         check_url("coinglass.url", s.coinglass_url, ("http", "https"))
@@ -92,20 +104,17 @@ def check_settings(s: Settings) -> None:
             check_url(f"{table}.{venue}", url, ("http", "https"))
     for url in s.discord_webhook_urls:
         check_url("discord.webhook_urls", url, ("http", "https"), secret=True)
-    _check_ids("telegram.chat_ids", s.telegram_chat_ids, _TELEGRAM_CHAT,
-               "a numeric chat id or @channel")
-    _check_ids("telegram.admin_chat_ids", s.telegram_admin_chat_ids, _TELEGRAM_CHAT,
-               "a numeric chat id or @channel")
-    _check_ids("discord.channel_ids", s.discord_channel_ids, _SNOWFLAKE, "a numeric channel id")
-    _check_ids("coinglass.symbols", tuple(c.upper() for c in s.coinglass_symbols), COIN,
-               "a coin such as BTC")
-    for name in s.signals.windows:
+
+
+def _check_windows(windows: tuple[str, ...]) -> None:
+    """Every window one the store answers: an unknown one fails every live evaluation."""
+    for name in windows:
         try:
             parse_window(name)
         except ValueError as exc:
             raise _error("signals.windows", str(exc)) from None
-    if len(set(s.signals.windows)) != len(s.signals.windows):
-        raise _error("signals.windows", f"lists a window twice: {list(s.signals.windows)}")
+    if len({parse_window(name) for name in windows}) != len(windows):
+        raise _error("signals.windows", f"lists a window twice: {list(windows)}")
 
 
 def _check_ids(key: str, ids: tuple[str, ...], pattern: re.Pattern[str], what: str) -> None:

@@ -26,6 +26,7 @@ from feeds.model import (
     OpenInterest,
     ceil_ms,
 )
+from feeds.plausible import Gate
 from feeds.store import buckets
 from feeds.store.db import Database, StoreError, Transaction, split_sql
 from feeds.store.schema import MIGRATIONS, SCHEMA_KEY
@@ -69,6 +70,7 @@ class Store:
             self.database.close()
             raise
         self._conn = self.database.conn
+        self.gate = Gate()  # implausible events are counted here (gate.rejected), not stored
 
     def close(self) -> None:
         self.database.close()
@@ -88,8 +90,11 @@ class Store:
     # -- writes --------------------------------------------------------------------------
 
     def insert_liquidations(self, events: Iterable[Liquidation], *, keep_raw: bool = True) -> int:
-        """Store events in one transaction; return how many were new (duplicates are ignored)."""
-        return self.insert_event_rows([_event_row(e, keep_raw) for e in events])
+        """Store events in one transaction; return how many were new (duplicates are ignored).
+
+        Each event passes the plausibility gate first (feeds/plausible.py).
+        """
+        return self.insert_event_rows([_event_row(e, keep_raw) for e in self.gate.admit(events)])
 
     def insert_event_rows(self, rows: Sequence[tuple[Any, ...]]) -> int:
         """Store prepared event rows (`_event_row` tuples: bulk loaders, benchmarks); new count."""
