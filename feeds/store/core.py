@@ -59,11 +59,12 @@ _INSERT_EVENT = (
 class Store:
     """Market data in one SQLite database file. Not thread-safe: one Store per thread."""
 
-    def __init__(self, path: str | Path, *, synchronous: str = "NORMAL") -> None:
+    def __init__(self, path: str | Path, *, synchronous: str = "NORMAL",
+                 existing: bool = False) -> None:
         self.path = str(path)
         # The seam bot/state builds on (its own tables, migrations and SQL); market code
-        # uses the methods below.
-        self.database = Database(self.path, synchronous=synchronous)
+        # uses the methods below. `existing`: open a file that is there, never create one.
+        self.database = Database(self.path, synchronous=synchronous, existing=existing)
         try:
             self.database.migrate(SCHEMA_KEY, MIGRATIONS, what="market")
         except BaseException:
