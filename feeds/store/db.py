@@ -117,6 +117,8 @@ class Transaction:
     def __exit__(self, exc_type: Any, *_: Any) -> None:
         if not self.outer:
             return
+        if exc_type and not self.conn.in_transaction:
+            return  # SQLite rolled back already (a full disk does): keep the real error
         self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
 
 
