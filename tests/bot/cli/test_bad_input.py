@@ -85,6 +85,7 @@ CASES = [
     Case("ws url", TOTALS, "feeds.ws_urls.binance",
          toml='[feeds.ws_urls]\nbinance = "https://not-a-socket"'),
     Case("coin", TOTALS, "coinglass.symbols", toml='[coinglass]\nsymbols = ["BTC", "1 E"]'),
+    Case("plan", TOTALS, "coinglass.plan", toml='[coinglass]\nplan = "gold"'),
     # -- item 6: files and folders ---------------------------------------------------------
     Case("db folder missing", [*REPLAY[:3], "--db", "/nonexistent/dir/x.db"], "/nonexistent",
          code=1),
