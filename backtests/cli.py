@@ -17,16 +17,17 @@ from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 
-def number(low: float, high: float) -> Callable[[str], float]:
+def number(low: float = -math.inf, high: float = math.inf) -> Callable[[str], float]:
     """An argparse type: a finite number within [low, high] (float() alone takes nan, inf)."""
+    bounds = f" from {low:g} to {high:g}" if math.isfinite(low) or math.isfinite(high) else ""
+
     def parse(text: str) -> float:
         try:
             value = float(text)
         except ValueError:
             value = math.nan
         if not math.isfinite(value) or not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"expected a number from {low:g} to {high:g}, "
-                                             f"got {text!r}")
+            raise argparse.ArgumentTypeError(f"expected a finite number{bounds}, got {text!r}")
         return value
     return parse
 
@@ -46,9 +47,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--tz-offset", type=number(-24, 24), default=6.0, metavar="HOURS",
                    help="Coinalyze exports: hours their local time is ahead of UTC (default 6)")
     p.add_argument("--instruments", help="OKX instruments JSON for contract values")
-    p.add_argument("--fees-bps", type=number(0, 10_000), default=5.0,
+    p.add_argument("--fees-bps", type=number(), default=5.0,
                    help="fees per side, bps (default 5)")
-    p.add_argument("--slippage-bps", type=number(0, 10_000), default=5.0,
+    p.add_argument("--slippage-bps", type=number(), default=5.0,
                    help="slippage per side, bps (default 5)")
     p.add_argument("--placebo-draws", type=int, default=1000, help="random-time draws (1000)")
     p.add_argument("--seed", type=int, default=7, help="random seed (bootstrap and placebo)")
