@@ -11,9 +11,25 @@ alone (python -m backtests.cli ...).
 from __future__ import annotations
 
 import argparse
+import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TextIO
+
+
+def number(low: float = -math.inf, high: float = math.inf) -> Callable[[str], float]:
+    """An argparse type: a finite number within [low, high] (float() alone takes nan, inf)."""
+    bounds = f" from {low:g} to {high:g}" if math.isfinite(low) or math.isfinite(high) else ""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected a finite number{bounds}, got {text!r}")
+        return value
+    return parse
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -28,11 +44,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--main-horizon", help="horizon quoted in headlines (default 4h or middle)")
     p.add_argument("--out", default="backtest-report", metavar="DIR", help="output folder")
     p.add_argument("--json", action="store_true", help="print results.json instead of the table")
-    p.add_argument("--tz-offset", type=float, default=6.0, metavar="HOURS",
+    p.add_argument("--tz-offset", type=number(-24, 24), default=6.0, metavar="HOURS",
                    help="Coinalyze exports: hours their local time is ahead of UTC (default 6)")
     p.add_argument("--instruments", help="OKX instruments JSON for contract values")
-    p.add_argument("--fees-bps", type=float, default=5.0, help="fees per side, bps (default 5)")
-    p.add_argument("--slippage-bps", type=float, default=5.0,
+    p.add_argument("--fees-bps", type=number(), default=5.0,
+                   help="fees per side, bps (default 5)")
+    p.add_argument("--slippage-bps", type=number(), default=5.0,
                    help="slippage per side, bps (default 5)")
     p.add_argument("--placebo-draws", type=int, default=1000, help="random-time draws (1000)")
     p.add_argument("--seed", type=int, default=7, help="random seed (bootstrap and placebo)")

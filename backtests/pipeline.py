@@ -88,7 +88,10 @@ def run_backtest(args: argparse.Namespace, out: TextIO | None = None,
                  err: TextIO | None = None) -> int:
     """Run the backtest the parsed arguments describe; return the exit status."""
     out, err = out or sys.stdout, err or sys.stderr
+    folder = Path(args.out)
     try:
+        if folder.exists() and not folder.is_dir():  # before minutes of work, not after
+            raise BacktestError(f"--out {folder}: is a file; name a folder for the report")
         config = study_config(args)
         bars = load_bars(args.data, symbol=args.symbol, tz_offset_hours=args.tz_offset,
                          instruments=args.instruments)
@@ -98,8 +101,11 @@ def run_backtest(args: argparse.Namespace, out: TextIO | None = None,
     except (ValueError, OSError) as exc:  # ParseError and BacktestError are ValueErrors
         err.write(f"liqbot backtest: error: {exc}\n")
         return 1 if isinstance(exc, ParseError | BacktestError | OSError) else 2
-    folder = Path(args.out)
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        err.write(f"liqbot backtest: error: --out {folder}: {exc.strerror}\n")
+        return 1
     draw_all(study, bars, folder)
     results = generate_results(study, bars, **extra)
     write_results(results, folder / "results.json")

@@ -19,7 +19,8 @@ from signals.kinds import KIND_WORDS
 
 _SYMBOL = re.compile(r"^[A-Za-z0-9]{2,20}$")
 _WINDOWISH = re.compile(r"^\d+[mhdw]$", re.IGNORECASE)
-_USD = re.compile(r"^\$?(\d+(?:\.\d+)?)([kKmMbB]?)$")
+_USD = re.compile(r"^\$?(\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)([kKmMbB]?)$")
+_NUMBER = re.compile(r"^\d+(?:\.\d+)?(?:[eE][+-]?\d+)?$")  # 1e400 is no coin (1INCH is)
 _SCALE = {"": 1.0, "k": 1e3, "m": 1e6, "b": 1e9}
 MIN_USD_PRESETS = (0.0, 1e6, 10e6, 50e6)
 
@@ -63,13 +64,13 @@ def parse_usd(token: str) -> float | None:
     if not m:
         return None
     value = float(m.group(1)) * _SCALE[m.group(2).lower()]
-    if value > 1e12:
+    if not value <= 1e12:  # also inf, from 1e400
         raise CommandError(f"{token}: amounts above $1T make no sense here")
     return value
 
 
 def parse_symbol(token: str) -> str:
-    if not _SYMBOL.match(token):
+    if not _SYMBOL.match(token) or _NUMBER.match(token):
         raise CommandError(f"{token[:24]!r} is not a symbol (letters and digits, e.g. BTC)")
     return coin_of(token)
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bot.config_checks import check_settings
 from feeds.venues.registry import DEFAULT_LIVE, FUNDING_VENUES, VENUES
 from signals import SignalParams
 
@@ -206,7 +207,8 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
             raise ConfigError(f"{name}: expected true or false, got {value!r}")
         return value
     if isinstance(default, float):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        # NaN and inf are floats too: bot.config_checks bounds every number.
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
             raise ConfigError(f"{name}: expected a positive number, got {value!r}")
         return float(value)
     if not isinstance(value, str):
@@ -268,4 +270,8 @@ def _build(flat: dict[str, Any], env: Mapping[str, str]) -> Settings:
         raise ConfigError(f"funding.venues: unknown venue(s) {', '.join(sorted(unknown))}; "
                           f"choose from {', '.join(FUNDING_VENUES)}")
     parse_listen(settings.ops_listen)  # a bad address fails at start-up, naming the key
+    try:
+        check_settings(settings)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     return settings

@@ -66,6 +66,15 @@ class SignalParams:
 
     def validate(self) -> None:
         """Raise ValueError naming the first out-of-range parameter."""
+        for key in ("min_share", "tiers_usd_1h", "tiers_ratio", "relative_floor_usd_1h",
+                    "baseline_hours", "max_coins"):
+            # NaN passes every comparison below as "in range"; a bool is no number.
+            value = getattr(self, key)
+            if not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+                       for v in (value if isinstance(value, tuple) else (value,))):
+                raise ValueError(f"{key} must be finite numbers, got {value!r}")
+        if self.relative_floor_usd_1h < 0 or self.max_coins < 1:
+            raise ValueError("relative_floor_usd_1h must not be negative, max_coins at least 1")
         if not 0.5 <= self.min_share <= 1.0:
             raise ValueError(f"min_share must be within 0.5..1.0, got {self.min_share}")
         for key in ("tiers_usd_1h", "tiers_ratio"):

@@ -32,9 +32,9 @@ def _parser() -> argparse.ArgumentParser:
     _common(run)
     run.add_argument("--replay", nargs="+", metavar="FILE", help="replay recorded data instead")
     run.add_argument("--symbol", help="symbol for files that carry none (CoinGlass exports)")
-    run.add_argument("--speed", type=float, default=0.0,
+    run.add_argument("--speed", type=backtest_cli.number(0, 1e9), default=0.0,
                      help="replay speed: 0 = as fast as possible (default), 60 = 60x real time")
-    run.add_argument("--tz-offset", type=float, default=6.0, metavar="HOURS",
+    run.add_argument("--tz-offset", type=backtest_cli.number(-24, 24), default=6.0, metavar="HOURS",
                      help="Coinalyze exports: hours their local time is ahead of UTC (default 6)")
     run.add_argument("--instruments", help="OKX instruments JSON for contract values")
     run.add_argument("--ops", action="store_true",
@@ -120,14 +120,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parse_at(text: str, store: Store) -> int:
+def _parse_at(text: str) -> int | None:
+    """The window end `--at` names; None for "latest", which only the database knows."""
     if text == "now":
         return int(datetime.now(UTC).timestamp() * 1000)
     if text == "latest":
-        latest = store.latest_ms()
-        if latest is None:
-            raise ConfigError("--at latest: the database holds no data yet")
-        return latest
+        return None
     try:
         dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
@@ -141,9 +139,12 @@ def cmd_totals(args: argparse.Namespace, out: TextIO) -> int:
         window = parse_window(args.window)
     except ValueError as exc:
         raise ConfigError(f"--window: {exc}") from None
-    store = Store(settings.db)
+    at = _parse_at(args.at)  # arguments first: a bad one is exit 2 whatever the file
+    store = Store(settings.db, existing=True)  # a typo must not leave an empty database
     try:
-        at = _parse_at(args.at, store)
+        at = store.latest_ms() if at is None else at
+        if at is None:
+            raise ConfigError("--at latest: the database holds no data yet")
         t = store.totals(at, window, coin=args.symbol, exchange=args.exchange,
                          sampled_venues=SAMPLED_VENUES)
     finally:
@@ -213,7 +214,7 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
     from bot.render import render_status
 
     settings = _settings(args)
-    store = Store(settings.db)
+    store = Store(settings.db, existing=True)
     try:
         now = int(datetime.now(UTC).timestamp() * 1000)
         report = status_report(store, now)
@@ -267,6 +268,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, StoreError, ParseError, AlreadyRunning) as exc:
         print(f"liqbot: error: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, ConfigError) else 1
+    except OSError as exc:  # a full disk, a read-only or missing folder: one line, not a trace
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"liqbot: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
     except BrokenPipeError:
         return 0
 

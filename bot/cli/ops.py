@@ -28,7 +28,8 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser],
     bk.add_argument("dest", metavar="DEST",
                     help="a file, or a directory for a timestamped liqbot-YYYYmmddTHHMMSSZ.db")
     bk.add_argument("--keep", type=int, metavar="N",
-                    help="into a directory: keep only the newest N backups there")
+                    help="into a directory: keep only the newest N backups there, the new "
+                         "one included (N >= 1)")
     bk.add_argument("--no-verify", action="store_true",
                     help="skip integrity_check of the copy (faster; the copy is unproven)")
 
@@ -69,7 +70,9 @@ def _backup(args: argparse.Namespace, db: str, out: TextIO) -> int:
     r = backup(db, args.dest, keep=args.keep, verify=not args.no_verify)
     out.write(f"{r.path}: {r.bytes / 1024 / 1024:.1f} MiB in {r.seconds:.1f}s, "
               f"integrity {r.integrity}")
-    out.write(f"; removed {len(r.removed)} old backup(s)\n" if r.removed else "\n")
+    out.write(f"; removed {len(r.removed)} old backup(s)" if r.removed else "")
+    out.write(f"; removed {len(r.cleaned)} leftover(s) of killed backups\n" if r.cleaned
+              else "\n")
     return 0
 
 

@@ -7,9 +7,12 @@ reader work next to the running writer. A backup counts only once it restores
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,6 +38,7 @@ class BackupResult:
     seconds: float
     integrity: str  # "ok", or the first problem integrity_check found
     removed: tuple[Path, ...] = ()  # old backups dropped by `keep`
+    cleaned: tuple[Path, ...] = ()  # leftovers of killed backups (.partial, -journal)
 
 
 @dataclass(frozen=True)
@@ -80,28 +84,84 @@ def backup(db_path: str | Path, dest: str | Path, *, keep: int | None = None,
     (feeds.store.maintenance.copy_database); it gets its final name only once checked.
     """
     started = time.monotonic()
+    if keep is not None and keep < 1:  # the new backup counts: 0 would delete it at once
+        raise BackupError(f"--keep must be at least 1 (the new backup counts), got {keep}")
     target = _target(dest, datetime.now(UTC))
     if target.resolve() == Path(db_path).resolve():
         raise BackupError(f"{target}: refusing to back up a database onto itself")
     tmp = target.with_name(target.name + ".partial")
     _require_file(db_path)
-    tmp.unlink(missing_ok=True)
-    try:
-        integrity = copy_database(db_path, tmp, verify=verify)
-    except StoreError as exc:
-        tmp.unlink(missing_ok=True)
-        raise BackupError(f"backup of {db_path} failed: {exc}") from None
-    if integrity not in ("ok", "not checked"):
-        tmp.unlink(missing_ok=True)
-        raise BackupError(f"backup copy failed integrity_check: {integrity}")
-    _fsync(tmp)
-    os.replace(tmp, target)
+    cleaned = _sweep_partials(target)
+    with _claimed(tmp):
+        try:
+            integrity = copy_database(db_path, tmp, verify=verify)
+        except StoreError as exc:
+            _remove_partial(tmp)
+            raise BackupError(f"backup of {db_path} failed: {exc}") from None
+        if integrity not in ("ok", "not checked"):
+            _remove_partial(tmp)
+            raise BackupError(f"backup copy failed integrity_check: {integrity}")
+        _fsync(tmp)
+        os.replace(tmp, target)
     removed = _rotate(target.parent, keep) if keep else ()
     result = BackupResult(target, target.stat().st_size, time.monotonic() - started,
-                          integrity, removed)
+                          integrity, removed, cleaned)
     logger.info("backup: %s -> %s (%d bytes, %.1fs, integrity %s)", db_path, target,
                 result.bytes, result.seconds, integrity)
     return result
+
+
+@contextlib.contextmanager
+def _claimed(tmp: Path) -> Iterator[None]:
+    """Hold an flock on the partial file while the copy runs: a sweep leaves it alone.
+
+    The kernel drops the lock when the process dies, even by kill -9, so what a killed
+    backup leaves is recognisably stale. (SQLite's own locks are fcntl locks: no clash.)
+    """
+    _remove_partial(tmp)
+    fd = os.open(tmp, os.O_RDWR | os.O_CREAT, 0o640)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _remove_partial(tmp: Path) -> None:
+    for path in (tmp, Path(f"{tmp}-journal")):
+        path.unlink(missing_ok=True)
+
+
+def _sweep_partials(target: Path) -> tuple[Path, ...]:
+    """Remove what killed backups left beside `target`: unlocked `.partial` files and
+    their `-journal`s. A backup still running holds its lock and is left alone."""
+    found = set(target.parent.glob(f"{PREFIX}*.db.partial"))
+    found |= {Path(str(j)[: -len("-journal")])
+              for j in target.parent.glob(f"{PREFIX}*.db.partial-journal")}
+    found.add(target.with_name(target.name + ".partial"))
+    cleaned: list[Path] = []
+    for tmp in sorted(found):
+        try:
+            fd = os.open(tmp, os.O_RDONLY)
+        except FileNotFoundError:
+            fd = None  # only a -journal is left
+        except OSError:
+            continue
+        try:
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            continue  # another backup is writing it right now
+        finally:
+            if fd is not None:
+                os.close(fd)
+        leftovers = [p for p in (tmp, Path(f"{tmp}-journal")) if p.exists()]
+        _remove_partial(tmp)
+        cleaned += leftovers
+    if cleaned:
+        logger.info("backup: removed %d leftover(s) of killed backups: %s", len(cleaned),
+                    ", ".join(p.name for p in cleaned))
+    return tuple(cleaned)
 
 
 def _fsync(path: Path) -> None:
@@ -114,8 +174,6 @@ def _fsync(path: Path) -> None:
 
 def _rotate(folder: Path, keep: int) -> tuple[Path, ...]:
     """Keep the newest `keep` timestamped backups in `folder`; names sort by time."""
-    if keep < 1:
-        raise BackupError(f"--keep must be at least 1, got {keep}")
     mine = sorted(p for p in folder.glob(f"{PREFIX}*.db") if p.is_file())
     old = tuple(mine[:-keep])
     for p in old:

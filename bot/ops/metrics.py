@@ -81,6 +81,7 @@ class Metrics:
         self._db_path: str | None = None
         self._outbox: dict[str, float] | None = None  # None until the first count
         self._newest: dict[str, float] = {}
+        self._rejected: Mapping[str, int] = {}
         self.events = Counter("liqbot_events_total",
                               "Liquidation events received per venue, before de-duplication.",
                               ["venue"], registry=r)
@@ -107,6 +108,9 @@ class Metrics:
         r.register(_Copied(CounterMetricFamily, "liqbot_feed_parse_errors_total",
                            "Frames rejected by the parser, per venue.",
                            ["venue"], lambda: self._per_venue(_stat("parse_errors"))))
+        r.register(_Copied(CounterMetricFamily, "liqbot_events_rejected_total",
+                           "Events the plausibility gate kept out of the store, per fault.",
+                           ["reason"], lambda: [((k,), v) for k, v in self._rejected.items()]))
         self.alerts = Counter("liqbot_alerts_total", "Alerts decided by the policy.",
                               registry=r)
         self.sent = Counter("liqbot_alerts_sent_total",
@@ -204,6 +208,10 @@ class Metrics:
     def bind_feeds(self, feeds: Sequence[Any]) -> None:
         """Report each venue's FeedStats (sockets, reconnects, parse errors) at scrape time."""
         self._feeds = feeds
+
+    def bind_rejections(self, counts: Mapping[str, int]) -> None:
+        """The store's plausibility gate counts (feeds/plausible.py): every fault from start."""
+        self._rejected = counts
 
     def bind_db(self, db_path: str) -> None:
         """Report the database and WAL sizes: a WAL that only grows means starved checkpoints."""

@@ -37,9 +37,12 @@ class Telemetry:
         """Notifiers whose sends are timed and counted per platform."""
         return metered(notifiers, self.metrics)
 
-    def bind(self, db_path: str, feeds: Sequence[Any] = ()) -> None:
+    def bind(self, db_path: str, feeds: Sequence[Any] = (),
+             rejected: Mapping[str, int] | None = None) -> None:
         if self.metrics is not None:
             self.metrics.bind_db(db_path)
+            if rejected is not None:
+                self.metrics.bind_rejections(rejected)
             if feeds:
                 self.metrics.bind_feeds(feeds)
 

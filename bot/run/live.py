@@ -57,7 +57,7 @@ async def _serve(run: Run, stop: asyncio.Event, clock: Clock, feeds: Sequence[Fe
     sources = Sources(settings, absorb, writer, clock) if feeds is None else None
     if feeds is None:
         feeds = build_feeds(settings, sink, clock, gap_recorder(run))
-    ops.bind(settings.db, feeds)
+    ops.bind(settings.db, feeds, rejected=writer.store.gate.rejected)
     health = health or HealthConfig(down_after_ms=int(settings.down_after_s * 1000),
                                     silent_after_ms=int(settings.silent_after_s * 1000))
     monitor = HealthMonitor(health, started_ms=clock.now_ms())

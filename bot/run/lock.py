@@ -6,6 +6,8 @@ import fcntl
 import os
 from pathlib import Path
 
+from feeds.store import StoreError
+
 
 class AlreadyRunning(RuntimeError):
     """Another liqbot process holds the database lock."""
@@ -19,7 +21,11 @@ def acquire_lock(db_path: str) -> int | None:
     if db_path == ":memory:":
         return None
     lock_path = Path(db_path).with_name(Path(db_path).name + ".lock")
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:  # no such directory, read-only, full: before any data is touched
+        raise StoreError(f"{db_path}: cannot create the lock file {lock_path} "
+                         f"({exc.strerror})") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -47,7 +47,7 @@ async def _replay(run: Run, data: ReplayData, speed: float, eval_interval_ms: in
                   drain_timeout_s: float) -> RunSummary:
     writer, pipeline, ops, summary = run.writer, run.pipeline, run.ops, run.summary
     replayed = asyncio.Event()
-    ops.bind(run.settings.db)
+    ops.bind(run.settings.db, rejected=writer.store.gate.rejected)
     await ops.serve(replay_check(lambda: not replayed.is_set()))
     await run.chats.start(writer, live=False)
     bar_ms = data.bar_span_ms or MINUTE_MS

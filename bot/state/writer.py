@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from bot.state.schema import migrate_store
-from feeds.store import Store
+from feeds.store import Store, StoreError
 
 T = TypeVar("T")
 
@@ -25,8 +26,19 @@ class Writer:
         self.store: Store = self._pool.submit(_open, db_path).result()
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """`fn(*args, **kwargs)` on the writer thread; a failing write is a StoreError.
+
+        The transaction it ran in is rolled back, so nothing stored before is lost; the
+        caller decides (a replay stops with one line: "database or disk is full").
+        """
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, lambda: fn(*args, **kwargs))
+        return await loop.run_in_executor(self._pool, self._call, fn, args, kwargs)
+
+    def _call(self, fn: Callable[..., T], args: Any, kwargs: Any) -> T:
+        try:
+            return fn(*args, **kwargs)
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.store.path}: {exc}") from exc
 
     def close(self) -> None:
         self._pool.submit(self.store.close).result()

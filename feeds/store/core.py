@@ -26,6 +26,7 @@ from feeds.model import (
     OpenInterest,
     ceil_ms,
 )
+from feeds.plausible import Gate
 from feeds.store import buckets
 from feeds.store.db import Database, StoreError, Transaction, split_sql
 from feeds.store.schema import MIGRATIONS, SCHEMA_KEY
@@ -58,17 +59,19 @@ _INSERT_EVENT = (
 class Store:
     """Market data in one SQLite database file. Not thread-safe: one Store per thread."""
 
-    def __init__(self, path: str | Path, *, synchronous: str = "NORMAL") -> None:
+    def __init__(self, path: str | Path, *, synchronous: str = "NORMAL",
+                 existing: bool = False) -> None:
         self.path = str(path)
         # The seam bot/state builds on (its own tables, migrations and SQL); market code
-        # uses the methods below.
-        self.database = Database(self.path, synchronous=synchronous)
+        # uses the methods below. `existing`: open a file that is there, never create one.
+        self.database = Database(self.path, synchronous=synchronous, existing=existing)
         try:
             self.database.migrate(SCHEMA_KEY, MIGRATIONS, what="market")
         except BaseException:
             self.database.close()
             raise
         self._conn = self.database.conn
+        self.gate = Gate()  # implausible events are counted here (gate.rejected), not stored
 
     def close(self) -> None:
         self.database.close()
@@ -88,8 +91,11 @@ class Store:
     # -- writes --------------------------------------------------------------------------
 
     def insert_liquidations(self, events: Iterable[Liquidation], *, keep_raw: bool = True) -> int:
-        """Store events in one transaction; return how many were new (duplicates are ignored)."""
-        return self.insert_event_rows([_event_row(e, keep_raw) for e in events])
+        """Store events in one transaction; return how many were new (duplicates are ignored).
+
+        Each event passes the plausibility gate first (feeds/plausible.py).
+        """
+        return self.insert_event_rows([_event_row(e, keep_raw) for e in self.gate.admit(events)])
 
     def insert_event_rows(self, rows: Sequence[tuple[Any, ...]]) -> int:
         """Store prepared event rows (`_event_row` tuples: bulk loaders, benchmarks); new count."""

@@ -25,9 +25,13 @@ class StoreError(RuntimeError):
 class Database:
     """One SQLite database file. Not thread-safe: every call comes from one thread."""
 
-    def __init__(self, path: str | Path, *, synchronous: str = "NORMAL") -> None:
+    def __init__(self, path: str | Path, *, synchronous: str = "NORMAL",
+                 existing: bool = False) -> None:
+        """`existing`: the file must be there already (read-only commands never create one)."""
         self.path = str(path)
         self._migrated: set[str] = set()
+        if existing and self.path != ":memory:" and not Path(self.path).is_file():
+            raise StoreError(f"{self.path}: no such database file")
         try:
             self.conn = sqlite3.connect(self.path, timeout=5.0, isolation_level=None)
             self.conn.execute("PRAGMA busy_timeout = 5000")
@@ -54,8 +58,7 @@ class Database:
 
     def version(self, key: str) -> int:
         """The schema version stored under `key`; 0 for a part never migrated."""
-        value = self.get_meta(key)
-        return 0 if value is None else int(value)
+        return _version(self.path, key, self.get_meta(key))
 
     def migrate(self, key: str, migrations: Sequence[str], *, what: str,
                 legacy: Callable[[], int] | None = None) -> None:
@@ -84,7 +87,7 @@ class Database:
                 logger.info("store %s: %s tables found at v%d", self.path, what, seeded)
                 self.set_meta(key, str(seeded))
             current = str(seeded)
-        version = 0 if current is None else int(current)
+        version = _version(self.path, key, current)
         if version > latest:
             raise StoreError(
                 f"{self.path}: {what} schema v{version} is newer than this liqbot (v{latest}); "
@@ -114,7 +117,20 @@ class Transaction:
     def __exit__(self, exc_type: Any, *_: Any) -> None:
         if not self.outer:
             return
+        if exc_type and not self.conn.in_transaction:
+            return  # SQLite rolled back already (a full disk does): keep the real error
         self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def _version(path: str, key: str, value: str | None) -> int:
+    """A stored schema version; anything else is damage to report, not to migrate over."""
+    if value is None:
+        return 0
+    try:
+        return int(value)
+    except ValueError:
+        raise StoreError(f"{path}: meta {key} is {value[:20]!r}, not a schema version; "
+                         "the file is damaged: restore a backup") from None
 
 
 def split_sql(script: str) -> list[str]:

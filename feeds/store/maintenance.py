@@ -93,6 +93,10 @@ def inspect_file(db_path: str | Path, *, sizes: bool = True) -> FileState:
             page_size, pages, free = (int(conn.execute(f"PRAGMA {p}").fetchone()[0])
                                       for p in ("page_size", "page_count", "freelist_count"))
             version = _schema_version(conn)
+            if isinstance(version, str):  # damage integrity_check cannot see: say it
+                integrity = [p for p in integrity if p != "ok"] + [
+                    f"meta {SCHEMA_KEY} is {version[:20]!r}, not a schema version"]
+                version = None
             try:
                 tables = _tables(conn, sizes)
             except sqlite3.DatabaseError as exc:  # a damaged table: integrity says where
@@ -109,12 +113,18 @@ def _integrity(conn: sqlite3.Connection) -> list[str]:
     return [str(r[0]) for r in conn.execute("PRAGMA integrity_check(20)")]
 
 
-def _schema_version(conn: sqlite3.Connection) -> int | None:
+def _schema_version(conn: sqlite3.Connection) -> int | str | None:
+    """The market schema version; the stored text when it is not a number."""
     try:
         row = conn.execute("SELECT value FROM meta WHERE key = ?", (SCHEMA_KEY,)).fetchone()
     except sqlite3.OperationalError:
         return None  # not a liqbot database, but still worth checking
-    return int(row[0]) if row else None
+    if row is None:
+        return None
+    try:
+        return int(row[0])
+    except (TypeError, ValueError):
+        return str(row[0])
 
 
 def _tables(conn: sqlite3.Connection, sizes: bool) -> list[TableSize]:

@@ -58,6 +58,9 @@ def test_liqs_totals_with_symbol_and_window(store):
     ("/backtest sideways", "usage: /backtest"),
     ("/nope", "Unknown command /nope"),
     ("/liqs " + "x" * 100, "Too many or too long"),
+    ("/subscribe squeeze 1e400 BTC", "amounts above $1T"),  # was stored as coin 1E400
+    ("/liqs 1e400", "is not a symbol"),
+    ("/funding 123", "is not a symbol"),
 ])
 def test_bad_arguments_get_one_line_of_help(store, text, fragment):
     reply = run(store, text)

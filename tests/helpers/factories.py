@@ -37,7 +37,15 @@ def make_liq(**overrides: Any) -> Liquidation:
         qty_base=Decimal("1"), price=Decimal("100000"), notional_usd=Decimal("100000"),
         ts_exchange_ms=T0, ts_recv_ms=T0 + 50, sampled=True, raw={"fake": True},
     )
-    return dataclasses.replace(base, **overrides)
+    # The store rejects a USD value far from qty x price (feeds/plausible.py): derive the
+    # one a test leaves out from the ones it gives.
+    given = {k for k in ("qty_base", "price", "notional_usd") if k in overrides}
+    liq = dataclasses.replace(base, **overrides)
+    if "notional_usd" not in given and given:
+        liq = dataclasses.replace(liq, notional_usd=liq.qty_base * liq.price)
+    elif given == {"notional_usd"}:
+        liq = dataclasses.replace(liq, qty_base=liq.notional_usd / liq.price)
+    return liq
 
 
 def make_bucket(**overrides: Any) -> Bucket:

@@ -194,3 +194,34 @@ def test_read_only_uri_is_immutable_only_when_nobody_can_be_writing(tmp_path, mo
     monkeypatch.setattr(backup_mod.os, "access", lambda *_: False)  # a read-only mount
     assert read_only_uri(db).endswith("?immutable=1")
     assert db_check(db).ok
+
+
+def test_a_killed_backups_leftovers_are_swept_and_keep_0_is_refused(tmp_path):
+    """A backup killed mid-copy leaves `.partial` and `-journal` files; the next one removes
+    them, unless a backup still running holds its lock on them."""
+    import fcntl
+    import os
+
+    db = tmp_path / "live.db"
+    Store(db).close()
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    stale = folder / "liqbot-20200101T000000Z.db.partial"
+    stale.write_bytes(b"half a copy")
+    Path(f"{stale}-journal").write_bytes(b"j")
+    orphan = folder / "liqbot-20200102T000000Z.db.partial-journal"
+    orphan.write_bytes(b"j")
+    running = folder / "liqbot-20200103T000000Z.db.partial"
+    running.write_bytes(b"being written")
+    fd = os.open(running, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # as a backup in progress holds it
+    try:
+        result = backup(db, folder, keep=1)
+    finally:
+        os.close(fd)
+    assert sorted(p.name for p in result.cleaned) == sorted(
+        [stale.name, f"{stale.name}-journal", orphan.name])
+    assert sorted(p.name for p in folder.iterdir()) == sorted([result.path.name, running.name])
+    with pytest.raises(BackupError, match="--keep must be at least 1"):
+        backup(db, folder, keep=0)
+    assert [p.name for p in folder.glob("liqbot-*.db")] == [result.path.name]
