@@ -12,9 +12,10 @@ never stored.
 from __future__ import annotations
 
 import logging
+import math
+import re
 import time
 from collections.abc import Iterable
-from decimal import Decimal
 
 from feeds.model import DAY_MS, Liquidation
 
@@ -23,12 +24,13 @@ logger = logging.getLogger(__name__)
 # qty x price and the USD value venues report agree to rounding (linear, inverse and
 # quanto conversions all derive one from the other); a factor of 2 leaves room for any
 # venue's rounding and still catches a USD field off by orders of magnitude.
-USD_FACTOR = Decimal(2)
-MAX_USD = Decimal(10) ** 10  # one liquidation of $10B: the largest ever seen is ~1 % of it
-MIN_PRICE, MAX_PRICE = Decimal("1e-12"), Decimal(10) ** 8  # USD per base unit
+USD_FACTOR = 2.0
+MAX_USD = 1e10  # one liquidation of $10B: the largest ever seen is ~1 % of it
+MIN_PRICE, MAX_PRICE = 1e-12, 1e8  # USD per base unit
 MIN_TS_MS = 1_262_304_000_000  # 2010-01-01: before any derivatives venue
 MAX_AHEAD_MS = DAY_MS  # exchange clocks run close to ours; a day ahead is a wrong field
 MAX_SYMBOL = 40  # Deribit's longest instrument names are about half this
+_printable = re.compile(rf"[!-~]{{1,{MAX_SYMBOL}}}").fullmatch  # printable ASCII, no space
 FAULTS = ("usd_vs_qty_price", "usd", "price", "qty", "timestamp", "symbol")
 
 
@@ -39,22 +41,26 @@ def fault(e: Liquidation, now_ms: int | None = None) -> str | None:
     matter here, since no recorded event can come from after the moment it is read.
     """
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
-    for name in (e.symbol, e.exchange):
-        if not 0 < len(name) <= MAX_SYMBOL or not all("!" <= ch <= "~" for ch in name):
-            return "symbol"
-    if not (e.qty_base.is_finite() and e.qty_base > 0):  # Decimal NaN refuses comparisons
-        return "qty"
-    if not (e.price.is_finite() and MIN_PRICE <= e.price <= MAX_PRICE):
-        return "price"
-    usd = e.notional_usd
-    if not (usd.is_finite() and usd > 0):
-        return "usd"
+    if not (_printable(e.symbol) and _printable(e.exchange)):
+        return "symbol"
+    # Floats, not Decimal arithmetic: this runs for every stored event, and a factor-of-2
+    # test needs no exact digits. Decimal NaN/inf become float NaN/inf, which every
+    # comparison below refuses; a signalling NaN cannot be converted at all.
     try:
-        implied = e.qty_base * e.price
-        if not implied / USD_FACTOR <= usd <= implied * USD_FACTOR:
-            return "usd_vs_qty_price"
-    except ArithmeticError:  # Decimal overflow: a quantity no venue can hold
+        qty, price, usd = float(e.qty_base), float(e.price), float(e.notional_usd)
+    except ValueError:
         return "qty"
+    if not (0 < qty < math.inf):
+        return "qty"
+    if not MIN_PRICE <= price <= MAX_PRICE:
+        return "price"
+    if not (0 < usd < math.inf):
+        return "usd"
+    implied = qty * price
+    if implied == math.inf:  # a quantity no venue can hold
+        return "qty"
+    if not implied / USD_FACTOR <= usd <= implied * USD_FACTOR:
+        return "usd_vs_qty_price"
     if usd > MAX_USD:
         return "usd"
     if not MIN_TS_MS <= e.ts_ms <= now_ms + MAX_AHEAD_MS:
