@@ -26,7 +26,7 @@ from backtests.outcomes import (
     random_pool,
 )
 from backtests.stats import SMALL_N, Placebo, Stats, compare_placebo, compute_stats, drift
-from backtests.windows import WindowCache, cell_range
+from backtests.windows import WindowCache, coverage
 from feeds.model import HOUR_MS, MARKET
 from signals import DEFAULTS, SignalParams
 from signals.episodes import DEFAULT_COOLDOWN_MS
@@ -47,7 +47,6 @@ class StudyConfig:
     placebo_draws: int = 1000
     seed: int = 7
     small_n: int = SMALL_N
-    min_coverage: float = 0.9  # share of the baseline lookback that must hold data
 
     def __post_init__(self) -> None:
         names = [h.name for h in self.horizons]
@@ -60,6 +59,11 @@ class StudyConfig:
     def cost(self) -> float:
         """Round-trip cost as a fraction: fees and slippage on entry and exit."""
         return 2 * (self.fees_bps + self.slippage_bps) / 10_000
+
+    @property
+    def min_coverage(self) -> float:
+        """Share of the baseline lookback that must hold data: the live rule's own setting."""
+        return self.params.min_coverage
 
     @property
     def lookback_ms(self) -> int:
@@ -99,16 +103,6 @@ class Study:
     drift: dict[str, dict[str, dict[str, float | int | None]]]  # scope -> horizon -> numbers
     notes: list[str] = field(default_factory=list)
     pools: Pools | None = None  # random-entry pools, for charts
-
-
-def coverage(bars: Bars, scope: str, start_ms: Ints, end_ms: Ints) -> Floats:
-    """Share of the bars in [start, end) the scope has data for (0 before the data starts)."""
-    present = bars.present[bars.coin_groups(scope)].any(axis=0)
-    counts = np.concatenate([[0], np.cumsum(present)])
-    lo, hi = cell_range(bars, start_ms, end_ms)
-    expected = np.maximum((end_ms - start_ms) // bars.cell_ms, 1)
-    share: Floats = (counts[hi] - counts[lo]) / expected
-    return share
 
 
 def _opt(x: float) -> float | None:

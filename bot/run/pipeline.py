@@ -85,6 +85,7 @@ class _LiveTotals:
     def __init__(self, store: Store) -> None:
         self.price_change = store.price_change
         self.latest_funding = store.latest_funding
+        self.coverage = store.coverage
         self._store = store
 
     def totals(self, end_ms: int, window_ms: int, *, coin: str | None = None) -> Totals:
