@@ -152,9 +152,9 @@ def outcomes(bars: Bars, records: Sequence[AlertRecord], config: StudyConfig,
             cohorts = tuple(c for c, member in ((FIRST, not r.escalation),
                                                 (ESCALATION, r.escalation),
                                                 (PEAK, j in peaks)) if ok and member)
-            ret, fav, adv = ({h: _opt(c[k][j]) for h, c in cols.items()} for k in range(3))
-            out[i] = SignalOutcome(r, bool(warm[j]), FIRST in cohorts, entry, price, ret, fav,
-                                   adv, cohorts, j in peaks)
+            ret, up, down = ({h: _opt(c[k][j]) for h, c in cols.items()} for k in range(3))
+            out[i] = SignalOutcome(r, bool(warm[j]), FIRST in cohorts, entry, price, ret, up,
+                                   down, cohorts, j in peaks)
     return [out[i] for i in range(len(records))]
 
 
