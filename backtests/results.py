@@ -21,12 +21,13 @@ from signals.params import SEVERITY_NAMES
 
 # 2: summary rows name their "cohort" (first / escalation / peak); signals list the
 # "cohorts" they count in, whether they are their episode's "peak", their baseline's
-# "coverage", and entry/close times in ms for the point-in-time track record.
+# "coverage", and entry and close times in ms ("closes_ms" per horizon) for the
+# point-in-time track record.
 # `read_results` reads version 1 files as first-alert rows.
 VERSION = 2
 
 
-def _signal(s: SignalOutcome, bar_ms: int) -> dict[str, Any]:
+def _signal(s: SignalOutcome, bar_ms: int, horizons: dict[str, int]) -> dict[str, Any]:
     r = s.record
     return {
         # The signal bar's open: the window's last bar, whose close decided the alert.
@@ -42,6 +43,9 @@ def _signal(s: SignalOutcome, bar_ms: int) -> dict[str, Any]:
         "entry_price": s.entry_price, "returns": s.returns, "favourable": s.favour,
         "adverse": s.adverse, "cohorts": list(s.cohorts), "peak": s.peak,
         "coverage": r.coverage, "decided_ms": r.end_ms, "entry_ms": s.entry_ms,
+        # When each return is known: entry + horizon (what a later alert may quote).
+        "closes_ms": None if s.entry_ms is None else
+        {h: s.entry_ms + ms for h, ms in horizons.items()},
     }
 
 
@@ -98,7 +102,8 @@ def _results(study: Study, bars: Bars, folds: list[Fold] | None, sweep_size: int
                    "fees_bps": c.fees_bps, "slippage_bps": c.slippage_bps,
                    "round_trip_cost": c.cost, "placebo_draws": c.placebo_draws, "seed": c.seed,
                    "small_n": c.small_n, "min_coverage": c.min_coverage},
-        "signals": [_signal(s, bars.bar_ms) for s in study.signals],
+        "signals": [_signal(s, bars.bar_ms, {h.name: h.ms for h in c.horizons})
+                    for s in study.signals],
         # "all" pools scopes (de-clustered across them); with one scope it repeats that scope.
         "summary": [_group(g) for g in study.groups],
         "scopes_with_episodes": scopes,
