@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 
 from backtests.bars import Bars, Floats
 from backtests.outcomes import price_paths
-from backtests.study import ALL, GroupResult, SignalOutcome, Study
+from backtests.study import ALL, PEAK, GroupResult, SignalOutcome, Study
 from signals.kinds import KINDS
 
 _BOOT = 400
@@ -136,14 +136,14 @@ def severity_chart(study: Study, path: Path) -> Path:
     for offset, (kind, info) in zip((-0.2, 0.2), KINDS.items(), strict=True):
         title, colour = info.plural, info.chart_colour
         rows = [g for g in study.groups if g.kind == kind and g.scope == ALL
-                and g.horizon == h and g.severity is not None]
+                and g.horizon == h and g.severity is not None and g.cohort == PEAK]
         for g in rows:
             _severity_bar(ax, g, offset, colour, title if g is rows[0] else None)
     ax.axhline(0.5, color="grey", lw=0.8, ls=":")
     ax.set_xticks([1, 2, 3], ["notable", "large", "extreme"])
     ax.set_ylim(0, 1)
     ax.set_ylabel(f"share moving the kind's way at {h}")
-    ax.set_title("Hit rate by severity (bars: signals with 95% CI; dashes: random times)")
+    ax.set_title("Hit rate by episode peak severity (bars: 95% CI; dashes: random times)")
     ax.legend(fontsize=7)
     return _save(fig, path)
 

@@ -41,6 +41,7 @@ class AlertRecord:
     funding_8h: float | None
     escalation: bool
     episode_ms: int
+    coverage: float | None = None  # share of the baseline lookback holding data
 
     @property
     def total_usd(self) -> float:
@@ -86,7 +87,7 @@ def _strongest(
         a = cache.window(w)
         base = cache.baseline(w, lookback)
         c = classify_arrays(kind, a.long_usd, a.short_usd, base, a.price_change, a.funding_8h,
-                            w, params)
+                            w, params, cache.coverage(w, lookback))
         sev = np.where(_included(a, params), c.severity, 0)
         size = (a.long_usd + a.short_usd) / params.scale(w)
         # Strictly better only: on a tie the earlier window keeps it, as in strongest().
@@ -188,12 +189,14 @@ def run_vectorized(
     alerts, extras = decide_arrays(cache, params, cooldown_ms)
     lookback = params.baseline_hours * HOUR_MS
     n = alerts.tick.size
-    cols = {k: np.full(n, np.nan) for k in ("long", "short", "share", "ratio", "base", "pc", "fd")}
+    cols = {k: np.full(n, np.nan)
+            for k in ("long", "short", "share", "ratio", "base", "pc", "fd", "cov")}
     for w in np.unique(alerts.window_ms).tolist():
         a, base = cache.window(w), cache.baseline(w, lookback)
         m = alerts.window_ms == w
         for key, arr in (("long", a.long_usd), ("short", a.short_usd), ("base", base),
-                         ("pc", a.price_change), ("fd", a.funding_8h)):
+                         ("pc", a.price_change), ("fd", a.funding_8h),
+                         ("cov", cache.coverage(w, lookback))):
             cols[key][m] = arr[alerts.scope[m], alerts.tick[m]]
     for (ki, wi), (share, ratio) in extras.items():
         m = (alerts.kind == ki) & (alerts.window == wi)
@@ -201,10 +204,11 @@ def run_vectorized(
         cols["ratio"][m] = ratio[alerts.scope[m], alerts.tick[m]]
     kinds = [k.value for k in KINDS]
     return [AlertRecord(kinds[k], bars.scopes[s], w, e - w, e, sev, lo, sh, sr, _opt(rt),
-                        _opt(bs), _opt(pc), _opt(fd), esc, ep)
-            for k, s, w, e, sev, lo, sh, sr, rt, bs, pc, fd, esc, ep in zip(
+                        _opt(bs), _opt(pc), _opt(fd), esc, ep, cv)
+            for k, s, w, e, sev, lo, sh, sr, rt, bs, pc, fd, esc, ep, cv in zip(
                 alerts.kind.tolist(), alerts.scope.tolist(), alerts.window_ms.tolist(),
                 alerts.end_ms.tolist(), alerts.severity.tolist(), cols["long"].tolist(),
                 cols["short"].tolist(), cols["share"].tolist(), cols["ratio"].tolist(),
                 cols["base"].tolist(), cols["pc"].tolist(), cols["fd"].tolist(),
-                alerts.escalation.tolist(), alerts.episode_ms.tolist(), strict=True)]
+                alerts.escalation.tolist(), alerts.episode_ms.tolist(), cols["cov"].tolist(),
+                strict=True)]

@@ -12,8 +12,11 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import numpy as np
+
 from backtests.bars import Bars
 from backtests.engine import AlertRecord, live_windows
+from backtests.windows import WindowCache, held_ms
 from feeds.model import DAY_MS, MARKET
 from feeds.store import Totals, TotalsRow
 from signals import SignalParams, evaluate
@@ -53,6 +56,7 @@ class MemoryStore:
 
     def __init__(self, bars: Bars) -> None:
         self.bars = bars
+        self._cache = WindowCache(bars)
         self._rows = [(r.starts.tolist(), r.long_usd.tolist(), r.short_usd.tolist())
                       for r in bars.rows]
         self._candles = {coin: [(c.span_ms, c.starts.tolist(), c.opens.tolist(),
@@ -84,6 +88,14 @@ class MemoryStore:
                 short_usd += sh
         return _Sums(start, end_ms, long_usd, short_usd, tuple(rows))
 
+    def coverage(self, end_ms: int, span_ms: int, *, coin: str | None = None
+                 ) -> tuple[int, int]:
+        """Store.coverage: whole clock hours of the span, and those the scope has data in."""
+        ends = np.array([end_ms], dtype=np.int64)
+        held, whole = held_ms(self._cache, MARKET if coin is None else coin, ends - span_ms,
+                              ends)
+        return int(held[0]), int(whole[0])
+
     def price_change(self, coin: str, start_ms: int, end_ms: int) -> float | None:
         """Store.price_change: last close / first open - 1 of the finest candles inside."""
         for span, starts, opens, closes in self._candles.get(coin, ()):
@@ -109,7 +121,7 @@ def _record(d: Decision) -> AlertRecord:
     return AlertRecord(
         s.kind.value, st.scope, st.window_ms, st.start_ms, st.end_ms, s.severity, st.long_usd,
         st.short_usd, s.share, s.ratio, st.baseline_usd, st.context.price_change,
-        st.context.funding_8h, d.escalation, d.episode_ms)
+        st.context.funding_8h, d.escalation, d.episode_ms, st.coverage)
 
 
 def iter_decisions(

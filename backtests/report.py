@@ -11,15 +11,18 @@ from typing import Any
 
 from backtests.blocks import Block, band, money, pct, pval, share
 from backtests.report_sweep import sweep_blocks
-from backtests.results import scope_label
+from backtests.results import cohort_label, scope_label
 from signals.kinds import KINDS, kind_info
 
 
-def rows_for(results: dict[str, Any], *, severity: bool = False) -> list[dict[str, Any]]:
-    """Summary rows to show: per scope, plus the pooled row when several scopes counted."""
+def rows_for(results: dict[str, Any], *, severity: bool = False,
+             cohort: str | None = "first") -> list[dict[str, Any]]:
+    """Summary rows to show: per scope, plus the pooled row when several scopes counted;
+    of one cohort (first alerts unless asked), or of all when `cohort` is None."""
     several = len(results.get("scopes_with_episodes", [])) > 1
     return [r for r in results["summary"]
-            if (r["severity"] is not None) == severity and (r["scope"] != "all" or several)]
+            if (r["severity"] is not None) == severity and (r["scope"] != "all" or several)
+            and cohort in (None, r.get("cohort", "first"))]
 
 
 def headline_row(results: dict[str, Any], kind: str) -> dict[str, Any] | None:
@@ -50,7 +53,8 @@ def headline(results: dict[str, Any], kind: str) -> str:
     if row is None or row["n"] == 0:
         return f"**{title}**: no independent episodes with prices in this data."
     p = row.get("placebo") or {}
-    text = (f"**{title}** ({scope_label(row['scope'])}): {row['n']} independent episodes. "
+    text = (f"**{title}** ({scope_label(row['scope'])}, first alerts): {row['n']} independent "
+            "episodes. "
             f"{h} after entry the median return was {pct(row['median'])} (mean "
             f"{pct(row['mean'])}, 95% CI {band(row['mean_ci'], pct)}). Price {info.moved} after "
             f"{share(row['hit'])} of them (random times: {share(p.get('hit'))}, 95% band "
@@ -85,10 +89,12 @@ _HOW = (
     "classifiers, parameters and alert policy (strongest window, cooldown, escalation).",
     "Entry is the open of the bar after the signal bar closed (an alert cannot trade "
     "earlier); a return at h runs from that open to the open h later.",
-    "Only independent episodes count: the first alert of a cooldown episode. Escalations "
-    "and alerts whose trailing baseline had too little data (warm-up, gaps) are listed "
-    "below but not counted. Episodes at least a cooldown apart can still overlap at long "
-    "horizons (24h), so those are not fully independent.",
+    "Alerts are scored in three cohorts, never mixed: first alerts (one per cooldown "
+    "episode; the headline quotes these), escalations (each at its own entry), and episode "
+    "peaks (each episode's highest-severity alert: an episode's severity is its peak's). "
+    "Alerts whose trailing baseline had too little data (warm-up, gaps) are listed below "
+    "but not counted. Episodes at least a cooldown apart can still overlap at long horizons "
+    "(24h), so those are not fully independent.",
     "Continuation = price moves the kind's way (up after squeezes, down after cascades); "
     "reversal = the opposite. Hit = share of episodes moving that way.",
     "Random times: the same statistics from random entries in the same period and scopes, "
@@ -100,12 +106,13 @@ _HOW = (
 
 
 def _summary_table(results: dict[str, Any]) -> Block:
-    headers = ("Kind", "Scope", "h", "n", "Median", "Mean [95% CI]", "Hit [95% CI]",
+    headers = ("Kind", "Cohort", "Scope", "h", "n", "Median", "Mean [95% CI]", "Hit [95% CI]",
                "Random hit [band]", "p mean", "p hit", "t", "Net cont.", "Net rev.", "")
     rows = []
-    for r in rows_for(results):
+    for r in rows_for(results, cohort=None):
         p = r.get("placebo") or {}
-        rows.append((kind_info(r["kind"]).plural, scope_label(r["scope"]), r["horizon"],
+        rows.append((kind_info(r["kind"]).plural, cohort_label(r.get("cohort", "first")),
+                     scope_label(r["scope"]), r["horizon"],
                      str(r["n"]), pct(r["median"]), f"{pct(r['mean'])} [{band(r['mean_ci'], pct)}]",
                      f"{share(r['hit'])} [{band(r['hit_ci'])}]",
                      f"{share(p.get('hit'))} [{band(p.get('hit_band'))}]",
@@ -118,14 +125,15 @@ def _summary_table(results: dict[str, Any]) -> Block:
 
 def _severity_table(results: dict[str, Any]) -> Block:
     h = results["config"]["main_horizon"]
-    headers = ("Kind", "Scope", "Severity", "n", f"Median {h}", "Hit [95% CI]", "Random hit",
-               "p hit", "")
-    rows = [(kind_info(r["kind"]).plural, scope_label(r["scope"]),
+    headers = ("Kind", "Cohort", "Scope", "Severity", "n", f"Median {h}", "Hit [95% CI]",
+               "Random hit", "p hit", "")
+    rows = [(kind_info(r["kind"]).plural, cohort_label(r.get("cohort", "first")),
+             scope_label(r["scope"]),
              {1: "notable", 2: "large", 3: "extreme"}[r["severity"]], str(r["n"]),
              pct(r["median"]), f"{share(r['hit'])} [{band(r['hit_ci'])}]",
              share((r.get("placebo") or {}).get("hit")),
              pval((r.get("placebo") or {}).get("p_hit")), "small n" if r["small_n"] else "")
-            for r in rows_for(results, severity=True) if r["horizon"] == h]
+            for r in rows_for(results, severity=True, cohort=None) if r["horizon"] == h]
     return Block("table", headers=headers, rows=tuple(rows))
 
 
@@ -143,7 +151,8 @@ def _signal_rows(results: dict[str, Any]) -> Block:
                "× base", "Entry", *hs, f"MFE/MAE {h}", "Counted")
     rows = []
     for s in results["signals"]:
-        note = ("yes" if s["counted"] else "escalation" if s["escalation"]
+        cohorts = s.get("cohorts", ["first"] if s["counted"] else [])
+        note = (", ".join(cohorts) if cohorts else "escalation" if s["escalation"]
                 else "warm-up" if s["warmup"] else "no price" if s["entry_price"] is None
                 else "outside period")
         entry = "—" if s["entry_price"] is None else f"{s['entry_price']:.6g}"
@@ -188,8 +197,10 @@ def build_blocks(results: dict[str, Any], charts: dict[str, str]) -> list[Block]
               *(Block("p", headline(results, k)) for k in KINDS),
               Block("h2", "Data and settings"), _settings(results),
               Block("h2", "How to read this"), Block("list", items=_HOW),
-              Block("h2", "Results by kind, scope and horizon"), _summary_table(results),
-              Block("h2", f"Hit rate by severity ({h})"), _severity_table(results),
+              Block("h2", "Results by kind, cohort, scope and horizon"),
+              _summary_table(results),
+              Block("h2", f"Hit rate by severity ({h}; a peak's severity is its episode's)"),
+              _severity_table(results),
               Block("h2", "Baseline: unconditional drift (every eligible hour)"),
               _drift_table(results), Block("h2", "Charts")]
     blocks += [Block("img", text=name, items=(caption,)) for name, caption in charts.items()]

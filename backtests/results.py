@@ -13,16 +13,21 @@ from pathlib import Path
 from typing import Any
 
 from backtests.bars import Bars
-from backtests.study import ALL, SignalOutcome, Study
+from backtests.study import ALL, FIRST, SignalOutcome, Study
 from backtests.sweep import Fold
 from feeds.model import HOUR_MS, MARKET, iso_z
 from feeds.store import window_name
 from signals.params import SEVERITY_NAMES
 
-VERSION = 1
+# 2: summary rows name their "cohort" (first / escalation / peak); signals list the
+# "cohorts" they count in, whether they are their episode's "peak", their baseline's
+# "coverage", and entry and close times in ms ("closes_ms" per horizon) for the
+# point-in-time track record.
+# `read_results` reads version 1 files as first-alert rows.
+VERSION = 2
 
 
-def _signal(s: SignalOutcome, bar_ms: int) -> dict[str, Any]:
+def _signal(s: SignalOutcome, bar_ms: int, horizons: dict[str, int]) -> dict[str, Any]:
     r = s.record
     return {
         # The signal bar's open: the window's last bar, whose close decided the alert.
@@ -36,12 +41,17 @@ def _signal(s: SignalOutcome, bar_ms: int) -> dict[str, Any]:
         "funding_8h": r.funding_8h, "warmup": s.warmup, "counted": s.counted,
         "entry_time": None if s.entry_ms is None else iso_z(s.entry_ms),
         "entry_price": s.entry_price, "returns": s.returns, "favourable": s.favour,
-        "adverse": s.adverse,
+        "adverse": s.adverse, "cohorts": list(s.cohorts), "peak": s.peak,
+        "coverage": r.coverage, "decided_ms": r.end_ms, "entry_ms": s.entry_ms,
+        # When each return is known: entry + horizon (what a later alert may quote).
+        "closes_ms": None if s.entry_ms is None else
+        {h: s.entry_ms + ms for h, ms in horizons.items()},
     }
 
 
 def _group(g: Any) -> dict[str, Any]:
-    return {"kind": g.kind, "scope": g.scope, "severity": g.severity, "horizon": g.horizon,
+    return {"kind": g.kind, "cohort": g.cohort, "scope": g.scope, "severity": g.severity,
+            "horizon": g.horizon,
             **g.stats.as_dict(), "placebo": g.placebo.as_dict() if g.placebo else None}
 
 
@@ -92,7 +102,8 @@ def _results(study: Study, bars: Bars, folds: list[Fold] | None, sweep_size: int
                    "fees_bps": c.fees_bps, "slippage_bps": c.slippage_bps,
                    "round_trip_cost": c.cost, "placebo_draws": c.placebo_draws, "seed": c.seed,
                    "small_n": c.small_n, "min_coverage": c.min_coverage},
-        "signals": [_signal(s, bars.bar_ms) for s in study.signals],
+        "signals": [_signal(s, bars.bar_ms, {h.name: h.ms for h in c.horizons})
+                    for s in study.signals],
         # "all" pools scopes (de-clustered across them); with one scope it repeats that scope.
         "summary": [_group(g) for g in study.groups],
         "scopes_with_episodes": scopes,
@@ -105,7 +116,8 @@ def _results(study: Study, bars: Bars, folds: list[Fold] | None, sweep_size: int
         "sweep": None if folds is None else {
             "configurations": sweep_size, "folds": [_fold(f) for f in folds],
             "test_summary": [None if t is None else
-                             [_group(g) for g in t.groups if g.severity is None]
+                             [_group(g) for g in t.groups
+                              if g.severity is None and g.cohort == FIRST]
                              for t in (test_studies or [])],
         },
         "notes": study.notes,
@@ -119,8 +131,26 @@ def write_results(results: dict[str, Any], path: str | Path) -> Path:
 
 
 def read_results(path: str | Path) -> dict[str, Any]:
+    """A results.json of any version, brought to this one's shape where it can be."""
     data: dict[str, Any] = json.loads(Path(path).read_text(encoding="utf-8"))
+    return upgrade(data)
+
+
+def upgrade(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 scored first alerts only: its rows and counted signals are that cohort."""
+    if data.get("version", 1) < 2:
+        for r in data.get("summary", []):
+            r.setdefault("cohort", FIRST)
+        for s in data.get("signals", []):
+            s.setdefault("cohorts", [FIRST] if s.get("counted") else [])
     return data
+
+
+COHORT_LABELS = {"first": "first alerts", "escalation": "escalations", "peak": "episode peaks"}
+
+
+def cohort_label(cohort: str) -> str:
+    return COHORT_LABELS.get(cohort, cohort)
 
 
 def scope_label(scope: str) -> str:

@@ -1,8 +1,12 @@
 """The event study: alerts over history -> outcomes per alert -> statistics per group.
 
-Only independent episodes count (the first alert of each cooldown episode; escalations are
-listed but not counted again), and only once the trailing baseline has real data behind it
-(signals in the warm-up after the data starts, or after a gap, are listed and flagged).
+Alerts are scored in three cohorts, never mixed in one statistic: the first alert of each
+cooldown episode, escalations (each at its own entry), and each episode's peak (its
+highest-severity alert, whose severity is the episode's). In the first and peak cohorts an
+episode counts once; one that escalates twice (notable, large, extreme) gives two
+escalations, hours apart and so not independent of each other. Only alerts whose trailing
+baseline had real data behind it count (signals in the warm-up after the data starts, or
+after a gap, are listed and flagged).
 """
 
 from __future__ import annotations
@@ -26,12 +30,14 @@ from backtests.outcomes import (
     random_pool,
 )
 from backtests.stats import SMALL_N, Placebo, Stats, compare_placebo, compute_stats, drift
-from backtests.windows import WindowCache, cell_range
+from backtests.windows import WindowCache, coverage
 from feeds.model import HOUR_MS, MARKET
 from signals import DEFAULTS, SignalParams
 from signals.episodes import DEFAULT_COOLDOWN_MS
 
 ALL = "all"  # the pooled scope: every scope's episodes of a kind, de-clustered across scopes
+FIRST, ESCALATION, PEAK = "first", "escalation", "peak"
+COHORTS = (FIRST, ESCALATION, PEAK)  # in report order; FIRST is what headlines quote
 
 
 @dataclass(frozen=True)
@@ -47,7 +53,6 @@ class StudyConfig:
     placebo_draws: int = 1000
     seed: int = 7
     small_n: int = SMALL_N
-    min_coverage: float = 0.9  # share of the baseline lookback that must hold data
 
     def __post_init__(self) -> None:
         names = [h.name for h in self.horizons]
@@ -62,6 +67,11 @@ class StudyConfig:
         return 2 * (self.fees_bps + self.slippage_bps) / 10_000
 
     @property
+    def min_coverage(self) -> float:
+        """Share of the baseline lookback that must hold data: the live rule's own setting."""
+        return self.params.min_coverage
+
+    @property
     def lookback_ms(self) -> int:
         return self.params.baseline_hours * HOUR_MS
 
@@ -72,12 +82,14 @@ class SignalOutcome:
 
     record: AlertRecord
     warmup: bool
-    counted: bool  # an independent episode in the statistics
+    counted: bool  # counted in the first-alert cohort (what headlines quote)
     entry_ms: int | None
     entry_price: float | None
     returns: dict[str, float | None]
     favour: dict[str, float | None]  # max favourable excursion, continuation direction
     adverse: dict[str, float | None]
+    cohorts: tuple[str, ...] = ()  # the cohorts it is counted in
+    peak: bool = False  # its episode's highest-severity alert
 
 
 @dataclass(frozen=True)
@@ -88,6 +100,7 @@ class GroupResult:
     horizon: str
     stats: Stats
     placebo: Placebo | None
+    cohort: str = FIRST
 
 
 @dataclass
@@ -99,16 +112,6 @@ class Study:
     drift: dict[str, dict[str, dict[str, float | int | None]]]  # scope -> horizon -> numbers
     notes: list[str] = field(default_factory=list)
     pools: Pools | None = None  # random-entry pools, for charts
-
-
-def coverage(bars: Bars, scope: str, start_ms: Ints, end_ms: Ints) -> Floats:
-    """Share of the bars in [start, end) the scope has data for (0 before the data starts)."""
-    present = bars.present[bars.coin_groups(scope)].any(axis=0)
-    counts = np.concatenate([[0], np.cumsum(present)])
-    lo, hi = cell_range(bars, start_ms, end_ms)
-    expected = np.maximum((end_ms - start_ms) // bars.cell_ms, 1)
-    share: Floats = (counts[hi] - counts[lo]) / expected
-    return share
 
 
 def _opt(x: float) -> float | None:
@@ -141,15 +144,29 @@ def outcomes(bars: Bars, records: Sequence[AlertRecord], config: StudyConfig,
             inside = (fwd.entry_ms >= a) & (fwd.entry_ms + h.ms <= b) if period else True
             fav, adv = excursions(fwd, h.name, direction)
             cols[h.name] = [np.where(inside, x, np.nan) for x in (fwd.returns[h.name], fav, adv)]
+        peaks = _peaks(recs)
         for j, (i, r) in enumerate(zip(idx, recs, strict=True)):
             price = _opt(fwd.entry_price[j])
             entry = int(fwd.entry_ms[j])
-            counted = (not r.escalation and not warm[j] and price is not None
-                       and a <= entry < b)
-            out[i] = SignalOutcome(
-                r, bool(warm[j]), bool(counted), entry, price,
-                *({h: _opt(c[k][j]) for h, c in cols.items()} for k in range(3)))
+            ok = not warm[j] and price is not None and a <= entry < b
+            cohorts = tuple(c for c, member in ((FIRST, not r.escalation),
+                                                (ESCALATION, r.escalation),
+                                                (PEAK, j in peaks)) if ok and member)
+            ret, up, down = ({h: _opt(c[k][j]) for h, c in cols.items()} for k in range(3))
+            out[i] = SignalOutcome(r, bool(warm[j]), FIRST in cohorts, entry, price, ret, up,
+                                   down, cohorts, j in peaks)
     return [out[i] for i in range(len(records))]
+
+
+def _peaks(records: Sequence[AlertRecord]) -> set[int]:
+    """Indexes of each episode's highest-severity alert (the latest of equals: escalations
+    only go up, so it is the episode's last alert)."""
+    best: dict[tuple[str, int], int] = {}
+    for j, r in enumerate(records):
+        key = (r.kind, r.episode_ms)
+        if key not in best or r.severity >= records[best[key]].severity:
+            best[key] = j
+    return set(best.values())
 
 
 def _pooled(signals: Sequence[SignalOutcome], cooldown_ms: int) -> list[SignalOutcome]:
@@ -161,23 +178,25 @@ def _pooled(signals: Sequence[SignalOutcome], cooldown_ms: int) -> list[SignalOu
     return kept
 
 
-Group = tuple[str, str, int | None, list[SignalOutcome]]
+Group = tuple[str, str, str, int | None, list[SignalOutcome]]
 
 
 def groups_of(signals: Sequence[SignalOutcome], cooldown_ms: int) -> list[Group]:
-    """(kind, scope, severity or None, episodes): per scope, pooled, and by severity."""
+    """(kind, cohort, scope, severity or None, members): per cohort, per scope and pooled,
+    all severities and by severity (the scored alert's own: the peak's for PEAK)."""
     out: list[Group] = []
     for kind in DIRECTION:
-        mine = [s for s in signals if s.counted and s.record.kind == kind]
-        sets = [(scope, [s for s in mine if s.record.scope == scope])
-                for scope in sorted({s.record.scope for s in mine})]
-        sets.append((ALL, _pooled(mine, cooldown_ms)))
-        for scope, these in sets:
-            out.append((kind, scope, None, these))
-            for sev in (1, 2, 3):
-                sub = [s for s in these if s.record.severity == sev]
-                if sub:
-                    out.append((kind, scope, sev, sub))
+        for cohort in COHORTS:
+            mine = [s for s in signals if cohort in s.cohorts and s.record.kind == kind]
+            sets = [(scope, [s for s in mine if s.record.scope == scope])
+                    for scope in sorted({s.record.scope for s in mine})]
+            sets.append((ALL, _pooled(mine, cooldown_ms)))
+            for scope, these in sets:
+                out.append((kind, cohort, scope, None, these))
+                for sev in (1, 2, 3):
+                    sub = [s for s in these if s.record.severity == sev]
+                    if sub:
+                        out.append((kind, cohort, scope, sev, sub))
     return out
 
 
@@ -219,7 +238,8 @@ class Pools:
 def _group_results(signals: Sequence[SignalOutcome], pools: Pools,
                    config: StudyConfig) -> list[GroupResult]:
     out = []
-    for gi, (kind, scope, sev, members) in enumerate(groups_of(signals, config.cooldown_ms)):
+    for gi, (kind, cohort, scope, sev, members) in enumerate(
+            groups_of(signals, config.cooldown_ms)):
         d = DIRECTION[kind]
         for hi, h in enumerate(config.horizons):
             values = np.array([np.nan if s.returns[h.name] is None else s.returns[h.name]
@@ -233,7 +253,7 @@ def _group_results(signals: Sequence[SignalOutcome], pools: Pools,
             draws = draw_placebo([pools.get(sc, h) for sc in names],
                                  [scopes.count(sc) for sc in names], config.placebo_draws, rng)
             out.append(GroupResult(kind, scope, sev, h.name, stats,
-                                   compare_placebo(draws, d, stats)))
+                                   compare_placebo(draws, d, stats), cohort))
     return out
 
 

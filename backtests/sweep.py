@@ -22,8 +22,8 @@ import numpy as np
 from backtests.bars import Bars
 from backtests.engine import KINDS, Alerts, decide_arrays
 from backtests.outcomes import DIRECTION, forward
-from backtests.study import StudyConfig, coverage
-from backtests.windows import WindowCache
+from backtests.study import StudyConfig
+from backtests.windows import WindowCache, coverage
 from feeds.model import HOUR_MS
 from signals import SignalParams
 

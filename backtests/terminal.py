@@ -1,4 +1,4 @@
-"""The summary table `liqbot backtest` prints: one line per kind and scope, main horizon."""
+"""The summary table `liqbot backtest` prints: one line per kind, cohort and scope, main horizon."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ from typing import Any
 
 from backtests.blocks import pct, pval, share
 from backtests.report import headline_row, rows_for, verdict
-from backtests.results import scope_label
+from backtests.results import cohort_label, scope_label
 from signals.kinds import KINDS, kind_info
 
 
 def _line(cells: list[str], widths: list[int]) -> str:
-    return "  ".join(c.ljust(w) if i < 2 else c.rjust(w)
+    return "  ".join(c.ljust(w) if i < 3 else c.rjust(w)
                      for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
 
 
@@ -19,14 +19,15 @@ def render_table(results: dict[str, Any]) -> str:
     """Plain text: n, median, hit vs random times, p-values and net trade returns."""
     c = results["config"]
     h = c["main_horizon"]
-    headers = ["Kind", "Scope", "n", f"Median {h}", "Hit", "Random hit", "p hit", "p mean",
-               "Net cont.", "Net rev.", ""]
+    headers = ["Kind", "Cohort", "Scope", "n", f"Median {h}", "Hit", "Random hit", "p hit",
+               "p mean", "Net cont.", "Net rev.", ""]
     rows = []
-    for r in rows_for(results):
+    for r in rows_for(results, cohort=None):
         if r["horizon"] != h:
             continue
         p = r.get("placebo") or {}
-        rows.append([kind_info(r["kind"]).plural, scope_label(r["scope"]), str(r["n"]),
+        rows.append([kind_info(r["kind"]).plural, cohort_label(r.get("cohort", "first")),
+                     scope_label(r["scope"]), str(r["n"]),
                      pct(r["median"]), share(r["hit"]), share(p.get("hit")),
                      pval(p.get("p_hit")), pval(p.get("p_mean")), pct(r["net_continuation"]),
                      pct(r["net_reversal"]), "small n" if r["small_n"] else ""])
@@ -34,12 +35,13 @@ def render_table(results: dict[str, Any]) -> str:
     data = results["data"]
     lines = [f"Backtest {data['start']} → {data['end']} ({data['bar']} bars): "
              f"{len(results['signals'])} alerts, "
-             f"{sum(s['counted'] for s in results['signals'])} counted episodes; entry at the "
-             f"next bar's open; net after {pct(c['round_trip_cost'], 2, False)} round trip.",
+             f"{sum(s['counted'] for s in results['signals'])} counted episodes (first "
+             f"alerts); entry at the next bar's open; net after "
+             f"{pct(c['round_trip_cost'], 2, False)} round trip.",
              _line(headers, widths), _line(["-" * w for w in widths], widths)]
     lines += [_line(r, widths) for r in rows] or ["(no episodes)"]
     for kind, info in KINDS.items():
         row = headline_row(results, kind)
         if row is not None and row["n"]:
-            lines.append(f"{info.plural}: {verdict(row)}.")
+            lines.append(f"{info.plural} (first alerts): {verdict(row)}.")
     return "\n".join(lines)

@@ -2,19 +2,35 @@
 
 `liqbot backtest --db F` calls `save_latest`; the bot calls `track_record` when it builds an
 alert and `render_backtest_summary` for `/backtest`. Both only read the saved summary.
+
+An alert quotes only what was known when it fired: episodes of the same kind, cohort (a
+first alert quotes first alerts, an escalation escalations), severity and scope family
+whose return had closed (entry + the main horizon) by the alert's decision time. A replay
+of the backtested file therefore starts with "no track record before this alert".
 """
 
 from __future__ import annotations
 
 import json
+import math
+from statistics import median
 from typing import Any, Protocol
 
+from feeds.model import MARKET, iso_z
 from signals.kinds import KIND_WORDS, KINDS, find_kind, kind_info
+from signals.params import SEVERITY_NAMES
 
 META_KEY = "backtest_latest"
-MIN_QUOTE_N = 5  # below this a "track record" would be one or two anecdotes: say nothing
+VERSION = 2  # 2: per-episode rows ("episodes") for the point-in-time quote; rows name cohorts
+MIN_QUOTE_N = 5  # below this a "track record" would be one or two anecdotes: say so instead
 _ROW_KEYS = ("kind", "scope", "severity", "horizon", "n", "mean", "median", "hit",
              "hit_reversal", "net_continuation", "net_reversal", "small_n")
+FIRST, ESCALATION = "first", "escalation"
+_COHORTS = {"first": "first alerts", "escalation": "escalations", "peak": "episode peaks"}
+
+# One saved episode: kind, scope, cohort, severity, entry_ms, close_ms, return at the
+# main horizon.
+Episode = tuple[str, str, str, int, int, int, float]
 
 
 class MetaStore(Protocol):
@@ -25,20 +41,35 @@ class MetaStore(Protocol):
     def set_meta(self, key: str, value: str) -> None: ...
 
 
+def _episodes(results: dict[str, Any], horizon: str) -> list[list[Any]]:
+    out = []
+    for s in results["signals"]:
+        ret = (s.get("returns") or {}).get(horizon)
+        closes = s.get("closes_ms") or {}
+        if ret is None or horizon not in closes:
+            continue
+        for cohort in s.get("cohorts", []):
+            out.append([s["kind"], s["symbol"], cohort, s["severity"], s["entry_ms"],
+                        closes[horizon], ret])
+    return sorted(out, key=lambda e: (e[5], e[0], e[1], e[2]))
+
+
 def compact(results: dict[str, Any]) -> dict[str, Any]:
     """The part of results.json that alerts and /backtest quote."""
     data, c = results["data"], results["config"]
     rows = []
     for r in results["summary"]:
         p = r.get("placebo") or {}
-        rows.append({**{k: r[k] for k in _ROW_KEYS}, "random_hit": p.get("hit"),
-                     "p_hit": p.get("p_hit"), "p_mean": p.get("p_mean")})
-    return {"version": 1, "generated_at": results["generated_at"],
+        rows.append({**{k: r[k] for k in _ROW_KEYS}, "cohort": r.get("cohort", FIRST),
+                     "random_hit": p.get("hit"), "p_hit": p.get("p_hit"),
+                     "p_mean": p.get("p_mean")})
+    return {"version": VERSION, "generated_at": results["generated_at"],
             "period": [data["start"], data["end"]],
             "files": [f.rsplit("/", 1)[-1] for f in data["files"]],
             "price_coins": data.get("price_coins", {}), "main_horizon": c["main_horizon"],
             "cost": c["round_trip_cost"], "small_n": c["small_n"],
-            "scopes_with_episodes": results.get("scopes_with_episodes", []), "rows": rows}
+            "scopes_with_episodes": results.get("scopes_with_episodes", []), "rows": rows,
+            "episodes": _episodes(results, c["main_horizon"])}
 
 
 def save_latest(store: MetaStore, results: dict[str, Any]) -> None:
@@ -54,79 +85,114 @@ def load_latest(store: MetaStore) -> dict[str, Any] | None:
     return saved
 
 
-def _find(saved: dict[str, Any], kind: str, scope: str, severity: int | None
-          ) -> dict[str, Any] | None:
-    h = saved["main_horizon"]
-    rows: list[dict[str, Any]] = saved["rows"]
-    for sc, sev in ((scope, severity), (scope, None), ("all", severity), ("all", None)):
-        for r in rows:
-            if (r["kind"], r["scope"], r["severity"], r["horizon"]) == (kind, sc, sev, h) \
-                    and r["n"] >= MIN_QUOTE_N and r["median"] is not None:
-                return r
-    return None
-
-
 def _pct(x: float) -> str:
     return f"{x * 100:+.1f}%"
 
 
-def _label(saved: dict[str, Any], scope: str) -> str:
+def _label(saved: dict[str, Any], scopes: set[str] | str) -> str:
     coins = saved.get("price_coins", {})
-    if scope == "all":
-        return "/".join(sorted({coins.get(s, s) for s in saved["scopes_with_episodes"]}))
-    return str(coins.get(scope, scope))
+    names = {scopes} if isinstance(scopes, str) else scopes
+    if "all" in names:
+        names = set(saved["scopes_with_episodes"])
+    return "/".join(sorted({str(coins.get(s, s)) for s in names}))
 
 
-def _months(saved: dict[str, Any]) -> str:
-    return "→".join(t[:7] for t in saved["period"])
+def _day(ms: int) -> str:
+    return iso_z(ms)[:10]
 
 
-def track_record(store: MetaStore, kind: str, severity: int, scope: str) -> str | None:
-    """One line for an alert, e.g. `after 37 similar: BTC median +1.8% at 4h, up 62% of the
-    time (random times 51%; n=37, 2025-12→2026-05)`; None when nothing fair can be said.
+def sign_test(hits: int, n: int) -> float:
+    """Two-sided p of `hits` of `n` against a coin flip (exact binomial)."""
+    k = min(hits, n - hits)
+    tail = sum(math.comb(n, i) for i in range(k + 1)) / float(2 ** n)
+    return min(1.0, 2 * tail)
 
-    `kind` is a SignalKind value, `scope` the alert's coin or "*" for market-wide. Falls back
-    from this scope and severity to the scope, then to every scope pooled.
+
+def similar_before(saved: dict[str, Any], kind: str, cohort: str, severity: int, scope: str,
+                   at_ms: int) -> list[Episode]:
+    """Episodes an alert at `at_ms` may quote: closed by then; the same kind, cohort and
+    severity; its own scope, or for a coin with too few of its own, every coin's."""
+    before: list[Episode] = [
+        (str(k), str(sc), str(co), int(sev), int(entry), int(close), float(ret))
+        for k, sc, co, sev, entry, close, ret in saved.get("episodes", [])
+        if (k, co, sev) == (kind, cohort, severity) and close <= at_ms]
+    same = [e for e in before if e[1] == scope]
+    if len(same) >= MIN_QUOTE_N or scope == MARKET:
+        return same
+    return [e for e in before if e[1] != MARKET]
+
+
+def track_record(store: MetaStore, kind: str, severity: int, scope: str, *, at_ms: int,
+                 escalation: bool = False) -> str | None:
+    """One line for an alert decided at `at_ms`, e.g. `after 37 similar (first alerts,
+    notable; each closed before this alert): BTC median +1.8% at 4h, up 62% of the time
+    (2025-12-04→2026-03-01, p=0.16 vs a coin flip)`; a line saying there are too few when
+    so; None when no (point-in-time) backtest is stored.
+
+    `kind` is a SignalKind value, `scope` the alert's coin or "*" for market-wide.
     """
     saved = load_latest(store)
     info = find_kind(kind)
-    if saved is None or info is None:
+    if saved is None or info is None or "episodes" not in saved:
         return None
-    r = _find(saved, kind, scope, severity)
-    if r is None:
-        return None
-    text = (f"after {r['n']} similar: {_label(saved, r['scope'])} median {_pct(r['median'])} "
-            f"at {r['horizon']}, {info.way} {r['hit'] * 100:.0f}% of the time (")
-    if r.get("random_hit") is not None:
-        text += f"random times {r['random_hit'] * 100:.0f}%; "
-    text += f"n={r['n']}, {_months(saved)})"
-    return text + (" — small sample" if r["small_n"] else "")
+    cohort = ESCALATION if escalation else FIRST
+    what = f"{_COHORTS[cohort]}, {SEVERITY_NAMES.get(severity, str(severity))}"
+    found = similar_before(saved, kind, cohort, severity, scope, at_ms)
+    if not found:
+        return f"no track record before this alert ({what})"
+    n = len(found)
+    if n < MIN_QUOTE_N:
+        return f"only {n} similar before this alert ({what}): too few to quote"
+    returns = [e[6] for e in found]
+    hits = sum(info.direction * r > 0 for r in returns)
+    period = f"{_day(min(e[4] for e in found))}→{_day(max(e[5] for e in found))}"
+    text = (f"after {n} similar ({what}; each closed before this alert): "
+            f"{_label(saved, {e[1] for e in found})} median {_pct(median(returns))} at "
+            f"{saved['main_horizon']}, {info.way} {hits / n * 100:.0f}% of the time "
+            f"({period}, p={sign_test(hits, n):.2f} vs a coin flip)")
+    return text + (" — small sample" if n < saved["small_n"] else "")
 
 
-def _kind_line(saved: dict[str, Any], kind: str) -> str:
+def _cohort_rows(saved: dict[str, Any], kind: str) -> list[dict[str, Any]]:
     several = len(saved["scopes_with_episodes"]) > 1
-    rows = [r for r in saved["rows"] if r["kind"] == kind and r["severity"] is None
+    return [r for r in saved["rows"] if r["kind"] == kind and r["severity"] is None
             and r["horizon"] == saved["main_horizon"] and (r["scope"] == "all") == several]
-    if not rows or not rows[0]["n"]:
-        return f"{kind_info(kind).plural}: no episodes."
-    r = rows[0]
-    p = "" if r["p_hit"] is None else f", p={r['p_hit']:.2f}"
-    random = "" if r["random_hit"] is None else f" (random {r['random_hit'] * 100:.0f}%{p})"
+
+
+def _p(r: dict[str, Any]) -> str:
+    return "p n/a" if r["p_hit"] is None else f"p={r['p_hit']:.2f}"
+
+
+def _kind_lines(saved: dict[str, Any], kind: str) -> list[str]:
+    rows = _cohort_rows(saved, kind)
+    first = [r for r in rows if r.get("cohort", FIRST) == FIRST]
     info = kind_info(kind)
-    return (f"{info.plural} ({_label(saved, r['scope'])}): n={r['n']} · {r['horizon']} "
-            f"median {_pct(r['median'])} · {info.way} {r['hit'] * 100:.0f}%{random} · net "
-            f"after costs: continuation {_pct(r['net_continuation'])}, reversal "
-            f"{_pct(r['net_reversal'])}" + (" · small sample" if r["small_n"] else ""))
+    if not first or not first[0]["n"]:
+        return [f"{info.plural}: no episodes."]
+    r = first[0]
+    random = "" if r["random_hit"] is None else f" (random {r['random_hit'] * 100:.0f}%, {_p(r)})"
+    lines = [f"{info.plural} ({_label(saved, r['scope'])}, first alerts): n={r['n']} · "
+             f"{r['horizon']} median {_pct(r['median'])} · {info.way} {r['hit'] * 100:.0f}%"
+             f"{random} · net after costs: continuation {_pct(r['net_continuation'])}, "
+             f"reversal {_pct(r['net_reversal'])}" + (" · small sample" if r["small_n"] else "")]
+    others = [f"{_COHORTS.get(o['cohort'], o['cohort'])} n={o['n']}, median "
+              f"{_pct(o['median'])}, {info.way} {o['hit'] * 100:.0f}%, {_p(o)}"
+              for o in rows if o.get("cohort", FIRST) != FIRST and o["n"]]
+    if others:
+        lines.append("  " + "; ".join(others))
+    return lines
 
 
 def render_backtest_summary(store: MetaStore, kind: str | None = None) -> str:
-    """The answer to `/backtest [kind]`: the latest study, per kind, at its main horizon."""
+    """The answer to `/backtest [kind]`: the latest study, per kind and cohort, at its main
+    horizon, with n, the period and the p-value against random times."""
     if kind is not None and kind.lower() not in KIND_WORDS:
         return f"Unknown kind {kind!r}: use squeeze or cascade."
     saved = load_latest(store)
     if saved is None:
         return "No backtest stored yet: run `liqbot backtest --data FILE --db DB`."
     kinds = [KIND_WORDS[kind.lower()]] if kind else [k.value for k in KINDS]
-    head = (f"Latest backtest: {', '.join(saved['files'])}, {_months(saved)}; entries at the "
-            f"next bar's open, {saved['cost'] * 100:.2f}% round-trip costs.")
-    return "\n".join([head, *(_kind_line(saved, k) for k in kinds)])
+    head = (f"Latest backtest: {', '.join(saved['files'])}, {saved['period'][0][:10]}→"
+            f"{saved['period'][1][:10]}; entries at the next bar's open, "
+            f"{saved['cost'] * 100:.2f}% round-trip costs; p: hit rate against random times.")
+    return "\n".join([head, *(line for k in kinds for line in _kind_lines(saved, k))])

@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from backtests.bars import Bars, Floats, Ints
-from feeds.model import DAY_MS
+from feeds.model import DAY_MS, HOUR_MS
 
 Bools = npt.NDArray[np.bool_]
 
@@ -39,7 +39,8 @@ class WindowCache:
     def __init__(self, bars: Bars) -> None:
         self.bars = bars
         self._windows: dict[int, WindowArrays] = {}
-        self._baselines: dict[tuple[int, int], Floats] = {}
+        self._baselines: dict[tuple[int, int], tuple[Floats, Floats]] = {}
+        self._hours: dict[str, Ints] = {}
 
     def window(self, window_ms: int) -> WindowArrays:
         if window_ms not in self._windows:
@@ -47,11 +48,24 @@ class WindowCache:
         return self._windows[window_ms]
 
     def baseline(self, window_ms: int, lookback_ms: int) -> Floats:
-        """Trailing mean total per window over the lookback before each window; NaN if none."""
+        """Trailing mean total per window over the held part of the lookback; NaN if none."""
+        return self._baseline(window_ms, lookback_ms)[0]
+
+    def coverage(self, window_ms: int, lookback_ms: int) -> Floats:
+        """[scope, tick]: share of the lookback's whole hours holding data (0 if none)."""
+        return self._baseline(window_ms, lookback_ms)[1]
+
+    def _baseline(self, window_ms: int, lookback_ms: int) -> tuple[Floats, Floats]:
         key = (window_ms, lookback_ms)
         if key not in self._baselines:
-            self._baselines[key] = _baseline(self.bars, window_ms, lookback_ms)
+            self._baselines[key] = _baseline(self, window_ms, lookback_ms)
         return self._baselines[key]
+
+    def held_hours(self, scope: str) -> Ints:
+        """Cumulative count of held clock hours (see `held_ms`), computed once per scope."""
+        if scope not in self._hours:
+            self._hours[scope] = _cumulative_hours(self.bars, scope)
+        return self._hours[scope]
 
 
 def cell_range(bars: Bars, start_ms: Ints, end_ms: Ints, *, clip: bool = True
@@ -121,14 +135,68 @@ def _window_arrays(bars: Bars, window_ms: int) -> WindowArrays:
     return WindowArrays(window_ms, long_usd, short_usd, coin_present, price, funding)
 
 
-def _baseline(bars: Bars, window_ms: int, lookback_ms: int) -> Floats:
+def _first_hour(bars: Bars) -> int:
+    return (bars.origin_ms // HOUR_MS) * HOUR_MS
+
+
+def _cumulative_hours(bars: Bars, scope: str) -> Ints:
+    """[k]: held clock hours before the k-th hour from the data's first; hour k is held when
+    a bar row of the scope touches it (as `feeds.store.coverage.held_hours` counts rows)."""
+    first = _first_hour(bars)
+    n = -(-(bars.end_ms - first) // HOUR_MS)
+    held = np.zeros(n, dtype=bool)
+    cells = np.flatnonzero(bars.present[bars.coin_groups(scope)].any(axis=0))
+    starts = bars.origin_ms + cells.astype(np.int64) * bars.cell_ms
+    for j in range(-(-bars.cell_ms // HOUR_MS) + 1):
+        h = (starts // HOUR_MS + j) * HOUR_MS
+        touched = h < starts + bars.cell_ms
+        held[(h[touched] - first) // HOUR_MS] = True
+    out: Ints = np.concatenate([[0], np.cumsum(held)]).astype(np.int64)
+    return out
+
+
+def held_ms(data: Bars | WindowCache, scope: str, start_ms: Ints, end_ms: Ints
+            ) -> tuple[Ints, Ints]:
+    """(held_ms, whole_ms) per range, as `Store.coverage` answers: whole clock hours inside
+    [start, end), and those of them the scope has data in. History files have no gap log."""
+    cache = data if isinstance(data, WindowCache) else WindowCache(data)
+    cum = cache.held_hours(scope)
+    first = -(-start_ms // HOUR_MS)
+    last = np.maximum(end_ms // HOUR_MS, first)
+    base = _first_hour(cache.bars) // HOUR_MS
+    a = np.clip(first - base, 0, cum.size - 1)
+    b = np.clip(last - base, 0, cum.size - 1)
+    held: Ints = (cum[b] - cum[a]) * HOUR_MS
+    whole: Ints = (last - first) * HOUR_MS
+    return held, whole
+
+
+def coverage(data: Bars | WindowCache, scope: str, start_ms: Ints, end_ms: Ints) -> Floats:
+    """Share of the whole clock hours in [start, end) the scope holds data in (0 if none):
+    what `signals.stats` compares with `SignalParams.min_coverage`."""
+    held, whole = held_ms(data, scope, start_ms, end_ms)
+    share = np.zeros(held.shape)
+    np.divide(held, whole, out=share, where=whole > 0)
+    return share
+
+
+def _baseline(cache: WindowCache, window_ms: int, lookback_ms: int) -> tuple[Floats, Floats]:
+    bars = cache.bars
     start = bars.ticks - window_ms
     lo, hi = cell_range(bars, start - lookback_ms, start, clip=False)
     long_usd = _scope_sums(bars, sequential_sums(bars.long_usd, lo, hi))
     short_usd = _scope_sums(bars, sequential_sums(bars.short_usd, lo, hi))
     total = long_usd + short_usd
-    # Same expression as the live path: total * window / lookback, left to right.
-    return np.where(total > 0, total * float(window_ms) / float(lookback_ms), np.nan)
+    base = np.full(total.shape, np.nan)
+    share = np.zeros(total.shape)
+    for i, scope in enumerate(bars.scopes):
+        held, whole = held_ms(cache, scope, start - lookback_ms, start)
+        np.divide(held, whole, out=share[i], where=whole > 0)
+        ok = (total[i] > 0) & (held > 0)
+        # signals.stats.baseline_of, in its order, so live and backtest get the same floats.
+        covered = np.where(ok, float(lookback_ms) * share[i], 1.0)
+        base[i] = np.where(ok, total[i] * float(window_ms) / covered, np.nan)
+    return base, share
 
 
 def _price_change(bars: Bars, coin: str, start: Ints, end: Ints) -> Floats:
@@ -181,5 +249,5 @@ def coins_in_top(arrays: WindowArrays, max_coins: int) -> Bools:
     return top
 
 
-__all__ = ["WindowArrays", "WindowCache", "cell_range", "coins_in_top",
-           "market_included", "sequential_sums"]
+__all__ = ["WindowArrays", "WindowCache", "cell_range", "coins_in_top", "coverage",
+           "held_ms", "market_included", "sequential_sums"]

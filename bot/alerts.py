@@ -32,6 +32,9 @@ class Alert:
     funding_8h: float | None = None
     reasons: list[str] = field(default_factory=list)
     track_record: str | None = None
+    # The baseline's covered share; thin_history: too little for relative tiers to count.
+    coverage: float | None = None
+    thin_history: bool = False
 
     @property
     def total_usd(self) -> float:
@@ -58,5 +61,5 @@ class Alert:
             episode_ms=episode_ms, escalation=escalation, lower_bound=st.lower_bound,
             top_coins=list(st.top_coins), top_exchanges=list(st.top_exchanges),
             price_change=st.context.price_change, funding_8h=st.context.funding_8h,
-            reasons=list(s.reasons),
+            reasons=list(s.reasons), coverage=st.coverage, thin_history=s.thin_history,
         )

@@ -96,6 +96,14 @@ def _kind_title(kind: str) -> str:
     return info.title if info else kind.replace("_", " ").upper()
 
 
+def thin_note(a: Alert) -> str:
+    """` · thin history (baseline 5% covered)`: sized by absolute tiers only; else empty."""
+    if not a.thin_history:
+        return ""
+    covered = "" if a.coverage is None else f" (baseline {a.coverage * 100:.0f}% covered)"
+    return f" · thin history{covered}"
+
+
 def alert_lines(a: Alert) -> list[str]:
     """The alert as plain lines; the headline is always the second line, alone."""
     scope = "market-wide" if a.scope == MARKET else a.scope
@@ -107,7 +115,7 @@ def alert_lines(a: Alert) -> list[str]:
     when = span(a.start_ms, a.end_ms)
     if a.ratio is not None and math.isfinite(a.ratio):
         when += f" · {a.ratio:.1f}× the trailing average"
-    lines.append(when)
+    lines.append(when + thin_note(a))
     if a.scope == MARKET and len(a.top_coins) > 1:
         lines.append("Top: " + top(a.top_coins))
     if a.top_exchanges and a.top_exchanges[0][0] != MARKET:

@@ -20,6 +20,8 @@ class Signal:
     share: float  # dominant side's share of the total
     ratio: float | None  # multiple of the trailing baseline, when known
     reasons: tuple[str, ...] = ()
+    # The baseline covered too little of its lookback for relative tiers to count.
+    thin_history: bool = False
 
     @property
     def severity_name(self) -> str:
@@ -35,15 +37,24 @@ class Signal:
         return f"{self.kind.value}|{self.scope}|{self.stat.window_ms}"
 
 
+def thin_history(stat: WindowStat, p: SignalParams) -> bool:
+    """Too little of the baseline's lookback holds data for a multiple of it to count."""
+    return stat.coverage is not None and stat.coverage < p.min_coverage
+
+
 def size_severity(stat: WindowStat, p: SignalParams) -> tuple[int, float | None]:
-    """Return (severity 0-3, baseline ratio) from absolute and relative size."""
+    """Return (severity 0-3, baseline ratio) from absolute and relative size.
+
+    The ratio is reported whenever a baseline exists, but on thin history it never
+    raises the severity: only absolute size does.
+    """
     total, window = stat.total_usd, stat.window_ms
     absolute = sum(total >= t for t in p.tier_usd(window))
     ratio = None
     relative = 0
     if stat.baseline_usd:
         ratio = total / stat.baseline_usd
-        if total >= p.floor_usd(window):
+        if total >= p.floor_usd(window) and not thin_history(stat, p):
             relative = sum(ratio >= t for t in p.tiers_ratio)
     return max(absolute, relative), ratio
 
@@ -66,4 +77,4 @@ def classify_dominant(
     reasons = tuple(
         r for r, ok in (("price confirms", price_ok), ("funding confirms", funding_ok)) if ok
     )
-    return Signal(kind, severity, stat, share, ratio, reasons)
+    return Signal(kind, severity, stat, share, ratio, reasons, thin_history(stat, p))

@@ -31,6 +31,10 @@ class SignalParams:
     relative_floor_usd_1h: float = 2e6
     # Trailing baseline: mean window total over this many hours before the window.
     baseline_hours: int = 168
+    # Relative tiers only count when this share of the baseline's whole hours holds data
+    # (feed gaps count as missing): a fresh store or one back from an outage has a baseline
+    # of a few hours, and a multiple of that says little. Absolute tiers always count.
+    min_coverage: float = 0.9
     # Optional context: when True and the context is known, it must agree.
     require_price_confirmation: bool = False
     require_funding_confirmation: bool = False
@@ -83,6 +87,8 @@ class SignalParams:
                 raise ValueError(f"{key} must be three increasing positive numbers, got {tiers}")
         if self.baseline_hours < 1:
             raise ValueError(f"baseline_hours must be >= 1, got {self.baseline_hours}")
+        if not 0.0 <= self.min_coverage <= 1.0:
+            raise ValueError(f"min_coverage must be within 0..1, got {self.min_coverage}")
         if not self.windows:
             raise ValueError("windows must name at least one window")
 

@@ -55,6 +55,27 @@ class StatsSource(Protocol):
         """The latest funding rate per venue known at `at_ms`."""
         ...
 
+    def coverage(self, end_ms: int, span_ms: int, *, coin: str | None = None
+                 ) -> tuple[int, int]:
+        """(held_ms, whole_ms): the whole clock hours inside [end - span, end) and how much
+        of them holds data for the scope, feed gaps taken off (`feeds.store.coverage`)."""
+        ...
+
+
+def baseline_of(total_usd: float, window_ms: int, lookback_ms: int, held_ms: int,
+                whole_ms: int) -> tuple[float | None, float]:
+    """(trailing mean per window, covered share) from a lookback total and its coverage.
+
+    The mean is taken over the time that holds data, not the whole lookback: 8 hours of a
+    fresh store are 8 hours, not 8/168 of a week. Fully covered, it is exactly
+    total * window / lookback. `backtests.windows` computes the same over arrays.
+    """
+    share = held_ms / whole_ms if whole_ms > 0 else 0.0
+    if total_usd <= 0 or held_ms <= 0:
+        return None, share
+    # lookback * share, not lookback * held / whole: numpy would round that product.
+    return total_usd * window_ms / (lookback_ms * share), share
+
 
 def evaluated_windows(windows_ms: Iterable[int], bar_ms: int) -> list[int]:
     """The configured windows the data can answer: whole multiples of its bar.
@@ -82,11 +103,13 @@ def _context(source: StatsSource, scope: str, start_ms: int, end_ms: int) -> Con
 def _stat(source: StatsSource, scope: str, t: WindowTotals, p: SignalParams) -> WindowStat:
     window = t.end_ms - t.start_ms
     lookback = p.baseline_hours * HOUR_MS
-    base = source.totals(t.start_ms, lookback, coin=None if scope == MARKET else scope)
-    baseline = base.total_usd * window / lookback if base.total_usd > 0 else None
+    coin = None if scope == MARKET else scope
+    base = source.totals(t.start_ms, lookback, coin=coin)
+    held, whole = source.coverage(t.start_ms, lookback, coin=coin)
+    baseline, covered = baseline_of(base.total_usd, window, lookback, held, whole)
     return WindowStat(
         scope=scope, start_ms=t.start_ms, end_ms=t.end_ms,
-        long_usd=t.long_usd, short_usd=t.short_usd, baseline_usd=baseline,
+        long_usd=t.long_usd, short_usd=t.short_usd, baseline_usd=baseline, coverage=covered,
         lower_bound=bool(t.sampled_exchanges),
         top_coins=tuple(t.by("coin")[:5]), top_exchanges=tuple(t.by("exchange")[:5]),
         context=_context(source, scope, t.start_ms, t.end_ms),

@@ -36,9 +36,13 @@ def _share(side: Floats, total: Floats) -> Floats:
 
 
 def size_severity(
-    total: Floats, baseline: Floats, window_ms: int, p: SignalParams
+    total: Floats, baseline: Floats, window_ms: int, p: SignalParams,
+    coverage: Floats | None = None,
 ) -> tuple[npt.NDArray[np.int8], Floats]:
-    """Return (severity 0-3, ratio) from absolute and relative size, as base.size_severity."""
+    """Return (severity 0-3, ratio) from absolute and relative size, as base.size_severity.
+
+    `coverage`: the baseline's covered share per window (None: all fully covered).
+    """
     absolute = np.zeros(total.shape, dtype=np.int8)
     for tier in p.tier_usd(window_ms):
         absolute += total >= tier
@@ -47,6 +51,8 @@ def size_severity(
     np.divide(total, baseline, out=ratio, where=known)
     relative = np.zeros(total.shape, dtype=np.int8)
     counted = known & (total >= p.floor_usd(window_ms))
+    if coverage is not None:
+        counted &= coverage >= p.min_coverage
     for tier in p.tiers_ratio:
         relative += counted & (ratio >= tier)
     return np.maximum(absolute, relative), ratio
@@ -60,12 +66,13 @@ def _contradicted(values: Floats, agrees: npt.NDArray[np.bool_]) -> npt.NDArray[
 def classify_arrays(
     kind: SignalKind, long_usd: Floats, short_usd: Floats, baseline_usd: Floats,
     price_change: Floats, funding_8h: Floats, window_ms: int, p: SignalParams,
+    coverage: Floats | None = None,
 ) -> Classified:
     """Classify many windows of one length at once; arrays share one shape."""
     squeeze = kind is SignalKind.SHORT_SQUEEZE
     total = long_usd + short_usd
     share = _share(short_usd if KINDS[kind].dominant is Side.SHORT else long_usd, total)
-    severity, ratio = size_severity(total, baseline_usd, window_ms, p)
+    severity, ratio = size_severity(total, baseline_usd, window_ms, p, coverage)
     fire = (share >= p.min_share) & (severity > 0)
     if p.require_price_confirmation:
         with np.errstate(invalid="ignore"):

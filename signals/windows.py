@@ -27,6 +27,8 @@ class WindowStat:
     long_usd: float
     short_usd: float
     baseline_usd: float | None = None  # trailing mean total for a window of this length
+    # Share of the baseline's lookback that holds data; None when not measured (taken as full).
+    coverage: float | None = None
     lower_bound: bool = False
     top_coins: tuple[tuple[str, float, float], ...] = ()
     top_exchanges: tuple[tuple[str, float, float], ...] = ()

@@ -28,6 +28,7 @@ from bot.render import (
     safe_alert_lines,
     signed_pct,
     span,
+    thin_note,
     top,
     utf16_len,
 )
@@ -94,7 +95,7 @@ def _span(a: Alert) -> str:
     text = f"{span(a.start_ms, a.end_ms)} ({window_name(a.window_ms)})"
     if a.ratio is not None and math.isfinite(a.ratio):
         text += f" · {a.ratio:.1f}× the trailing average"
-    return text
+    return text + thin_note(a)
 
 
 def _fields(a: Alert) -> list[tuple[str, str, bool]]:

@@ -74,6 +74,8 @@ bt AS (
   FROM doc, json_each(doc.j, '$.rows') r
   WHERE json_type(r.value) = 'object'
     AND json_extract(r.value, '$.horizon') = json_extract(doc.j, '$.main_horizon')
+    -- An episode's severity is its peak's: the peak cohort (rows saved before cohorts: all).
+    AND coalesce(json_extract(r.value, '$.cohort'), 'peak') = 'peak'
 ),
 ep AS (
   SELECT kind, scope, episode_ms, min(signal_ms) AS first_ms, max(signal_ms) AS last_ms,

@@ -68,8 +68,10 @@ class Pipeline:
         return alerts
 
     def _quote(self, alert: Alert) -> Alert:
-        """Attach the latest backtest's record for this kind, severity and scope, if any."""
-        record = track_record(self.store, alert.kind, alert.severity, alert.scope)
+        """Attach what the latest backtest knew before this alert: same kind, cohort, severity
+        and scope family, episodes closed by the alert's decision time."""
+        record = track_record(self.store, alert.kind, alert.severity, alert.scope,
+                              at_ms=alert.end_ms, escalation=alert.escalation)
         return dataclasses.replace(alert, track_record=record) if record else alert
 
     def prune(self, now_ms: int, retention_days: float) -> int:
@@ -85,6 +87,7 @@ class _LiveTotals:
     def __init__(self, store: Store) -> None:
         self.price_change = store.price_change
         self.latest_funding = store.latest_funding
+        self.coverage = store.coverage
         self._store = store
 
     def totals(self, end_ms: int, window_ms: int, *, coin: str | None = None) -> Totals:

@@ -27,7 +27,7 @@ from feeds.model import (
     ceil_ms,
 )
 from feeds.plausible import Gate
-from feeds.store import buckets
+from feeds.store import buckets, coverage
 from feeds.store.db import Database, StoreError, Transaction, split_sql
 from feeds.store.schema import MIGRATIONS, SCHEMA_KEY
 from feeds.store.totals import (
@@ -209,6 +209,15 @@ class Store:
         # Throttled feeds (PROTOCOLS.md overview): totals that include them are lower bounds.
         sampled = frozenset(r.exchange for r in rows if r.exchange in sampled_venues)
         return Totals(start, end, rows, sampled)
+
+    def coverage(self, end_ms: int, span_ms: int, *, coin: str | None = None
+                 ) -> tuple[int, int]:
+        """(held_ms, whole_ms) of [end - span, end): the whole clock hours inside the span,
+        and how much of them holds data for the coin (the market when None), less the time
+        a venue that supplied it was in a recorded gap. `end` rounds up as in `totals`.
+        """
+        end = ceil_ms(end_ms, MINUTE_MS)
+        return coverage.coverage(self._conn, end - span_ms, end, coin)
 
     def coins(self, start_ms: int, end_ms: int) -> list[str]:
         """Coins with any liquidation in [start, end)."""

@@ -53,6 +53,7 @@ class Source:
     window: list[tuple[str, str, float, float]]
     base: float = 0.0
     asked: list[tuple[int, int, str | None]] = field(default_factory=list)
+    held_hours: int = 168  # of the 168 whole hours in the lookback
 
     def totals(self, end_ms: int, window_ms: int, *, coin: str | None = None) -> Sums:
         self.asked.append((end_ms, window_ms, coin))
@@ -65,6 +66,10 @@ class Source:
 
     def latest_funding(self, coin: str, at_ms: int) -> list[Rate]:
         return [Rate(0.25), Rate(0.75)]  # two venues: averaged
+
+    def coverage(self, end_ms: int, span_ms: int, *, coin: str | None = None
+                 ) -> tuple[int, int]:
+        return self.held_hours * HOUR_MS, span_ms
 
 
 def test_market_and_each_coin_with_context_and_baseline():
@@ -92,3 +97,32 @@ def test_windows_too_small_to_fire_are_not_built():
 def test_only_whole_multiples_of_the_bar_are_evaluated():
     assert evaluated_windows([5 * 60_000, HOUR_MS, 90 * 60_000, 4 * HOUR_MS], HOUR_MS) == [
         HOUR_MS, 4 * HOUR_MS]
+
+
+def test_the_baseline_is_the_mean_over_the_hours_that_hold_data():
+    src = Source([("binance", "BTC", 1e6, 30e6), ("bybit", "ETH", 0.5e6, 12e6)], base=1e6,
+                 held_hours=8)
+    btc = build_stats(src, END, SignalParams(), [HOUR_MS])[1]
+    assert btc.coverage == 8 / 168
+    assert btc.baseline_usd == 1e6 * HOUR_MS / (168 * HOUR_MS * (8 / 168))  # 1e6 over 8h
+
+
+def test_thin_history_fires_on_absolute_size_only_and_says_so():
+    from signals import evaluate
+
+    p = SignalParams()
+    # $3.9M of longs in 1h over a baseline of 8 hours at $30K an hour: 130x, yet only
+    # 8/168 of the week holds data, so the ratio may not make it extreme.
+    rows = [("binance", "BTC", 3.9e6, 0.06e6)]
+    thin = build_stats(Source(rows, base=8 * 30e3, held_hours=8), END, p, [HOUR_MS])
+    assert thin[0].baseline_usd == 30e3 and thin[0].coverage < p.min_coverage
+    assert evaluate(thin, p) == []  # under the $10M absolute tier: nothing fires
+    big = [("binance", "BTC", 12e6, 0.1e6)]
+    signal, = evaluate(build_stats(Source(big, base=8 * 30e3, held_hours=8), END, p,
+                                   [HOUR_MS]), p)
+    assert (signal.severity, signal.thin_history) == (1, True)  # notable by size, not 400x
+    assert signal.ratio is not None and signal.ratio > 20
+    full, = evaluate(build_stats(Source(big, base=168 * 30e3), END, p, [HOUR_MS]), p)
+    assert (full.severity, full.thin_history) == (3, False)
+    edge = build_stats(Source(big, base=168 * 30e3, held_hours=152), END, p, [HOUR_MS])
+    assert edge[0].coverage >= 0.9 and evaluate(edge, p)[0].severity == 3  # 152/168 = 90.5 %
