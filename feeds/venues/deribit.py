@@ -14,11 +14,29 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection
 
 from feeds.clock import Clock
-from feeds.model import HOUR_MS, Funding, Liquidation, OpenInterest, ParseError, Side
+from feeds.model import (
+    HOUR_MS,
+    Funding,
+    Liquidation,
+    OpenInterest,
+    ParseError,
+    Side,
+    canonical_coin,
+)
 from feeds.net.backoff import Backoff
 from feeds.net.ws import FeedTiming, Frame, GapFn, Sink, WsFeed
 from feeds.venues.base import FeedOptions, FundingPoll, Item, PollContext, refuse_rest_url
-from feeds.venues.parsing import dec, json_rows, loads, need, non_negative, positive, text, ts_ms
+from feeds.venues.parsing import (
+    dec,
+    each_item,
+    json_rows,
+    loads,
+    need,
+    non_negative,
+    positive,
+    text,
+    ts_ms,
+)
 
 EXCHANGE = "deribit"
 DEFAULT_URL = "wss://www.deribit.com/ws/api/v2"
@@ -46,6 +64,8 @@ def parse_trade(raw: Any, recv_ms: int) -> list[Liquidation]:
      "direction": "sell",                     # the TAKER's side
      "amount": 10,                            # USD (inverse) or base coin (BTC_USDC-...)
      "liquidation": "T"}                      # T: taker liquidated -> sold -> a LONG
+    The base coin is the instrument name's head (BTC-PERPETUAL, BTC_USDC-PERPETUAL: BTC);
+    `trade_id` is the venue's id, so two fills alike in time, price and size stay two.
     """
     if not isinstance(raw, dict):
         raise ParseError(f"data[]: expected an object, got {type(raw).__name__}")
@@ -64,15 +84,23 @@ def parse_trade(raw: Any, recv_ms: int) -> list[Liquidation]:
     sides = ([_TAKER[direction]] if "T" in who else []) + (
         [_MAKER[direction]] if "M" in who else [])
     ts = ts_ms(need(raw, "timestamp", name), "timestamp")
+    trade_id = raw.get("trade_id")
+    vid = str(trade_id) if isinstance(trade_id, (str, int)) and trade_id != "" else None
+    base = base_of(name)
     return [
         Liquidation(
             exchange=EXCHANGE, symbol=name, position_side=side, qty_base=qty, price=price,
             notional_usd=usd, ts_exchange_ms=ts, ts_recv_ms=recv_ms,
             sampled=False,  # every liquidation trade is published; 100ms only batches them
-            raw=raw,
+            raw=raw, base=base, venue_id=vid,
         )
         for side in sides
     ]
+
+
+def base_of(instrument_name: str) -> str:
+    """BTC-PERPETUAL, BTC-27MAR26, BTC_USDC-PERPETUAL, ETH-27DEC24-3000-C -> BTC / ETH."""
+    return canonical_coin(instrument_name.split("-", 1)[0].split("_", 1)[0])
 
 
 def _convert(name: str, amount: Decimal, price: Decimal) -> tuple[Decimal, Decimal]:
@@ -119,7 +147,8 @@ def parse_message(
     trades = need(params, "data", channel)
     if not isinstance(trades, list):
         raise ParseError("params.data: expected a list")
-    return [liq for trade in trades for liq in parse_trade(trade, recv_ms)]
+    # Each trade stands alone: an option liquidation beside a perpetual one costs only itself.
+    return each_item(EXCHANGE, trades, lambda trade: parse_trade(trade, recv_ms))
 
 
 def _request(request_id: int, method: str, params: Mapping[str, Any]) -> dict[str, Any]:

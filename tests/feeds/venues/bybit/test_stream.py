@@ -63,7 +63,7 @@ def pings(messages: list[str]) -> int:
 def test_recorded_payload_normalizes_to_documented_values() -> None:
     [liq] = bybit.parse_message(FIXTURE.read_text(), RECV_MS)
     assert liq.as_short_dict() == {
-        "exchange": "bybit", "symbol": "ROSEUSDT", "side": "short", "qty": 20000.0,
+        "exchange": "bybit", "symbol": "ROSEUSDT", "coin": "ROSE", "side": "short", "qty": 20000.0,
         "price": 0.04499, "usd": 899.8, "ts": 1739502302929, "sampled": False,
     }
     assert liq.notional_usd == Decimal("899.8") and liq.qty_base == Decimal(20000)
