@@ -37,6 +37,7 @@ from feeds.venues.parsing import (
     text,
     ts_ms,
 )
+from feeds.venues.reference import to_usd
 
 EXCHANGE = "deribit"
 DEFAULT_URL = "wss://www.deribit.com/ws/api/v2"
@@ -51,7 +52,8 @@ HEARTBEAT_S = 30  # what we ask for with public/set_heartbeat; Deribit's minimum
 # Who was liquidated, by the taker's direction. The maker took the other side of the trade.
 _TAKER = {"sell": Side.LONG, "buy": Side.SHORT}
 _MAKER = {"sell": Side.SHORT, "buy": Side.LONG}
-_LINEAR = re.compile(r"^[A-Z0-9]+_(USDC|USDT)-")  # BTC_USDC-PERPETUAL: amount in base coin
+# BTC_USDC-PERPETUAL: amount in base coin, price in the quote after the underscore.
+_LINEAR = re.compile(r"^[A-Z0-9]+_([A-Z0-9]+)-")
 _OPTION = re.compile(r"-\d+(d\d+)?-[CP]$")  # BTC-27DEC24-60000-C
 
 
@@ -80,10 +82,10 @@ def parse_trade(raw: Any, recv_ms: int) -> list[Liquidation]:
     name = text(need(raw, "instrument_name", "trade"), "instrument_name")
     price = positive(need(raw, "price", name), "price")
     amount = positive(need(raw, "amount", name), "amount")
-    qty, usd = _convert(name, amount, price)
+    ts = ts_ms(need(raw, "timestamp", name), "timestamp")
+    qty, usd, priced = _convert(name, amount, price, ts)
     sides = ([_TAKER[direction]] if "T" in who else []) + (
         [_MAKER[direction]] if "M" in who else [])
-    ts = ts_ms(need(raw, "timestamp", name), "timestamp")
     trade_id = raw.get("trade_id")
     vid = str(trade_id) if isinstance(trade_id, (str, int)) and trade_id != "" else None
     base = base_of(name)
@@ -92,7 +94,7 @@ def parse_trade(raw: Any, recv_ms: int) -> list[Liquidation]:
             exchange=EXCHANGE, symbol=name, position_side=side, qty_base=qty, price=price,
             notional_usd=usd, ts_exchange_ms=ts, ts_recv_ms=recv_ms,
             sampled=False,  # every liquidation trade is published; 100ms only batches them
-            raw=raw, base=base, venue_id=vid,
+            raw=raw, base=base, venue_id=vid, priced=priced,
         )
         for side in sides
     ]
@@ -103,14 +105,17 @@ def base_of(instrument_name: str) -> str:
     return canonical_coin(instrument_name.split("-", 1)[0].split("_", 1)[0])
 
 
-def _convert(name: str, amount: Decimal, price: Decimal) -> tuple[Decimal, Decimal]:
-    """Return (qty_base, notional_usd) of a trade `amount`."""
+def _convert(name: str, amount: Decimal, price: Decimal,
+             ts: int) -> tuple[Decimal, Decimal, bool]:
+    """Return (qty_base, notional_usd, priced) of a trade `amount`."""
     if _OPTION.search(name):
         raise ParseError(f"{name}: options are not supported (premium is quoted in the coin)")
     try:
-        if _LINEAR.match(name):
-            return amount, amount * price
-        return amount / price, amount  # perpetuals and inverse futures: amount is USD
+        linear = _LINEAR.match(name)
+        if linear:  # a quote other than USDC/USDT is converted, or the event is unpriced
+            usd, priced = to_usd(amount * price, linear.group(1), ts)
+            return amount, usd, priced
+        return amount / price, amount, True  # perpetuals and inverse futures: amount is USD
     except ArithmeticError:
         raise ParseError(f"{name}: amount or price out of range") from None
 

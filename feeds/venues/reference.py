@@ -43,3 +43,15 @@ class ReferencePrices:
 
 # One table per process: every venue's USD-quoted liquidations feed it, live and in replay.
 REFERENCE = ReferencePrices()
+
+
+USD_QUOTES = frozenset({"USD", "USDT", "USDC", "BUSD", "FDUSD"})
+
+
+def to_usd(value: Decimal, quote: str, ts_ms: int) -> tuple[Decimal, bool]:
+    """(USD, priced) of `value` units of `quote`: stablecoins as USD, BTC/ETH at their
+    reference price, anything else (or no recent reference) unpriced at 0."""
+    if quote in USD_QUOTES:
+        return value, True
+    ref = REFERENCE.usd(quote, ts_ms)
+    return (value * ref, True) if ref is not None else (Decimal(0), False)

@@ -27,6 +27,7 @@ from feeds.venues.okx.rest import (
     snapshot,
 )
 from feeds.venues.parsing import each_item, loads, need, positive, text, ts_ms
+from feeds.venues.reference import QUOTE_COINS, REFERENCE, USD_QUOTES, to_usd
 
 logger = logging.getLogger(__name__)
 
@@ -98,22 +99,30 @@ def parse_detail(
     side = position_side(detail, where)
     size = positive(need(detail, "sz", where), f"{where}.sz")
     price = positive(need(detail, "bkPx", where), f"{where}.bkPx")
+    ts = ts_ms(need(detail, "ts", where), f"{where}.ts")
+    base = base_of(item, spec.inst_id)
+    parts = spec.inst_id.split("-")  # BTC-USDT-SWAP, BTC-USD-260327: the quote is second
+    quote = parts[1] if len(parts) > 2 else "USD"
+    priced = True
     try:
         if spec.ct_type == "inverse" or spec.ct_val_ccy.upper() == "USD":
             usd = size * spec.ct_val
             qty = usd / price
         else:
             qty = size * spec.ct_val
-            usd = qty * price
+            # Linear: bkPx is in the quote currency; a coin quote is converted (reference.py).
+            usd, priced = to_usd(qty * price, quote, ts)
     except DecimalException:
         raise ParseError(f"{where}: size or price out of range") from None
-    if not (qty.is_finite() and qty > 0 and usd > 0):
+    if not (qty.is_finite() and qty > 0 and (usd > 0 or not priced)):
         raise ParseError(f"{where}: size or price out of range")
+    if quote in USD_QUOTES and base in QUOTE_COINS:
+        REFERENCE.note(base, ts, price)
     raw = {**{k: v for k, v in item.items() if k != "details"}, "details": [detail]}
     return Liquidation(
         exchange=EXCHANGE, symbol=spec.inst_id, position_side=side, qty_base=qty, price=price,
-        notional_usd=usd, ts_exchange_ms=ts_ms(need(detail, "ts", where), f"{where}.ts"),
-        ts_recv_ms=recv_ms, sampled=True, raw=raw, base=base_of(item, spec.inst_id),
+        notional_usd=usd, ts_exchange_ms=ts, ts_recv_ms=recv_ms, sampled=True, raw=raw,
+        base=base, priced=priced,
     )
 
 
