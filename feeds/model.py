@@ -121,14 +121,19 @@ class Liquidation:
     # the venue gives none.
     base: str | None = None
     venue_id: str | None = None
-    # False when the contract is quoted in a coin (ETHBTC) and no USD price of that coin was
-    # known at the time: notional_usd is then 0, never a coin amount labelled USD.
-    priced: bool = True
 
     @property
     def ts_ms(self) -> int:
         """Exchange time when the venue sends one, else receive time (BitMEX)."""
         return self.ts_exchange_ms if self.ts_exchange_ms is not None else self.ts_recv_ms
+
+    @property
+    def priced(self) -> bool:
+        """False when the contract is quoted in a coin (ETHBTC) and no USD price of that coin
+        was known at the time: notional_usd is then 0, never a coin amount labelled USD.
+        Every priced event is worth more than 0 (each parser checks), so 0 says it; no
+        field, because each one more costs every event on the hottest path of ingest."""
+        return bool(self.notional_usd)
 
     @property
     def coin(self) -> str:

@@ -38,8 +38,7 @@ def parse_event(obj: Any) -> Liquidation:
     usd = dec(need(obj, "usd", "event"), "usd")
     if usd < 0:
         raise ParseError(f"usd: must not be negative, got {usd}")
-    priced = obj.get("unpriced") is not True
-    if not priced and usd != 0:
+    if obj.get("unpriced") is True and usd != 0:
         raise ParseError(f"usd: an unpriced event has no USD value, got {usd}")
     at = ts_ms(need(obj, "ts", "event"), "ts")
     coin, vid = obj.get("coin"), obj.get("id")
@@ -60,7 +59,6 @@ def parse_event(obj: Any) -> Liquidation:
         raw=obj,
         base=canonical_coin(coin) if coin is not None else None,
         venue_id=str(vid) if vid is not None else None,
-        priced=priced,
     )
 
 

@@ -5,7 +5,6 @@ The stream is sampled: at most one liquidation per symbol per 1000 ms (PROTOCOLS
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -51,6 +50,7 @@ _SIDES = {"SELL": Side.LONG, "BUY": Side.SHORT}
 # (BTCUSDT_260327), a COIN-M one with _PERP (BTCUSD_PERP). The quote assets it lists:
 _QUOTE_ASSETS = ("FDUSD", "USDT", "USDC", "BUSD", "USD", "BTC")
 _USD_QUOTES = frozenset({"FDUSD", "USDT", "USDC", "BUSD", "USD"})
+_LATEST = REFERENCE.latest
 
 
 def split_symbol(symbol: str) -> tuple[str | None, str | None]:
@@ -62,15 +62,23 @@ def split_symbol(symbol: str) -> tuple[str | None, str | None]:
     return None, None
 
 
-@functools.lru_cache(maxsize=4096)
-def symbol_parts(exchange: str, symbol: str) -> tuple[str | None, str | None]:
+# symbol -> (base, quote, USD-quoted?, a reference coin to note?): a plain dict, not an
+# lru_cache, because this runs for every event on the hottest path of ingest.
+_PARTS: dict[str, tuple[str | None, str | None, bool, bool]] = {}
+
+
+def symbol_parts(exchange: str, symbol: str) -> tuple[str | None, str | None, bool, bool]:
     """split_symbol, said once per symbol: no exchangeInfo is loaded for USDⓈ-M, so its
-    base and quote come from the naming rule (COIN-M replaces them from its table)."""
+    base and quote come from the naming rule (COIN-M replaces the base from its table)."""
     base, quote = split_symbol(symbol)
     if exchange == EXCHANGE:
         logger.info("%s %s: base %s, quote %s read from the symbol name", exchange, symbol,
                     base, quote)
-    return base, quote
+    usd_quoted = quote in _USD_QUOTES
+    parts = (base, quote, usd_quoted, usd_quoted and base in QUOTE_COINS)
+    if len(_PARTS) < 10_000:
+        _PARTS[symbol] = parts
+    return parts
 
 
 def parse_force_order(
@@ -94,18 +102,17 @@ def parse_force_order(
     if price <= 0:  # ap is 0 on some unfilled edge cases: fall back to the limit price
         price = positive(need(o, "p", "o"), "o.p")
     ts = ts_ms(o.get("T", raw.get("E")), "o.T")
-    base, quote = symbol_parts(exchange, symbol)
-    usd, priced = qty * price, True
-    if quote in _USD_QUOTES:
-        if base in QUOTE_COINS:
-            REFERENCE.note(base, ts, price)
-    elif quote is not None:  # ETHBTC: price is in BTC, so qty × price is BTC, not USD
+    base, quote, usd_quoted, reference = _PARTS.get(symbol) or symbol_parts(exchange, symbol)
+    usd = qty * price
+    if reference:
+        _LATEST[base] = (ts, price)  # type: ignore[index]  # REFERENCE.note, inlined
+    elif not usd_quoted and quote is not None:  # ETHBTC: qty × price is BTC, not USD
         ref = REFERENCE.usd(quote, ts)
-        usd, priced = (usd * ref, True) if ref is not None else (Decimal(0), False)
+        usd = usd * ref if ref is not None else Decimal(0)  # 0: unpriced (Liquidation.priced)
     # Positional: keywords cost a third more on the hottest line of ingest.
     return Liquidation(exchange, symbol, _SIDES[side_raw], qty, price, usd, ts, recv_ms,
                        True,  # sampled: at most one liquidation per symbol per 1000 ms
-                       raw, base, None, priced)
+                       raw, base)
 
 
 def parse_message(
@@ -123,6 +130,8 @@ def parse_message(
     if isinstance(msg, dict) and "stream" in msg and "data" in msg:
         msg = msg["data"]
     if not isinstance(msg, list):  # one event per frame: the common case, kept short
+        if type(msg) is dict and msg.get("e") == "forceOrder":
+            return [parse_item(msg, recv_ms)]
         return _one(msg, recv_ms, parse_item)
     # `!forceOrder@arr` may batch: each item stands alone (parsing.each_item).
     return each_item(exchange, msg, lambda item: _one(item, recv_ms, parse_item))

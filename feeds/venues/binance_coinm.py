@@ -151,7 +151,7 @@ def parse_force_order(
         raise ParseError(f"{symbol}: size or price out of range")
     coin = _base_asset(o, symbol, bases or {}) or base.base
     # Contracts are USD-sized whatever the quote, so the event is always priced.
-    return dataclasses.replace(base, qty_base=qty, notional_usd=usd, base=coin, priced=True)
+    return dataclasses.replace(base, qty_base=qty, notional_usd=usd, base=coin)
 
 
 def _base_asset(o: dict[str, Any], symbol: str, bases: Mapping[str, str]) -> str | None:

@@ -83,7 +83,7 @@ def parse_trade(raw: Any, recv_ms: int) -> list[Liquidation]:
     price = positive(need(raw, "price", name), "price")
     amount = positive(need(raw, "amount", name), "amount")
     ts = ts_ms(need(raw, "timestamp", name), "timestamp")
-    qty, usd, priced = _convert(name, amount, price, ts)
+    qty, usd = _convert(name, amount, price, ts)
     sides = ([_TAKER[direction]] if "T" in who else []) + (
         [_MAKER[direction]] if "M" in who else [])
     trade_id = raw.get("trade_id")
@@ -94,7 +94,7 @@ def parse_trade(raw: Any, recv_ms: int) -> list[Liquidation]:
             exchange=EXCHANGE, symbol=name, position_side=side, qty_base=qty, price=price,
             notional_usd=usd, ts_exchange_ms=ts, ts_recv_ms=recv_ms,
             sampled=False,  # every liquidation trade is published; 100ms only batches them
-            raw=raw, base=base, venue_id=vid, priced=priced,
+            raw=raw, base=base, venue_id=vid,  # usd 0 when unpriced (Liquidation.priced)
         )
         for side in sides
     ]
@@ -106,16 +106,15 @@ def base_of(instrument_name: str) -> str:
 
 
 def _convert(name: str, amount: Decimal, price: Decimal,
-             ts: int) -> tuple[Decimal, Decimal, bool]:
-    """Return (qty_base, notional_usd, priced) of a trade `amount`."""
+             ts: int) -> tuple[Decimal, Decimal]:
+    """Return (qty_base, notional_usd) of a trade `amount`; USD 0 when it cannot be priced."""
     if _OPTION.search(name):
         raise ParseError(f"{name}: options are not supported (premium is quoted in the coin)")
     try:
         linear = _LINEAR.match(name)
         if linear:  # a quote other than USDC/USDT is converted, or the event is unpriced
-            usd, priced = to_usd(amount * price, linear.group(1), ts)
-            return amount, usd, priced
-        return amount / price, amount, True  # perpetuals and inverse futures: amount is USD
+            return amount, to_usd(amount * price, linear.group(1), ts)[0]
+        return amount / price, amount  # perpetuals and inverse futures: amount is USD
     except ArithmeticError:
         raise ParseError(f"{name}: amount or price out of range") from None
 

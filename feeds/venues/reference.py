@@ -23,22 +23,23 @@ class ReferencePrices:
 
     def __init__(self, max_age_ms: int = MAX_AGE_MS) -> None:
         self.max_age_ms = max_age_ms
-        self._last: dict[str, tuple[int, Decimal]] = {}
+        # coin -> (event ms, USD price). The hottest parser (Binance) sets it directly:
+        # `latest[coin] = (ts, price)`; the last one noted wins, even if a venue sends a
+        # slightly older event late, since a liquidation price only serves within minutes.
+        self.latest: dict[str, tuple[int, Decimal]] = {}
 
     def note(self, coin: str, ts_ms: int, price: Decimal) -> None:
-        last = self._last.get(coin)
-        if last is None or ts_ms >= last[0]:
-            self._last[coin] = (ts_ms, price)
+        self.latest[coin] = (ts_ms, price)
 
     def usd(self, coin: str, ts_ms: int) -> Decimal | None:
         """The USD price of `coin` at `ts_ms`, or None when none recent enough is known."""
-        last = self._last.get(coin)
+        last = self.latest.get(coin)
         if last is None or abs(ts_ms - last[0]) > self.max_age_ms:
             return None
         return last[1]
 
     def clear(self) -> None:
-        self._last.clear()
+        self.latest.clear()
 
 
 # One table per process: every venue's USD-quoted liquidations feed it, live and in replay.

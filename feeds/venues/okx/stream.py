@@ -122,7 +122,7 @@ def parse_detail(
     return Liquidation(
         exchange=EXCHANGE, symbol=spec.inst_id, position_side=side, qty_base=qty, price=price,
         notional_usd=usd, ts_exchange_ms=ts, ts_recv_ms=recv_ms, sampled=True, raw=raw,
-        base=base, priced=priced,
+        base=base,  # usd 0 when unpriced (Liquidation.priced)
     )
 
 
