@@ -76,7 +76,7 @@ def test_side_is_the_position_side_unlike_binance() -> None:
     [buy] = bybit.parse_message(make_frame({"S": "Buy"}), RECV_MS)
     [sell] = bybit.parse_message(make_frame({"S": "Sell"}), RECV_MS)
     assert (buy.position_side, sell.position_side) == (Side.LONG, Side.SHORT)
-    binance = json.loads(Path(FIXTURE.parent / "binance_usdm_forceorder.json").read_text())
+    binance = json.loads((FIXTURES / "binance_usdm_forceorder.json").read_text())
     binance["o"]["S"] = "BUY"
     assert binance_force_order(binance, RECV_MS).position_side is Side.SHORT
 
