@@ -120,8 +120,10 @@ def fault_kind(exc: ParseError) -> str:
 def note_fault(exchange: str, exc: ParseError) -> None:
     """Count one skipped item; the first of each kind per venue is logged with its detail."""
     key = (exchange, fault_kind(exc))
+    if key not in ITEM_FAULTS and len(ITEM_FAULTS) >= 1000:
+        key = (exchange, "other")  # hostile input cannot grow the table without bound
     ITEM_FAULTS[key] += 1
-    if ITEM_FAULTS[key] == 1 and len(ITEM_FAULTS) < 1000:
+    if ITEM_FAULTS[key] == 1:
         logger.warning("%s: skipped a liquidation item (%s); further items with this fault "
                        "are counted, not logged", exchange, exc)
 
