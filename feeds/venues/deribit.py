@@ -87,7 +87,8 @@ def parse_trade(raw: Any, recv_ms: int) -> list[Liquidation]:
     sides = ([_TAKER[direction]] if "T" in who else []) + (
         [_MAKER[direction]] if "M" in who else [])
     trade_id = raw.get("trade_id")
-    vid = str(trade_id) if isinstance(trade_id, (str, int)) and trade_id != "" else None
+    vid = (str(trade_id) if isinstance(trade_id, (str, int)) and not isinstance(trade_id, bool)
+           and trade_id != "" else None)
     base = base_of(name)
     return [
         Liquidation(
