@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 from feeds.venues.registry import VENUES, venue_module  # noqa: E402
 
-FIXTURES = ROOT.parent / "shared" / "fixtures" / "exchanges"  # ../shared beside the checkout
+FIXTURES = ROOT / "tests" / "payloads"  # the conformance corpus: one folder per venue
 FIXTURE = {
     "binance": "binance_usdm_forceorder.json",
     "binance-coinm": "binance_coinm_forceorder.json",
@@ -47,10 +47,16 @@ def _instruments(tmp: Path) -> dict[str, str | None]:
     return {"binance-coinm": str(coinm), "okx": str(okx)}
 
 
+def _fixture(fixtures: Path, venue: str) -> str:
+    path = fixtures / FIXTURE[venue]  # a flat folder (shared/fixtures) or one per venue
+    if not path.exists():
+        path = next(fixtures.glob(f"*/{FIXTURE[venue]}"), path)
+    return path.read_text()
+
+
 def _frames(venue: str, n: int, fixtures: Path = FIXTURES) -> list[str]:
     """n distinct frames: the fixture with its identifiers varied (BitMEX tracks orderIDs)."""
-    base = COINGLASS_FRAME if venue == "coinglass" else json.loads(
-        (fixtures / FIXTURE[venue]).read_text())
+    base = COINGLASS_FRAME if venue == "coinglass" else json.loads(_fixture(fixtures, venue))
     text = json.dumps(base)
     out = []
     for i in range(n):
@@ -71,7 +77,8 @@ def _rate(fn: Callable[[str], object], frames: list[str]) -> float:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--frames", type=int, default=50_000)
-    p.add_argument("--fixtures", type=Path, default=FIXTURES, help="shared/fixtures/exchanges")
+    p.add_argument("--fixtures", type=Path, default=FIXTURES,
+                   help="tests/payloads (or a flat shared/fixtures/exchanges)")
     args = p.parse_args(argv)
     print(f"{'venue':<14} {'ours frames/s':>14} {'json.loads/s':>14} {'ratio':>7}")
     with tempfile.TemporaryDirectory() as tmp:

@@ -182,6 +182,8 @@ def render_totals(t: Totals, window_ms: int, label: str) -> str:
     if t.sampled_exchanges:
         names = ", ".join(sorted(t.sampled_exchanges))
         lines.append(f"Lower bound: {names} feed(s) are sampled.")
+    if t.unpriced:
+        lines.append(f"Not in the sums: {t.unpriced} coin-quoted events with no USD price known.")
     return "\n".join(lines)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import enum
 import functools
 import hashlib
+import logging
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -14,8 +16,15 @@ MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
 
-# Stablecoin and fiat quotes, longest first so "USDT" wins over "USD".
-_QUOTES = ("FDUSD", "USDT", "USDC", "BUSD", "USDE", "TUSD", "USD", "PERP", "EUR")
+logger = logging.getLogger(__name__)
+
+# Stablecoin and fiat quotes, longest first so "USDT" wins over "USD". PERP: Bybit's old USDC
+# perpetual naming (BTCPERP). No TUSD: it would read XBTUSD as XB and DOTUSD as DO.
+_QUOTES = ("FDUSD", "USDT", "USDC", "BUSD", "USDE", "USD", "PERP", "EUR")
+# Quarterly contracts named by month code and year: XBTZ25 (BitMEX), BTCUSDH26 (Bybit inverse).
+_DATED = re.compile(r"^([A-Z0-9]{2,}?)(?:USDT|USDC|USD)?[FGHJKMNQUVXZ]\d{2}$")
+# One name per asset: venues that spell it otherwise are mapped here (BitMEX's XBT).
+COIN_ALIASES = {"XBT": "BTC"}
 MARKET = "*"  # scope / coin / exchange wildcard: "summed across all"
 
 
@@ -30,17 +39,47 @@ class Side(enum.StrEnum):
     SHORT = "short"
 
 
+def canonical_coin(name: str) -> str:
+    """The one name of an asset across venues: XBT -> BTC, anything else upper-cased."""
+    upper = name.upper()
+    return COIN_ALIASES.get(upper, upper)
+
+
 @functools.lru_cache(maxsize=4096)  # called per event; venues list a few hundred symbols
 def coin_of(symbol: str) -> str:
-    """Return the base asset of a venue symbol: BTCUSDT, BTC-USDT-SWAP, BTCUSD_PERP -> BTC."""
+    """Guess the base asset from a symbol string; venues that know it say so instead.
+
+    BTCUSDT, BTC-USDT-SWAP, BTCUSD_PERP, BTCUSDT_260327, BTC_USDC-PERPETUAL, XBTUSD, XBTZ25,
+    BTCUSDH26, BTCPERP -> BTC. A bare coin (BTC, XBT) is its own base.
+    """
     s = symbol.upper()
-    for sep in ("-", "_", "/", ":"):
-        if sep in s:
-            return s.split(sep, 1)[0]
+    for sep in ("-", "/", ":"):
+        if sep in s:  # BTC-USDT-SWAP, BTC_USDC-PERPETUAL, BTC/USDT: the base comes first
+            s = s.split(sep, 1)[0]
+            break
+    if "_" in s:
+        head, tail = s.split("_", 1)
+        # BTC_USDC (Deribit linear): the base is the head as it stands; BTCUSD_PERP and
+        # BTCUSDT_260327 (Binance): the head still carries its quote.
+        if tail in ("USDC", "USDT"):
+            return canonical_coin(head)
+        s = head
     for quote in _QUOTES:
         if s.endswith(quote) and len(s) > len(quote):
-            return s[: -len(quote)]
-    return s
+            return canonical_coin(s[: -len(quote)])
+    dated = _DATED.match(s)
+    if dated:
+        return canonical_coin(dated.group(1))
+    return canonical_coin(s)
+
+
+@functools.lru_cache(maxsize=4096)
+def guessed_coin(exchange: str, symbol: str) -> str:
+    """coin_of for an event whose venue did not name its base: logged once per symbol."""
+    coin = coin_of(symbol)
+    logger.info("%s %s: base coin guessed from the symbol as %s (no instrument metadata)",
+                exchange, symbol, coin)
+    return coin
 
 
 def ms_to_dt(ts_ms: int) -> datetime:
@@ -77,6 +116,11 @@ class Liquidation:
     ts_recv_ms: int
     sampled: bool
     raw: Any = field(default=None, compare=False, repr=False)
+    # The venue's own identity: base coin (canonical, from its instrument name or metadata)
+    # and the id it gives the fill or order (Deribit trade_id, BitMEX orderID); None when
+    # the venue gives none.
+    base: str | None = None
+    venue_id: str | None = None
 
     @property
     def ts_ms(self) -> int:
@@ -84,27 +128,45 @@ class Liquidation:
         return self.ts_exchange_ms if self.ts_exchange_ms is not None else self.ts_recv_ms
 
     @property
+    def priced(self) -> bool:
+        """False when the contract is quoted in a coin (ETHBTC) and no USD price of that coin
+        was known at the time: notional_usd is then 0, never a coin amount labelled USD.
+        Every priced event is worth more than 0 (each parser checks), so 0 says it; no
+        field, because each one more costs every event on the hottest path of ingest."""
+        return bool(self.notional_usd)
+
+    @property
     def coin(self) -> str:
-        return coin_of(self.symbol)
+        base = self.base
+        return base if base is not None else guessed_coin(self.exchange, self.symbol)
 
     def event_key(self) -> int:
         """Return a signed 64-bit id that is equal for the same event seen twice.
 
         Built from exchange, symbol, side, exchange time, price and quantity
-        (RELIABILITY.md item 4), so a resent frame maps onto the stored row.
+        (RELIABILITY.md item 4), so a resent frame maps onto the stored row; plus the venue's
+        own id when it gives one, so two fills alike in all of those stay two. Without an id
+        the text is what it always was: rows stored before ids were keyed keep their key.
         """
         text = (
             f"{self.exchange}|{self.symbol}|{self.position_side.value}|{self.ts_ms}|"
             f"{self.price.normalize()}|{self.qty_base.normalize()}"
         )
+        if self.venue_id is not None:
+            text += f"|id={self.venue_id}"
         digest = hashlib.blake2b(text.encode(), digest_size=8).digest()
         return int.from_bytes(digest, "big", signed=True)
 
     def as_short_dict(self) -> dict[str, Any]:
-        """Return the `liqbot decode` JSON shape (DESIGN.md short keys)."""
-        return {
+        """Return the `liqbot decode` JSON shape (DESIGN.md short keys).
+
+        `coin` is the base the event is counted under; `id` (only when the venue gives one)
+        keeps distinct fills distinct when the output is replayed.
+        """
+        out = {
             "exchange": self.exchange,
             "symbol": self.symbol,
+            "coin": self.coin,
             "side": self.position_side.value,
             "qty": float(self.qty_base),
             "price": float(self.price),
@@ -112,6 +174,11 @@ class Liquidation:
             "ts": self.ts_ms,
             "sampled": self.sampled,
         }
+        if self.venue_id is not None:
+            out["id"] = self.venue_id
+        if not self.priced:
+            out["unpriced"] = True
+        return out
 
 
 @dataclass(frozen=True, slots=True)

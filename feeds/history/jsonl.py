@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from feeds.history.base import HistoryData, file_error
-from feeds.model import Liquidation, ParseError, Side
+from feeds.model import Liquidation, ParseError, Side, canonical_coin
 from feeds.venues import binance
 from feeds.venues.parsing import dec, loads, need, positive, text, ts_ms
 
@@ -24,7 +24,10 @@ def parse_event(obj: Any) -> Liquidation:
 
     {"exchange": "binance", "symbol": "BTCUSDT", "side": "long",   # the liquidated POSITION
      "qty": 0.014, "price": 9910.0, "usd": 138.74,                  # base units, USD notional
-     "ts": 1568014460893, "sampled": true}                          # exchange ms; sampled optional
+     "ts": 1568014460893, "sampled": true,                          # exchange ms; sampled optional
+     "coin": "BTC", "id": "9178"}     # optional: the venue's base and its own fill/order id
+    A line without `coin` is filed under the coin its symbol names; without `id` it is
+    keyed as before ids existed, so older decode output replays onto the same rows.
     """
     side = need(obj, "side", "event")
     if side not in _SIDES:
@@ -35,7 +38,14 @@ def parse_event(obj: Any) -> Liquidation:
     usd = dec(need(obj, "usd", "event"), "usd")
     if usd < 0:
         raise ParseError(f"usd: must not be negative, got {usd}")
+    if obj.get("unpriced") is True and usd != 0:
+        raise ParseError(f"usd: an unpriced event has no USD value, got {usd}")
     at = ts_ms(need(obj, "ts", "event"), "ts")
+    coin, vid = obj.get("coin"), obj.get("id")
+    if coin is not None and (not isinstance(coin, str) or not coin.isalnum()):
+        raise ParseError(f"coin: expected letters and digits, got {str(coin)[:20]!r}")
+    if vid is not None and (isinstance(vid, bool) or not isinstance(vid, (str, int))):
+        raise ParseError(f"id: expected a string, got {str(vid)[:20]!r}")
     return Liquidation(
         exchange=text(need(obj, "exchange", "event"), "exchange"),
         symbol=text(need(obj, "symbol", "event"), "symbol"),
@@ -47,6 +57,8 @@ def parse_event(obj: Any) -> Liquidation:
         ts_recv_ms=at,  # the decode shape carries no receive time
         sampled=sampled,
         raw=obj,
+        base=canonical_coin(coin) if coin is not None else None,
+        venue_id=str(vid) if vid is not None else None,
     )
 
 

@@ -14,7 +14,17 @@ import numpy as np
 import pandas as pd
 
 from feeds.history.base import HistoryData, file_error
-from feeds.model import DAY_MS, HOUR_MS, Bucket, Candle, Funding, Liquidation, OpenInterest, Side
+from feeds.model import (
+    DAY_MS,
+    HOUR_MS,
+    Bucket,
+    Candle,
+    Funding,
+    Liquidation,
+    OpenInterest,
+    Side,
+    canonical_coin,
+)
 from feeds.venues.okx import ContractSpec, load_okx_instruments
 
 logger = logging.getLogger(__name__)
@@ -124,7 +134,8 @@ def _okx_events(df: pd.DataFrame, path: str | Path, instruments: str | Path | No
         qty = contracts * spec.ct_val
         events.append(
             Liquidation(
-                "okx", spec.inst_id, _OKX_SIDES[side], qty, px, qty * px, ts, ts, sampled=True
+                "okx", spec.inst_id, _OKX_SIDES[side], qty, px, qty * px, ts, ts, sampled=True,
+                base=canonical_coin(str(coin)),  # the file names the coin: no guess
             )
         )
     ct = ", ".join(f"{s.inst_id} {s.ct_val}" for s in used.values())

@@ -39,6 +39,7 @@ from feeds.store.totals import (
     event_totals,
     filters,
     parse_window,
+    unpriced_events,
     window_name,
 )
 
@@ -202,13 +203,16 @@ class Store:
         start = end - window_ms
         where, wargs = filters(coin, exchange)
         rows: tuple[TotalsRow, ...] = ()
+        unpriced = 0
         if source in ("auto", "events"):
             rows = event_totals(self._conn, start, end, where, wargs)
+            if rows:
+                unpriced = unpriced_events(self._conn, start, end, where, wargs)
         if not rows and source != "events":
             rows = aggregate_totals(self._conn, start, end, where, wargs, source)
         # Throttled feeds (PROTOCOLS.md overview): totals that include them are lower bounds.
         sampled = frozenset(r.exchange for r in rows if r.exchange in sampled_venues)
-        return Totals(start, end, rows, sampled)
+        return Totals(start, end, rows, sampled, unpriced)
 
     def coverage(self, end_ms: int, span_ms: int, *, coin: str | None = None
                  ) -> tuple[int, int]:

@@ -165,6 +165,12 @@ MIGRATIONS: list[str] = [
     ALTER TABLE events_v5 RENAME TO events;
     CREATE UNIQUE INDEX events_ts_uid ON events (ts_ms, uid);
     """,
+    # v6: events without a USD value (a coin-quoted contract and no reference price at the
+    # time: Liquidation.priced) are stored with usd = 0, never a coin amount; this index
+    # lets a window's totals count them cheaply. Rows already stored are not touched.
+    """
+    CREATE INDEX events_unpriced ON events (ts_ms) WHERE usd = 0;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -62,6 +62,9 @@ class Totals:
     end_ms: int
     rows: tuple[TotalsRow, ...] = field(default=())
     sampled_exchanges: frozenset[str] = frozenset()
+    # Events in the window that have no USD value (coin-quoted, no reference price): they
+    # are in `count` but not in the sums.
+    unpriced: int = 0
 
     @property
     def long_usd(self) -> float:
@@ -97,6 +100,7 @@ class Totals:
             "total_usd": self.total_usd,
             "count": self.count,
             "lower_bound": bool(self.sampled_exchanges),
+            "unpriced": self.unpriced,
             "by_coin": [{"coin": c, "long_usd": lg, "short_usd": sh}
                         for c, lg, sh in self.by("coin")],
             "by_exchange": [
@@ -120,6 +124,14 @@ def event_totals(conn: sqlite3.Connection, start: int, end: int, where: str,
         f"FROM ({union}) {where} GROUP BY exchange, coin"
     )
     return tuple(TotalsRow(*r) for r in conn.execute(sql, args + wargs))
+
+
+def unpriced_events(conn: sqlite3.Connection, start: int, end: int, where: str,
+                    wargs: list[Any]) -> int:
+    """How many events in [start, end) carry no USD value (the partial index of v6)."""
+    cond = f"{where} AND" if where else "WHERE"
+    sql = f"SELECT count(*) FROM events {cond} usd = 0 AND ts_ms >= ? AND ts_ms < ?"
+    return int(conn.execute(sql, [*wargs, start, end]).fetchone()[0])
 
 
 def aggregate_totals(conn: sqlite3.Connection, start: int, end: int, where: str,

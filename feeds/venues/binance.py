@@ -5,6 +5,7 @@ The stream is sampled: at most one liquidation per symbol per 1000 ms (PROTOCOLS
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -13,13 +14,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from feeds.clock import Clock
-from feeds.model import Funding, Liquidation, OpenInterest, ParseError, Side
+from feeds.model import Funding, Liquidation, OpenInterest, ParseError, Side, canonical_coin
 from feeds.net.backoff import Backoff
 from feeds.net.ws import FeedTiming, GapFn, Sink, WsFeed
 from feeds.venues.base import FeedOptions, FundingPoll, Item, PollContext, refuse_rest_url
 from feeds.venues.parsing import (
     DEFAULT_INTERVAL_H,
     dec,
+    each_item,
     funding_by_symbol,
     interval_hours,
     json_rows,
@@ -30,6 +32,9 @@ from feeds.venues.parsing import (
     text,
     ts_ms,
 )
+from feeds.venues.reference import QUOTE_COINS, REFERENCE
+
+logger = logging.getLogger(__name__)
 
 EXCHANGE = "binance"
 # Since 2026-04-23 forceOrder is only served on the /market route (PROTOCOLS.md §1).
@@ -41,6 +46,39 @@ SAMPLED = True
 _HOSTS = frozenset({"fstream.binance.com"})
 
 _SIDES = {"SELL": Side.LONG, "BUY": Side.SHORT}
+# Binance names every futures contract {base}{quote}, a delivery one with _{YYMMDD} after it
+# (BTCUSDT_260327), a COIN-M one with _PERP (BTCUSD_PERP). The quote assets it lists:
+_QUOTE_ASSETS = ("FDUSD", "USDT", "USDC", "BUSD", "USD", "BTC")
+_USD_QUOTES = frozenset({"FDUSD", "USDT", "USDC", "BUSD", "USD"})
+_LATEST = REFERENCE.latest
+
+
+def split_symbol(symbol: str) -> tuple[str | None, str | None]:
+    """(base, quote) of a Binance futures symbol; (None, None) outside its naming rule."""
+    pair = symbol.split("_", 1)[0].upper()
+    for quote in _QUOTE_ASSETS:
+        if pair.endswith(quote) and len(pair) > len(quote):
+            return canonical_coin(pair[: -len(quote)]), quote
+    return None, None
+
+
+# symbol -> (base, quote, USD-quoted?, a reference coin to note?): a plain dict, not an
+# lru_cache, because this runs for every event on the hottest path of ingest.
+_PARTS: dict[str, tuple[str | None, str | None, bool, bool]] = {}
+
+
+def symbol_parts(exchange: str, symbol: str) -> tuple[str | None, str | None, bool, bool]:
+    """split_symbol, said once per symbol: no exchangeInfo is loaded for USDⓈ-M, so its
+    base and quote come from the naming rule (COIN-M replaces the base from its table)."""
+    base, quote = split_symbol(symbol)
+    if exchange == EXCHANGE:
+        logger.info("%s %s: base %s, quote %s read from the symbol name", exchange, symbol,
+                    base, quote)
+    usd_quoted = quote in _USD_QUOTES
+    parts = (base, quote, usd_quoted, usd_quoted and base in QUOTE_COINS)
+    if len(_PARTS) < 10_000:
+        _PARTS[symbol] = parts
+    return parts
 
 
 def parse_force_order(
@@ -63,17 +101,25 @@ def parse_force_order(
     price = dec(need(o, "ap", "o"), "o.ap")
     if price <= 0:  # ap is 0 on some unfilled edge cases: fall back to the limit price
         price = positive(need(o, "p", "o"), "o.p")
+    ts = ts_ms(o.get("T", raw.get("E")), "o.T")
+    base, quote, usd_quoted, reference = _PARTS.get(symbol) or symbol_parts(exchange, symbol)
+    usd = qty * price
+    if reference:
+        _LATEST[base] = (ts, price)  # type: ignore[index]  # REFERENCE.note, inlined
+    elif not usd_quoted and quote is not None:  # ETHBTC: qty × price is BTC, not USD
+        ref = REFERENCE.usd(quote, ts)
+        usd = usd * ref if ref is not None else Decimal(0)  # 0: unpriced (Liquidation.priced)
     # Positional: keywords cost a third more on the hottest line of ingest.
-    return Liquidation(exchange, symbol, _SIDES[side_raw], qty, price, qty * price,
-                       ts_ms(o.get("T", raw.get("E")), "o.T"), recv_ms,
+    return Liquidation(exchange, symbol, _SIDES[side_raw], qty, price, usd, ts, recv_ms,
                        True,  # sampled: at most one liquidation per symbol per 1000 ms
-                       raw)
+                       raw, base)
 
 
 def parse_message(
     msg: Any,
     recv_ms: int,
     parse_item: Callable[[dict[str, Any], int], Liquidation] = parse_force_order,
+    exchange: str = EXCHANGE,
 ) -> list[Liquidation]:
     """Normalize one websocket message: raw, combined-stream wrapped, or an array.
 
@@ -83,19 +129,24 @@ def parse_message(
         msg = loads(msg)
     if isinstance(msg, dict) and "stream" in msg and "data" in msg:
         msg = msg["data"]
-    items = msg if isinstance(msg, list) else [msg]
-    out: list[Liquidation] = []
-    for item in items:
-        if not isinstance(item, dict):
-            raise ParseError(f"expected an object, got {type(item).__name__}")
-        if "result" in item and "id" in item:
-            continue  # subscription ack
-        if item.get("e") != "forceOrder":
-            if "e" in item:
-                continue  # another stream's event on a combined socket
-            raise ParseError("not a forceOrder event: missing key 'e'")
-        out.append(parse_item(item, recv_ms))
-    return out
+    if not isinstance(msg, list):  # one event per frame: the common case, kept short
+        if type(msg) is dict and msg.get("e") == "forceOrder":
+            return [parse_item(msg, recv_ms)]
+        return _one(msg, recv_ms, parse_item)
+    # `!forceOrder@arr` may batch: each item stands alone (parsing.each_item).
+    return each_item(exchange, msg, lambda item: _one(item, recv_ms, parse_item))
+
+
+def _one(
+    item: Any, recv_ms: int, parse_item: Callable[[dict[str, Any], int], Liquidation]
+) -> list[Liquidation]:
+    if not isinstance(item, dict):
+        raise ParseError(f"expected an object, got {type(item).__name__}")
+    if item.get("e") != "forceOrder":
+        if "e" in item or ("result" in item and "id" in item):
+            return []  # another stream's event on a combined socket, or a subscription ack
+        raise ParseError("not a forceOrder event: missing key 'e'")
+    return [parse_item(item, recv_ms)]
 
 
 def binance_feed(

@@ -12,7 +12,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from feeds.model import DAY_MS, Liquidation, ParseError
+from feeds.model import DAY_MS, Liquidation, ParseError, canonical_coin
 from feeds.net.http import DEFAULT_TIMEOUT_S, JsonClient
 from feeds.net.ws import Frame, Sink, WsFeed
 from feeds.venues import binance
@@ -43,10 +43,11 @@ class UnknownContract(ParseError):
 
 
 def parse_exchange_info(payload: Any, where: str = "exchangeInfo") -> Specs:
-    """Index the USD value of one contract by symbol AND by pair.
+    """Index the USD value (and base asset) of one contract by symbol AND by pair.
 
     {"symbols": [{"symbol": "BTCUSD_PERP",         # or a delivery contract, BTCUSD_200925
                   "pair": "BTCUSD",
+                  "baseAsset": "BTC", "quoteAsset": "USD", "marginAsset": "BTC",
                   "contractSize": 100, ...}]}      # USD per contract (10 on most non-BTC)
 
     The pair entry lets an expired delivery contract, gone from exchangeInfo, still be sized;
@@ -57,6 +58,7 @@ def parse_exchange_info(payload: Any, where: str = "exchangeInfo") -> Specs:
         raise ParseError(f"{where}: 'symbols' must be a list")
     specs: Specs = {}
     by_pair: dict[str, set[Decimal]] = {}
+    pair_base: dict[str, set[str]] = {}
     for i, row in enumerate(rows):
         try:
             symbol = text(need(row, "symbol", f"{where}: symbols[{i}]"), "symbol")
@@ -65,12 +67,19 @@ def parse_exchange_info(payload: Any, where: str = "exchangeInfo") -> Specs:
             logger.warning("%s: skipped an exchangeInfo row: %s", EXCHANGE, exc)
             continue
         specs[symbol] = {"contractSize": str(size)}
+        base = row.get("baseAsset")
+        if isinstance(base, str) and base.isalnum():
+            specs[symbol]["baseAsset"] = base
         pair = row.get("pair")
         if isinstance(pair, str) and pair:
             by_pair.setdefault(pair, set()).add(size)
+            pair_base.setdefault(pair, set()).add(specs[symbol].get("baseAsset", ""))
     for pair, sizes in by_pair.items():
         if len(sizes) == 1 and pair not in specs:
             specs[pair] = {"contractSize": str(sizes.pop())}
+            bases = pair_base[pair]
+            if len(bases) == 1 and "" not in bases:
+                specs[pair]["baseAsset"] = bases.pop()
     return specs
 
 
@@ -83,6 +92,12 @@ def contract_sizes(specs: Specs) -> dict[str, Decimal]:
         except (ParseError, AttributeError):
             logger.warning("%s: ignoring a bad contractSize for %s", EXCHANGE, key)
     return sizes
+
+
+def base_assets(specs: Specs) -> dict[str, str]:
+    """symbol (and pair) -> canonical base coin, from the table's `baseAsset`."""
+    return {key: canonical_coin(spec["baseAsset"]) for key, spec in specs.items()
+            if isinstance(spec, dict) and isinstance(spec.get("baseAsset"), str)}
 
 
 def read_exchange_info(path: str | Path) -> Specs:
@@ -107,7 +122,8 @@ async def fetch_exchange_info(rest_url: str, timeout_s: float = DEFAULT_TIMEOUT_
 
 
 def parse_force_order(
-    raw: dict[str, Any], recv_ms: int, sizes: Mapping[str, Decimal]
+    raw: dict[str, Any], recv_ms: int, sizes: Mapping[str, Decimal],
+    bases: Mapping[str, str] | None = None,
 ) -> Liquidation:
     """Normalize one COIN-M forceOrder event; sizes are contracts worth `contractSize` USD.
 
@@ -117,7 +133,8 @@ def parse_force_order(
            "q": "1", "p": "9425.5",                 # contracts ordered, IOC limit price
            "ap": "9496.5", "z": "1",                # average fill price, contracts filled
            "X": "FILLED", "T": 1591154240949}}      # trade time: our exchange timestamp
-    notional_usd = z × contractSize; qty_base = notional_usd / ap (never p).
+    notional_usd = z × contractSize; qty_base = notional_usd / ap (never p). The base coin is
+    exchangeInfo's `baseAsset` (by symbol, then pair); without a table, the pair's name.
     """
     o = need(raw, "o", "forceOrder")
     symbol = text(need(o, "s", "o"), "o.s")
@@ -132,7 +149,14 @@ def parse_force_order(
         raise ParseError(f"{symbol}: size or price out of range") from None
     if not (qty.is_finite() and qty > 0 and usd > 0):
         raise ParseError(f"{symbol}: size or price out of range")
-    return dataclasses.replace(base, qty_base=qty, notional_usd=usd)
+    coin = _base_asset(o, symbol, bases or {}) or base.base
+    # Contracts are USD-sized whatever the quote, so the event is always priced.
+    return dataclasses.replace(base, qty_base=qty, notional_usd=usd, base=coin)
+
+
+def _base_asset(o: dict[str, Any], symbol: str, bases: Mapping[str, str]) -> str | None:
+    pair = o.get("ps")
+    return bases.get(symbol) or (bases.get(pair) if isinstance(pair, str) else None)
 
 
 def _contract_size(o: dict[str, Any], symbol: str, sizes: Mapping[str, Decimal]) -> Decimal:
@@ -147,10 +171,13 @@ def _contract_size(o: dict[str, Any], symbol: str, sizes: Mapping[str, Decimal])
 
 
 def parse_message(
-    msg: Frame | Any, recv_ms: int, sizes: Mapping[str, Decimal]
+    msg: Frame | Any, recv_ms: int, sizes: Mapping[str, Decimal],
+    bases: Mapping[str, str] | None = None,
 ) -> list[Liquidation]:
     """Normalize one websocket message: raw, combined-stream wrapped, or an array."""
-    return binance.parse_message(msg, recv_ms, partial(parse_force_order, sizes=sizes))
+    return binance.parse_message(msg, recv_ms,
+                                 partial(parse_force_order, sizes=sizes, bases=bases),
+                                 exchange=EXCHANGE)
 
 
 # -- the venue surface -------------------------------------------------------------------------
@@ -164,6 +191,7 @@ def make_feeds(sink: Sink, options: FeedOptions) -> list[WsFeed]:
     however old, then `options.instruments_path`.
     """
     sizes: dict[str, Decimal] = {}
+    bases: dict[str, str] = {}
     path = options.instruments_path
     table = InstrumentTable(
         EXCHANGE, partial(fetch_exchange_info, options.rest_url or DEFAULT_REST_URL,
@@ -173,10 +201,11 @@ def make_feeds(sink: Sink, options: FeedOptions) -> list[WsFeed]:
     )
     # Merge, never replace: an expired delivery contract still has late events to size.
     table.on_update(lambda specs: sizes.update(contract_sizes(specs)))
+    table.on_update(lambda specs: bases.update(base_assets(specs)))
 
     def parse(frame: Frame, recv_ms: int) -> list[Liquidation]:
         try:
-            return parse_message(frame, recv_ms, sizes)
+            return parse_message(frame, recv_ms, sizes, bases)
         except UnknownContract as exc:
             table.request_refresh(str(exc))  # a new listing: look again, at most every 5 min
             raise
@@ -187,5 +216,6 @@ def make_feeds(sink: Sink, options: FeedOptions) -> list[WsFeed]:
 
 def decoder(instruments_path: str | None = None) -> Callable[[str], list[Liquidation]]:
     """`liqbot decode --exchange binance-coinm`: sizes come from an exchangeInfo file only."""
-    sizes = contract_sizes(read_exchange_info(instruments_path)) if instruments_path else {}
-    return lambda line: parse_message(line, time.time_ns() // 1_000_000, sizes)
+    specs = read_exchange_info(instruments_path) if instruments_path else {}
+    sizes, bases = contract_sizes(specs), base_assets(specs)
+    return lambda line: parse_message(line, time.time_ns() // 1_000_000, sizes, bases)

@@ -7,7 +7,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -15,11 +15,11 @@ from typing import Any, Literal
 from websockets.asyncio.client import ClientConnection
 
 from feeds.clock import Clock
-from feeds.model import Liquidation, ParseError, Side
+from feeds.model import Liquidation, ParseError, Side, canonical_coin
 from feeds.net.backoff import Backoff
 from feeds.net.ws import FeedTiming, Frame, GapFn, Sink, WsFeed
 from feeds.venues.base import FeedOptions, refuse_rest_url
-from feeds.venues.parsing import dec, loads, need, positive, text
+from feeds.venues.parsing import dec, loads, need, note_fault, positive, text
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +49,7 @@ class Contract:
     kind: Literal["inverse", "linear", "unsupported"]
     per_contract: Decimal = Decimal(0)  # inverse: USD per contract; linear: base coin
     why: str = ""  # unsupported: the reason, quoted in the ParseError
+    base: str | None = None  # canonical base coin: rootSymbol / underlying (XBT -> BTC)
 
     def convert(self, contracts: Decimal, price: Decimal) -> tuple[Decimal, Decimal]:
         """Return (qty_base, notional_usd) of `contracts` at `price`."""
@@ -65,7 +66,8 @@ class Contract:
 
 
 # XBTUSD is the one contract whose size is documented outside the instruments endpoint.
-BUILTIN_CONTRACTS: dict[str, Contract] = {"XBTUSD": Contract("XBTUSD", "inverse", Decimal(1))}
+BUILTIN_CONTRACTS: dict[str, Contract] = {
+    "XBTUSD": Contract("XBTUSD", "inverse", Decimal(1), base="BTC")}
 
 
 def contract_of(row: Any, where: str = "instrument") -> Contract:
@@ -73,12 +75,25 @@ def contract_of(row: Any, where: str = "instrument") -> Contract:
 
     {"symbol": "XBTUSD", "quoteCurrency": "USD", "settlCurrency": "XBt",
      "isInverse": true, "isQuanto": false, "multiplier": -100000000,   # |mult| sat per 1/price
-     "underlyingToPositionMultiplier": null}                          # linear: contracts per coin
+     "underlyingToPositionMultiplier": null,                          # linear: contracts per coin
+     "rootSymbol": "XBT", "underlying": "XBT"}                        # the base coin, XBT = BTC
 
     Only USD(T/C)-quoted inverse (XBt-settled) and linear contracts are converted; anything
     else (quanto, EUR- or coin-quoted) is kept as `unsupported` so its rows fail loudly.
     """
     symbol = text(need(row, "symbol", where), f"{where}.symbol")
+    return replace(_contract_of(row, symbol), base=_root(row))
+
+
+def _root(row: dict[str, Any]) -> str | None:
+    for key in ("rootSymbol", "underlying"):
+        value = row.get(key)
+        if isinstance(value, str) and value.isalnum():
+            return canonical_coin(value)
+    return None
+
+
+def _contract_of(row: dict[str, Any], symbol: str) -> Contract:
     quote, settle = row.get("quoteCurrency"), row.get("settlCurrency")
     inverse, quanto = row.get("isInverse"), row.get("isQuanto")
     if quote not in _USD_QUOTES:
@@ -131,7 +146,8 @@ def parse_liquidation_row(
                "symbol": "XBTUSD", "side": "Buy",    # ORDER side: Buy closes a SHORT
                "price": 13854.5,                      # the liquidation order's price
                "leavesQty": 314930}]}                 # contracts; XBTUSD: 1 contract = 1 USD
-    No timestamp anywhere: the event is stamped with the receive time.
+    No timestamp anywhere: the event is stamped with the receive time. `orderID` is the
+    event's venue id: two orders alike in price and size in one frame are two events.
     """
     symbol = text(need(row, "symbol", "data[]"), "symbol")
     side_raw = need(row, "side", symbol)
@@ -144,25 +160,30 @@ def parse_liquidation_row(
         raise UnknownContract(f"{symbol}: unknown instrument, no contract size; pass the "
                               f"/api/v1/instrument/active response as the instruments file")
     qty, usd = spec.convert(leaves, price)
+    order_id = row.get("orderID")
     return Liquidation(
         exchange=EXCHANGE, symbol=symbol, position_side=_SIDES[side_raw],
         qty_base=qty, price=price, notional_usd=usd,
         ts_exchange_ms=None, ts_recv_ms=recv_ms,
         sampled=False,  # every liquidation order is published as it enters the book
-        raw=row,
+        raw=row, base=spec.base, venue_id=order_id if isinstance(order_id, str) else None,
     )
 
 
 class LiquidationTable:
-    """Follow the `liquidation` table of one socket; only `insert` rows become events.
+    """Follow the `liquidation` table of one socket: `insert` rows, and growth, are events.
 
-    Open orders are tracked by orderID, so an `update` (leavesQty shrinking as the order
-    fills) or a `delete` is bookkeeping, never a new liquidation.
+    Open orders are tracked by orderID. An `update` that shrinks leavesQty is the order
+    filling, and a `delete` its end: bookkeeping, never a new liquidation. An `update` that
+    RAISES leavesQty (a recorded session: 12,900 -> 21,600 contracts) is BitMEX merging
+    further liquidated positions into the open order, so the growth is counted as a new
+    liquidation of the same symbol, side and price (the update's price if it sends one).
     """
 
     def __init__(self, contracts: Mapping[str, Contract] | None = None) -> None:
         self.contracts = {**BUILTIN_CONTRACTS, **(contracts or {})}
         self.open: dict[str, Decimal | None] = {}  # orderID -> leavesQty
+        self._rows: dict[str, dict[str, Any]] = {}  # orderID -> symbol, side, price as known
         self._warned: set[str] = set()
 
     def parse(self, frame: Frame | Any, recv_ms: int) -> list[Liquidation]:
@@ -180,56 +201,88 @@ class LiquidationTable:
         rows = need(msg, "data", "liquidation")
         if not isinstance(rows, list):
             raise ParseError("data: expected a list")
-        ids = [_order_id(row) for row in rows]
         if action == "insert":
-            return self._insert(rows, ids, recv_ms)
-        self._bookkeep(action, rows, ids)
-        return []
+            return self._insert(rows, recv_ms)
+        ids = [_order_id(row) for row in rows]
+        return self._bookkeep(action, rows, ids, recv_ms)
 
-    def _bookkeep(self, action: Any, rows: list[Any], ids: list[str]) -> None:
-        """Apply a `partial`, `update` or `delete`: they change the book, never the counts."""
+    def _bookkeep(self, action: Any, rows: list[Any], ids: list[str],
+                  recv_ms: int) -> list[Liquidation]:
+        """Apply a `partial`, `update` or `delete`; only an order's growth is an event."""
         if action == "partial":
             # The snapshot sent on (re)connect is the book of orders ALREADY open: they
             # entered it before this socket existed, so they were counted then or fell in a
             # recorded gap. Counting them would add every open order again per reconnect,
             # and with no timestamp in the rows they would be misdated to "now" as well.
             self.open = {i: _leaves(row) for i, row in zip(ids, rows, strict=True)}
+            self._rows = {i: _known(row, {}) for i, row in zip(ids, rows, strict=True)}
         elif action == "update":
-            changes = [(i, _leaves(r)) for i, r in zip(ids, rows, strict=True) if "leavesQty" in r]
-            for i, leaves in changes:
-                if i in self.open:  # an order we never saw inserted stays unknown
-                    self.open[i] = leaves
+            changes = [(i, _leaves(r), r) for i, r in zip(ids, rows, strict=True)
+                       if "leavesQty" in r]
+            grown: list[Liquidation] = []
+            for i, leaves, row in changes:
+                if i not in self.open:  # an order we never saw inserted stays unknown
+                    continue
+                before = self.open[i]
+                self.open[i] = leaves
+                self._rows[i] = _known(row, self._rows.get(i, {}))
+                if before is not None and leaves is not None and leaves > before:
+                    grown += self._growth(i, leaves - before, leaves, recv_ms)
+            return grown
         elif action == "delete":
             for i in ids:
                 self.open.pop(i, None)
+                self._rows.pop(i, None)
         else:
             raise ParseError(f"action: unknown action {str(action)[:20]!r}")
+        return []
 
-    def _insert(self, rows: list[Any], ids: list[str], recv_ms: int) -> list[Liquidation]:
-        # Everything is checked before the book changes: a bad frame leaves no trace.
+    def _growth(self, order_id: str, added: Decimal, leaves: Decimal,
+                recv_ms: int) -> list[Liquidation]:
+        row = {**self._rows.get(order_id, {}), "orderID": order_id, "leavesQty": added}
+        try:
+            liq = parse_liquidation_row(row, recv_ms, self.contracts)
+        except ParseError as exc:  # an order we know too little about (no price or side)
+            note_fault(EXCHANGE, exc)
+            return []
+        # The id names the order and how far it grew, so each growth step is its own event.
+        return [replace(liq, venue_id=f"{order_id}+{leaves}")]
+    def _insert(self, rows: list[Any], recv_ms: int) -> list[Liquidation]:
+        # Everything is checked before the book changes: a frame with no good row leaves
+        # no trace. Each row stands alone: a bad one is counted, its neighbours kept.
         events: list[Liquidation] = []
-        unknown: list[UnknownContract] = []
-        fresh: dict[str, Decimal | None] = {}
-        for i, row in zip(ids, rows, strict=True):
-            if i in self.open or i in fresh:
-                continue  # a resent insert, or an order the partial already listed
+        bad: list[ParseError] = []
+        fresh: dict[str, tuple[Decimal | None, dict[str, Any]]] = {}
+        for row in rows:
             try:
+                i = _order_id(row)
+                if i in self.open or i in fresh:
+                    continue  # a resent insert, or an order the partial already listed
                 events.append(parse_liquidation_row(row, recv_ms, self.contracts))
+                fresh[i] = (_leaves(row), _known(row, {}))
             except UnknownContract as exc:
-                unknown.append(exc)
-            fresh[i] = _leaves(row)
-        if unknown and not events:
-            raise unknown[0]
-        for i, leaves in fresh.items():
-            self._remember(i, leaves)
-        for skipped in unknown:  # the frame's convertible rows still count; say what was not
-            self._warn_once(skipped)
+                bad.append(exc)
+                fresh[i] = (_leaves(row), _known(row, {}))
+            except ParseError as exc:
+                bad.append(exc)
+        if bad and not events:
+            raise bad[0]
+        for i, (leaves, known) in fresh.items():
+            self._remember(i, leaves, known)
+        for skipped in bad:  # the frame's good rows still count; say what was not
+            if isinstance(skipped, UnknownContract):
+                self._warn_once(skipped)
+            else:
+                note_fault(EXCHANGE, skipped)
         return events
 
-    def _remember(self, order_id: str, leaves: Decimal | None) -> None:
+    def _remember(self, order_id: str, leaves: Decimal | None, known: dict[str, Any]) -> None:
         if order_id not in self.open and len(self.open) >= _MAX_OPEN:
-            del self.open[next(iter(self.open))]
+            oldest = next(iter(self.open))
+            del self.open[oldest]
+            self._rows.pop(oldest, None)
         self.open[order_id] = leaves
+        self._rows[order_id] = known
 
     def _warn_once(self, exc: ParseError) -> None:
         key = str(exc).split(":", 1)[0]
@@ -249,6 +302,11 @@ def _control(msg: dict[str, Any]) -> list[Liquidation]:
 
 def _order_id(row: Any) -> str:
     return text(need(row, "orderID", "data[]"), "orderID")
+
+
+def _known(row: dict[str, Any], before: dict[str, Any]) -> dict[str, Any]:
+    """What a later growth event needs of an order: its symbol, side and price."""
+    return {**before, **{k: row[k] for k in ("symbol", "side", "price") if k in row}}
 
 
 def _leaves(row: dict[str, Any]) -> Decimal | None:

@@ -14,12 +14,12 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from feeds.clock import Clock
-from feeds.model import Liquidation, ParseError, Side
+from feeds.model import Liquidation, ParseError, Side, canonical_coin
 from feeds.net.backoff import Backoff
 from feeds.net.ws import FeedTiming, Frame, GapFn, Sink, WsFeed
 from feeds.venues.base import FeedOptions, refuse_rest_url
 from feeds.venues.bitmex import TextPing
-from feeds.venues.parsing import loads, need, positive, text, ts_ms
+from feeds.venues.parsing import each_item, loads, need, positive, text, ts_ms
 
 logger = logging.getLogger(__name__)
 
@@ -60,11 +60,13 @@ def parse_order(raw: Any, recv_ms: int) -> Liquidation:
         qty = usd / price
     except ArithmeticError:
         raise ParseError(f"{symbol}: volUsd or price out of range") from None
+    base = raw.get("baseAsset")  # CoinGlass names the coin itself: no guess needed
     return Liquidation(
         exchange=EXCHANGE, symbol=symbol, position_side=side,
         qty_base=qty, price=price, notional_usd=usd,
         ts_exchange_ms=ts_ms(need(raw, "time", symbol), "time"), ts_recv_ms=recv_ms,
         sampled=False, raw=raw,
+        base=canonical_coin(base) if isinstance(base, str) and base.isalnum() else None,
     )
 
 
@@ -91,7 +93,7 @@ def parse_message(frame: Frame | Any, recv_ms: int) -> list[Liquidation]:
     items = need(msg, "data", CHANNEL)
     if not isinstance(items, list):
         raise ParseError("data: expected a list")
-    return [parse_order(item, recv_ms) for item in items]
+    return each_item(EXCHANGE, items, lambda item: [parse_order(item, recv_ms)])
 
 
 def _control(msg: dict[str, Any]) -> list[Liquidation]:

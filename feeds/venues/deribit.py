@@ -14,11 +14,30 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection
 
 from feeds.clock import Clock
-from feeds.model import HOUR_MS, Funding, Liquidation, OpenInterest, ParseError, Side
+from feeds.model import (
+    HOUR_MS,
+    Funding,
+    Liquidation,
+    OpenInterest,
+    ParseError,
+    Side,
+    canonical_coin,
+)
 from feeds.net.backoff import Backoff
 from feeds.net.ws import FeedTiming, Frame, GapFn, Sink, WsFeed
 from feeds.venues.base import FeedOptions, FundingPoll, Item, PollContext, refuse_rest_url
-from feeds.venues.parsing import dec, json_rows, loads, need, non_negative, positive, text, ts_ms
+from feeds.venues.parsing import (
+    dec,
+    each_item,
+    json_rows,
+    loads,
+    need,
+    non_negative,
+    positive,
+    text,
+    ts_ms,
+)
+from feeds.venues.reference import to_usd
 
 EXCHANGE = "deribit"
 DEFAULT_URL = "wss://www.deribit.com/ws/api/v2"
@@ -33,7 +52,8 @@ HEARTBEAT_S = 30  # what we ask for with public/set_heartbeat; Deribit's minimum
 # Who was liquidated, by the taker's direction. The maker took the other side of the trade.
 _TAKER = {"sell": Side.LONG, "buy": Side.SHORT}
 _MAKER = {"sell": Side.SHORT, "buy": Side.LONG}
-_LINEAR = re.compile(r"^[A-Z0-9]+_(USDC|USDT)-")  # BTC_USDC-PERPETUAL: amount in base coin
+# BTC_USDC-PERPETUAL: amount in base coin, price in the quote after the underscore.
+_LINEAR = re.compile(r"^[A-Z0-9]+_([A-Z0-9]+)-")
 _OPTION = re.compile(r"-\d+(d\d+)?-[CP]$")  # BTC-27DEC24-60000-C
 
 
@@ -46,6 +66,8 @@ def parse_trade(raw: Any, recv_ms: int) -> list[Liquidation]:
      "direction": "sell",                     # the TAKER's side
      "amount": 10,                            # USD (inverse) or base coin (BTC_USDC-...)
      "liquidation": "T"}                      # T: taker liquidated -> sold -> a LONG
+    The base coin is the instrument name's head (BTC-PERPETUAL, BTC_USDC-PERPETUAL: BTC);
+    `trade_id` is the venue's id, so two fills alike in time, price and size stay two.
     """
     if not isinstance(raw, dict):
         raise ParseError(f"data[]: expected an object, got {type(raw).__name__}")
@@ -60,28 +82,39 @@ def parse_trade(raw: Any, recv_ms: int) -> list[Liquidation]:
     name = text(need(raw, "instrument_name", "trade"), "instrument_name")
     price = positive(need(raw, "price", name), "price")
     amount = positive(need(raw, "amount", name), "amount")
-    qty, usd = _convert(name, amount, price)
+    ts = ts_ms(need(raw, "timestamp", name), "timestamp")
+    qty, usd = _convert(name, amount, price, ts)
     sides = ([_TAKER[direction]] if "T" in who else []) + (
         [_MAKER[direction]] if "M" in who else [])
-    ts = ts_ms(need(raw, "timestamp", name), "timestamp")
+    trade_id = raw.get("trade_id")
+    vid = (str(trade_id) if isinstance(trade_id, (str, int)) and not isinstance(trade_id, bool)
+           and trade_id != "" else None)
+    base = base_of(name)
     return [
         Liquidation(
             exchange=EXCHANGE, symbol=name, position_side=side, qty_base=qty, price=price,
             notional_usd=usd, ts_exchange_ms=ts, ts_recv_ms=recv_ms,
             sampled=False,  # every liquidation trade is published; 100ms only batches them
-            raw=raw,
+            raw=raw, base=base, venue_id=vid,  # usd 0 when unpriced (Liquidation.priced)
         )
         for side in sides
     ]
 
 
-def _convert(name: str, amount: Decimal, price: Decimal) -> tuple[Decimal, Decimal]:
-    """Return (qty_base, notional_usd) of a trade `amount`."""
+def base_of(instrument_name: str) -> str:
+    """BTC-PERPETUAL, BTC-27MAR26, BTC_USDC-PERPETUAL, ETH-27DEC24-3000-C -> BTC / ETH."""
+    return canonical_coin(instrument_name.split("-", 1)[0].split("_", 1)[0])
+
+
+def _convert(name: str, amount: Decimal, price: Decimal,
+             ts: int) -> tuple[Decimal, Decimal]:
+    """Return (qty_base, notional_usd) of a trade `amount`; USD 0 when it cannot be priced."""
     if _OPTION.search(name):
         raise ParseError(f"{name}: options are not supported (premium is quoted in the coin)")
     try:
-        if _LINEAR.match(name):
-            return amount, amount * price
+        linear = _LINEAR.match(name)
+        if linear:  # a quote other than USDC/USDT is converted, or the event is unpriced
+            return amount, to_usd(amount * price, linear.group(1), ts)[0]
         return amount / price, amount  # perpetuals and inverse futures: amount is USD
     except ArithmeticError:
         raise ParseError(f"{name}: amount or price out of range") from None
@@ -119,7 +152,8 @@ def parse_message(
     trades = need(params, "data", channel)
     if not isinstance(trades, list):
         raise ParseError("params.data: expected a list")
-    return [liq for trade in trades for liq in parse_trade(trade, recv_ms)]
+    # Each trade stands alone: an option liquidation beside a perpetual one costs only itself.
+    return each_item(EXCHANGE, trades, lambda trade: parse_trade(trade, recv_ms))
 
 
 def _request(request_id: int, method: str, params: Mapping[str, Any]) -> dict[str, Any]:

@@ -5,14 +5,19 @@ The funding helpers at the end serve the REST parsers of several venues.
 
 from __future__ import annotations
 
+import logging
 import math
-from collections.abc import Iterable, Mapping
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import orjson
 
-from feeds.model import HOUR_MS, Funding, ParseError
+from feeds.model import HOUR_MS, Funding, Liquidation, ParseError
+
+logger = logging.getLogger(__name__)
 
 # Larger than any real price or size: a bound that catches garbage such as "9e99".
 _MAX = Decimal("1e18")
@@ -96,6 +101,53 @@ def text(value: Any, name: str) -> str:
     if not isinstance(value, str) or not value:
         raise ParseError(f"{name}: expected a non-empty string, got {str(value)[:40]!r}")
     return value
+
+
+# -- one item at a time ------------------------------------------------------------------------
+
+# Items skipped from frames that still carried good ones, per (venue, kind of fault).
+ITEM_FAULTS: Counter[tuple[str, str]] = Counter()
+_NUMBERS = re.compile(r"'[^']*'|-?\d[\d.eE+-]*")
+
+
+def fault_kind(exc: ParseError) -> str:
+    """What went wrong, without where: "BTC-27DEC24-60000-C: options are not supported"
+    and the same for an ETH option are one kind."""
+    what = str(exc).split(": ", 1)[-1]
+    return _NUMBERS.sub("…", what)[:80]
+
+
+def note_fault(exchange: str, exc: ParseError) -> None:
+    """Count one skipped item; the first of each kind per venue is logged with its detail."""
+    key = (exchange, fault_kind(exc))
+    if key not in ITEM_FAULTS and len(ITEM_FAULTS) >= 1000:
+        key = (exchange, "other")  # hostile input cannot grow the table without bound
+    ITEM_FAULTS[key] += 1
+    if ITEM_FAULTS[key] == 1:
+        logger.warning("%s: skipped a liquidation item (%s); further items with this fault "
+                       "are counted, not logged", exchange, exc)
+
+
+def each_item(
+    exchange: str, items: Iterable[Any], parse_one: Callable[[Any], list[Liquidation]]
+) -> list[Liquidation]:
+    """Parse every item on its own: a bad one is counted and skipped, its neighbours kept.
+
+    When no item parses, the first error is raised: the frame as a whole is bad and the
+    feed (or `liqbot decode`) reports it as it reports any bad frame.
+    """
+    out: list[Liquidation] = []
+    bad: list[ParseError] = []
+    for item in items:
+        try:
+            out += parse_one(item)
+        except ParseError as exc:
+            bad.append(exc)
+    if bad and not out:
+        raise bad[0]
+    for fault in bad:
+        note_fault(exchange, fault)
+    return out
 
 
 # -- funding (REST) ------------------------------------------------------------------------

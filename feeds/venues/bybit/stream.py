@@ -17,13 +17,14 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection
 
-from feeds.model import Liquidation, ParseError, Side
+from feeds.model import Liquidation, ParseError, Side, canonical_coin
 from feeds.net.backoff import Backoff
 from feeds.net.http import DEFAULT_TIMEOUT_S, JsonClient
 from feeds.net.ws import Frame, Sink, WsFeed
 from feeds.venues.base import FeedOptions, VenueFeed
 from feeds.venues.instruments import InstrumentTable, Specs
 from feeds.venues.parsing import (
+    each_item,
     loads,
     need,
     positive,
@@ -45,6 +46,7 @@ FALLBACK_SYMBOLS: dict[str, tuple[str, ...]] = {
     "linear": ("BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "DOGEUSDT"),
     "inverse": ("BTCUSD", "ETHUSD"),
 }
+BaseOf = Callable[[str], str | None]
 
 # `S` is the side of the liquidated POSITION, unlike every other venue (PROTOCOLS.md §0).
 _SIDES = {"Buy": Side.LONG, "Sell": Side.SHORT}
@@ -61,8 +63,13 @@ def looks_inverse(symbol: str) -> bool:
 # -- parsing -----------------------------------------------------------------------------------
 
 
+def _no_base(symbol: str) -> str | None:
+    return None
+
+
 def parse_liquidation(
-    item: Any, recv_ms: int, is_inverse: Callable[[str], bool] = looks_inverse
+    item: Any, recv_ms: int, is_inverse: Callable[[str], bool] = looks_inverse,
+    base_of: BaseOf = _no_base,
 ) -> Liquidation:
     """Normalize one item of an `allLiquidation` push.
 
@@ -71,7 +78,8 @@ def parse_liquidation(
      "S": "Sell",               # POSITION side: Sell = a SHORT was liquidated (not the order!)
      "v": "20000",              # size: base coin (linear) / 1-USD contracts (inverse)
      "p": "0.04499"}            # bankruptcy price, not the fill
-    linear: usd = v × p; inverse: usd = v, qty = v / p.
+    linear: usd = v × p; inverse: usd = v, qty = v / p. The base coin is instruments-info's
+    `baseCoin` (`base_of`); None leaves it to the symbol guess.
     """
     symbol = text(need(item, "s", "data[]"), "s")
     side = item.get("S")
@@ -88,12 +96,13 @@ def parse_liquidation(
     return Liquidation(
         exchange=EXCHANGE, symbol=symbol, position_side=_SIDES[side], qty_base=qty,
         price=price, notional_usd=usd, ts_exchange_ms=ts_ms(need(item, "T", symbol), "T"),
-        ts_recv_ms=recv_ms, sampled=False, raw=item,
+        ts_recv_ms=recv_ms, sampled=False, raw=item, base=base_of(symbol),
     )
 
 
 def parse_message(
-    msg: Frame | Any, recv_ms: int, is_inverse: Callable[[str], bool] = looks_inverse
+    msg: Frame | Any, recv_ms: int, is_inverse: Callable[[str], bool] = looks_inverse,
+    base_of: BaseOf = _no_base,
 ) -> list[Liquidation]:
     """Normalize one frame; subscribe acks and pongs yield [] (a failed ack is logged)."""
     if isinstance(msg, (str, bytes)):
@@ -110,7 +119,8 @@ def parse_message(
     data = need(msg, "data", topic)
     if not isinstance(data, list):
         raise ParseError(f"{topic}: 'data' must be a list")
-    return [parse_liquidation(item, recv_ms, is_inverse) for item in data]
+    return each_item(EXCHANGE, data,
+                     lambda item: [parse_liquidation(item, recv_ms, is_inverse, base_of)])
 
 
 def _check_reply(msg: dict[str, Any]) -> None:
@@ -129,7 +139,8 @@ def parse_instruments_page(payload: Any, where: str = "instruments-info") -> tup
     {"retCode": 0, "retMsg": "OK",
      "result": {"category": "linear", "nextPageCursor": "...",
                 "list": [{"symbol": "BTCUSDT", "contractType": "LinearPerpetual",
-                          "status": "Trading", ...}]}}
+                          "status": "Trading", "baseCoin": "BTC", "quoteCoin": "USDT",
+                          "settleCoin": "USDT", ...}]}}
     """
     code = need(payload, "retCode", where)
     if str(code) != "0":
@@ -143,7 +154,11 @@ def parse_instruments_page(payload: Any, where: str = "instruments-info") -> tup
         if not isinstance(row, dict) or not isinstance(row.get("symbol"), str):
             continue
         if row.get("status", "Trading") == "Trading":
-            specs[row["symbol"]] = {"contractType": str(row.get("contractType", ""))}
+            spec = {"contractType": str(row.get("contractType", ""))}
+            for key in ("baseCoin", "quoteCoin", "settleCoin"):
+                if isinstance(row.get(key), str) and row[key].isalnum():
+                    spec[key] = row[key]
+            specs[row["symbol"]] = spec
     cursor = result.get("nextPageCursor")
     return specs, cursor if isinstance(cursor, str) else ""
 
@@ -186,7 +201,8 @@ class BybitFeed(VenueFeed):
                  batch_size: int, ping_interval_s: float, pong_timeout_s: float,
                  **kwargs: Any) -> None:
         inverse = category == "inverse"
-        super().__init__(EXCHANGE, url, partial(parse_message, is_inverse=lambda _: inverse),
+        super().__init__(EXCHANGE, url, partial(parse_message, is_inverse=lambda _: inverse,
+                                                base_of=lambda s: base_coin(table.specs, s)),
                          sink, table=table, keepalive=self._session, **kwargs)
         self.category, self.batch_size = category, batch_size
         self.ping_interval_s, self.pong_timeout_s = ping_interval_s, pong_timeout_s
@@ -282,7 +298,16 @@ def category_feeds(
 
 
 def _fallback(category: str) -> Specs:
-    return {symbol: {} for symbol in FALLBACK_SYMBOLS[category]}
+    # Every fallback symbol is {coin}USDT or {coin}USD: the base is the symbol's head.
+    quote = "USDT" if category == "linear" else "USD"
+    return {symbol: {"baseCoin": symbol.removesuffix(quote)}
+            for symbol in FALLBACK_SYMBOLS[category]}
+
+
+def base_coin(specs: Specs, symbol: str) -> str | None:
+    """The canonical base coin instruments-info gives `symbol`, or None."""
+    base = specs.get(symbol, {}).get("baseCoin")
+    return canonical_coin(base) if isinstance(base, str) else None
 
 
 def _own_backoff(backoff: Backoff | None, index: int) -> Backoff | None:
@@ -306,4 +331,5 @@ def decoder(instruments_path: str | None = None) -> Callable[[str], list[Liquida
         kind = kinds.get(symbol, {}).get("contractType")
         return kind.startswith("Inverse") if kind else looks_inverse(symbol)
 
-    return lambda line: parse_message(line, time.time_ns() // 1_000_000, is_inverse)
+    return lambda line: parse_message(line, time.time_ns() // 1_000_000, is_inverse,
+                                      partial(base_coin, kinds))

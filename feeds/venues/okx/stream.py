@@ -12,7 +12,7 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection
 
-from feeds.model import DAY_MS, Liquidation, ParseError, Side
+from feeds.model import DAY_MS, Liquidation, ParseError, Side, canonical_coin
 from feeds.net.ws import Frame, Sink, WsFeed
 from feeds.venues.base import FeedOptions, VenueFeed
 from feeds.venues.instruments import InstrumentTable
@@ -26,7 +26,8 @@ from feeds.venues.okx.rest import (
     load_okx_instruments,
     snapshot,
 )
-from feeds.venues.parsing import loads, need, positive, text, ts_ms
+from feeds.venues.parsing import each_item, loads, need, positive, text, ts_ms
+from feeds.venues.reference import QUOTE_COINS, REFERENCE, USD_QUOTES, to_usd
 
 logger = logging.getLogger(__name__)
 
@@ -55,16 +56,26 @@ class UnknownInstrument(ParseError):
 
 
 def position_side(detail: dict[str, Any], where: str) -> Side:
-    """`posSide` long/short is the position; `net` falls back to the order `side`."""
+    """`posSide` long/short is the position; `net` (or none given) falls back to the order
+    `side`. Neither known: this detail cannot be counted (its neighbours still are)."""
     pos = detail.get("posSide")
     if isinstance(pos, str) and pos in _POSITIONS:
         return _POSITIONS[pos]
-    if pos != "net":
+    if pos not in ("net", "", None):
         raise ParseError(f"{where}: unknown posSide {str(pos)[:20]!r}")
     side = detail.get("side")
     if not isinstance(side, str) or side not in _ORDERS:
         raise ParseError(f"{where}: net position with unknown side {str(side)[:20]!r}")
     return _ORDERS[side]
+
+
+def base_of(item: dict[str, Any], inst_id: str) -> str:
+    """The base coin OKX names: `instFamily`/`uly` BTC-USD, else the instId's head."""
+    for key in ("instFamily", "uly"):
+        family = item.get(key)
+        if isinstance(family, str) and "-" in family:
+            return canonical_coin(family.split("-", 1)[0])
+    return canonical_coin(inst_id.split("-", 1)[0])
 
 
 def parse_detail(
@@ -88,22 +99,30 @@ def parse_detail(
     side = position_side(detail, where)
     size = positive(need(detail, "sz", where), f"{where}.sz")
     price = positive(need(detail, "bkPx", where), f"{where}.bkPx")
+    ts = ts_ms(need(detail, "ts", where), f"{where}.ts")
+    base = base_of(item, spec.inst_id)
+    parts = spec.inst_id.split("-")  # BTC-USDT-SWAP, BTC-USD-260327: the quote is second
+    quote = parts[1] if len(parts) > 2 else "USD"
+    priced = True
     try:
         if spec.ct_type == "inverse" or spec.ct_val_ccy.upper() == "USD":
             usd = size * spec.ct_val
             qty = usd / price
         else:
             qty = size * spec.ct_val
-            usd = qty * price
+            # Linear: bkPx is in the quote currency; a coin quote is converted (reference.py).
+            usd, priced = to_usd(qty * price, quote, ts)
     except DecimalException:
         raise ParseError(f"{where}: size or price out of range") from None
-    if not (qty.is_finite() and qty > 0 and usd > 0):
+    if not (qty.is_finite() and qty > 0 and (usd > 0 or not priced)):
         raise ParseError(f"{where}: size or price out of range")
+    if quote in USD_QUOTES and base in QUOTE_COINS:
+        REFERENCE.note(base, ts, price)
     raw = {**{k: v for k, v in item.items() if k != "details"}, "details": [detail]}
     return Liquidation(
         exchange=EXCHANGE, symbol=spec.inst_id, position_side=side, qty_base=qty, price=price,
-        notional_usd=usd, ts_exchange_ms=ts_ms(need(detail, "ts", where), f"{where}.ts"),
-        ts_recv_ms=recv_ms, sampled=True, raw=raw,
+        notional_usd=usd, ts_exchange_ms=ts, ts_recv_ms=recv_ms, sampled=True, raw=raw,
+        base=base,  # usd 0 when unpriced (Liquidation.priced)
     )
 
 
@@ -115,8 +134,9 @@ def parse_message(
 ) -> list[Liquidation]:
     """Normalize every `data[].details[]` entry of one push; `pong` and events yield [].
 
-    Without `on_unknown`, an unknown instId raises; with it, that instrument is reported and
-    skipped so the others in the push still count. Resent old events are NOT removed here:
+    Each item and each detail stands alone: a bad one is counted and skipped (parsing.each_item)
+    and the rest of the push still counts. With `on_unknown`, an unknown instId is reported
+    there instead (the feed refreshes its table). Resent old events are NOT removed here:
     the store's idempotent key does that.
     """
     if msg in ("pong", b"pong"):
@@ -135,15 +155,17 @@ def parse_message(
     data = need(msg, "data", CHANNEL)
     if not isinstance(data, list):
         raise ParseError(f"{CHANNEL}: 'data' must be a list")
-    out: list[Liquidation] = []
-    for item in data:
+
+    def one(item: Any) -> list[Liquidation]:
         try:
-            out += _parse_item(item, recv_ms, specs)
+            return _parse_item(item, recv_ms, specs)
         except UnknownInstrument as exc:
             if on_unknown is None:
                 raise
             on_unknown(exc)
-    return out
+            return []
+
+    return each_item(EXCHANGE, data, one)
 
 
 def _parse_item(item: Any, recv_ms: int, specs: Mapping[str, ContractSpec]) -> list[Liquidation]:
@@ -154,7 +176,7 @@ def _parse_item(item: Any, recv_ms: int, specs: Mapping[str, ContractSpec]) -> l
     spec = specs.get(inst_id)
     if spec is None:
         raise UnknownInstrument(inst_id)
-    return [parse_detail(d, item, spec, recv_ms) for d in details]
+    return each_item(EXCHANGE, details, lambda d: [parse_detail(d, item, spec, recv_ms)])
 
 
 def _check_event(msg: dict[str, Any]) -> None:
@@ -244,4 +266,5 @@ def okx_feed(
 def decoder(instruments_path: str | None = None) -> Callable[[str], list[Liquidation]]:
     """`liqbot decode --exchange okx`: the shipped snapshot, overridden by the file per instId."""
     specs = load_okx_instruments(instruments_path)
-    return lambda line: parse_message(line, time.time_ns() // 1_000_000, specs)
+    # strip(): a line read from a file still ends in its newline, and `pong\n` is a pong.
+    return lambda line: parse_message(line.strip(), time.time_ns() // 1_000_000, specs)

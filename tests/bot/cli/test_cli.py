@@ -20,7 +20,8 @@ def test_decode_binance_fixture_and_reject_bad_lines_by_number():
     r = run_liqbot("decode", "--exchange", "binance", stdin=stdin)
     assert r.returncode == 1
     (line,) = r.stdout.splitlines()
-    assert json.loads(line) == {"exchange": "binance", "symbol": "BTCUSDT", "side": "long",
+    assert json.loads(line) == {"exchange": "binance", "symbol": "BTCUSDT", "coin": "BTC",
+                                "side": "long",
                                 "qty": 0.014, "price": 9910.0, "usd": 138.74,
                                 "ts": 1568014460893, "sampled": True}
     errors = r.stderr.splitlines()

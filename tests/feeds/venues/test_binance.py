@@ -39,7 +39,7 @@ def make_event(**order: Any) -> dict[str, Any]:
 def test_recorded_payload_normalizes_to_documented_values() -> None:
     [liq] = parse_message(FIXTURE.read_text(), RECV_MS)
     assert liq.as_short_dict() == {
-        "exchange": "binance", "symbol": "BTCUSDT", "side": "long", "qty": 0.014,
+        "exchange": "binance", "symbol": "BTCUSDT", "coin": "BTC", "side": "long", "qty": 0.014,
         "price": 9910.0, "usd": 138.74, "ts": 1568014460893, "sampled": True,
     }
     assert liq.notional_usd == Decimal("138.740")

@@ -63,7 +63,7 @@ def pings(messages: list[str]) -> int:
 def test_recorded_payload_normalizes_to_documented_values() -> None:
     [liq] = bybit.parse_message(FIXTURE.read_text(), RECV_MS)
     assert liq.as_short_dict() == {
-        "exchange": "bybit", "symbol": "ROSEUSDT", "side": "short", "qty": 20000.0,
+        "exchange": "bybit", "symbol": "ROSEUSDT", "coin": "ROSE", "side": "short", "qty": 20000.0,
         "price": 0.04499, "usd": 899.8, "ts": 1739502302929, "sampled": False,
     }
     assert liq.notional_usd == Decimal("899.8") and liq.qty_base == Decimal(20000)
@@ -76,7 +76,7 @@ def test_side_is_the_position_side_unlike_binance() -> None:
     [buy] = bybit.parse_message(make_frame({"S": "Buy"}), RECV_MS)
     [sell] = bybit.parse_message(make_frame({"S": "Sell"}), RECV_MS)
     assert (buy.position_side, sell.position_side) == (Side.LONG, Side.SHORT)
-    binance = json.loads(Path(FIXTURE.parent / "binance_usdm_forceorder.json").read_text())
+    binance = json.loads((FIXTURES / "binance_usdm_forceorder.json").read_text())
     binance["o"]["S"] = "BUY"
     assert binance_force_order(binance, RECV_MS).position_side is Side.SHORT
 

@@ -99,7 +99,8 @@ def test_side_rule(pos_side: str, side: str, expected: Side) -> None:
 @pytest.mark.parametrize(("detail", "reason"), [
     ({"posSide": "both"}, "unknown posSide 'both'"),
     ({"posSide": "net", "side": "hold"}, "net position with unknown side 'hold'"),
-    ({"posSide": None}, "unknown posSide"),
+    # No posSide reads as net mode; with no order side either, the detail cannot be counted.
+    ({"posSide": None, "side": ""}, "net position with unknown side ''"),
 ])
 def test_unknown_sides_are_parse_errors(detail: dict[str, Any], reason: str) -> None:
     with pytest.raises(ParseError, match=reason):

@@ -1,0 +1,67 @@
+"""A coin-quoted contract is converted to USD, or stored as unpriced: never a coin amount."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from bot.render import render_totals
+from feeds.history.jsonl import load_events_jsonl
+from feeds.model import HOUR_MS, MINUTE_MS
+from feeds.store import Store
+from feeds.venues import binance
+from feeds.venues.reference import REFERENCE
+
+TS = 1_767_225_600_000
+
+
+@pytest.fixture(autouse=True)
+def _no_reference() -> Iterator[None]:
+    REFERENCE.clear()
+    yield
+    REFERENCE.clear()
+
+
+def force_order(symbol: str, qty: str, price: str, ts: int) -> str:
+    return json.dumps({"e": "forceOrder", "E": ts, "o": {
+        "s": symbol, "S": "SELL", "o": "LIMIT", "f": "IOC", "q": qty, "p": price, "ap": price,
+        "X": "FILLED", "l": qty, "z": qty, "T": ts}})
+
+
+def test_ethbtc_without_a_btc_price_is_unpriced_not_0_345_usd() -> None:
+    [e] = binance.parse_message(force_order("ETHBTC", "10", "0.0345", TS), TS)
+    assert (e.coin, e.notional_usd, e.priced) == ("ETH", Decimal(0), False)
+    assert e.as_short_dict()["unpriced"] is True and e.as_short_dict()["usd"] == 0
+
+
+def test_ethbtc_is_converted_with_the_btc_price_of_a_usd_quoted_twin() -> None:
+    binance.parse_message(force_order("BTCUSDT", "0.01", "90000", TS), TS)
+    [e] = binance.parse_message(force_order("ETHBTC", "10", "0.0345", TS + MINUTE_MS), TS)
+    assert e.priced and e.notional_usd == Decimal("10") * Decimal("0.0345") * 90000
+    # A quarter of an hour later the reference is too old to use.
+    [late] = binance.parse_message(force_order("ETHBTC", "10", "0.0345", TS + HOUR_MS), TS)
+    assert not late.priced and late.notional_usd == 0
+
+
+def test_unpriced_events_are_stored_at_zero_and_totals_say_so(tmp_path: Path) -> None:
+    events = binance.parse_message(force_order("ETHBTC", "10", "0.0345", TS), TS)
+    events += binance.parse_message(force_order("ETHUSDT", "1", "3000", TS + 1), TS)
+    path = tmp_path / "decoded.jsonl"  # and through decode output and a replay
+    path.write_text("".join(json.dumps(e.as_short_dict()) + "\n" for e in events))
+    replayed = load_events_jsonl(path).liquidations
+    assert [e.priced for e in replayed] == [False, True]
+    store = Store(tmp_path / "u.db")
+    try:
+        store.insert_liquidations(replayed)
+        usd = [r[0] for r in store.database.conn.execute("SELECT usd FROM events ORDER BY ts_ms")]
+        assert usd == [0.0, 3000.0]
+        t = store.totals(TS + HOUR_MS, HOUR_MS, coin="ETH")
+    finally:
+        store.close()
+    assert (t.total_usd, t.count, t.unpriced, t.as_dict()["unpriced"]) == (3000, 2, 1, 1)
+    assert "Not in the sums: 1 coin-quoted events with no USD price known." in render_totals(
+        t, HOUR_MS, "ETH")
