@@ -121,6 +121,10 @@ class Liquidation:
     # the venue gives none.
     base: str | None = None
     venue_id: str | None = None
+    # The coin `price` is quoted in when that is not USD or a stablecoin (Binance ETHBTC:
+    # "BTC"); notional_usd was then converted at a reference price, or is 0 (unpriced).
+    # None for the usual USD-quoted contract.
+    quote: str | None = None
 
     @property
     def ts_ms(self) -> int:
@@ -176,6 +180,8 @@ class Liquidation:
         }
         if self.venue_id is not None:
             out["id"] = self.venue_id
+        if self.quote is not None:
+            out["quote"] = self.quote  # the price is in this coin, not USD
         if not self.priced:
             out["unpriced"] = True
         return out

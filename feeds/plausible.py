@@ -54,14 +54,18 @@ def fault(e: Liquidation, now_ms: int | None = None) -> str | None:
         return "qty"
     if not MIN_PRICE <= price <= MAX_PRICE:
         return "price"
-    if not (0 < usd < math.inf):
-        return "usd"
     implied = qty * price
     if implied == math.inf:  # a quantity no venue can hold
         return "qty"
-    if not implied / USD_FACTOR <= usd <= implied * USD_FACTOR:
+    if usd == 0 and e.quote is not None:
+        pass  # coin-quoted with no reference price: stored unpriced, its USD says nothing
+    elif not 0 < usd < math.inf:
+        return "usd"
+    elif e.quote is None and not implied / USD_FACTOR <= usd <= implied * USD_FACTOR:
+        # A coin-quoted price is in that coin, so qty x price is not USD; its conversion
+        # (feeds/venues/reference.py) is the venue's, and only the USD bound applies.
         return "usd_vs_qty_price"
-    if usd > MAX_USD:
+    elif usd > MAX_USD:
         return "usd"
     if not MIN_TS_MS <= e.ts_ms <= now_ms + MAX_AHEAD_MS:
         return "timestamp"

@@ -41,9 +41,12 @@ def parse_event(obj: Any) -> Liquidation:
     if obj.get("unpriced") is True and usd != 0:
         raise ParseError(f"usd: an unpriced event has no USD value, got {usd}")
     at = ts_ms(need(obj, "ts", "event"), "ts")
-    coin, vid = obj.get("coin"), obj.get("id")
-    if coin is not None and (not isinstance(coin, str) or not coin.isalnum()):
-        raise ParseError(f"coin: expected letters and digits, got {str(coin)[:20]!r}")
+    coin, vid, quote = obj.get("coin"), obj.get("id"), obj.get("quote")
+    for key, value in (("coin", coin), ("quote", quote)):
+        if value is not None and (not isinstance(value, str) or not value.isalnum()):
+            raise ParseError(f"{key}: expected letters and digits, got {str(value)[:20]!r}")
+    if obj.get("unpriced") is True and quote is None:
+        raise ParseError("quote: an unpriced event names the coin its price is in")
     if vid is not None and (isinstance(vid, bool) or not isinstance(vid, (str, int))):
         raise ParseError(f"id: expected a string, got {str(vid)[:20]!r}")
     return Liquidation(
@@ -59,6 +62,7 @@ def parse_event(obj: Any) -> Liquidation:
         raw=obj,
         base=canonical_coin(coin) if coin is not None else None,
         venue_id=str(vid) if vid is not None else None,
+        quote=canonical_coin(quote) if quote is not None else None,
     )
 
 

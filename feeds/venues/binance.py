@@ -112,7 +112,7 @@ def parse_force_order(
     # Positional: keywords cost a third more on the hottest line of ingest.
     return Liquidation(exchange, symbol, _SIDES[side_raw], qty, price, usd, ts, recv_ms,
                        True,  # sampled: at most one liquidation per symbol per 1000 ms
-                       raw, base)
+                       raw, base, None, None if usd_quoted else quote)
 
 
 def parse_message(

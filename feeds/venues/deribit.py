@@ -37,7 +37,7 @@ from feeds.venues.parsing import (
     text,
     ts_ms,
 )
-from feeds.venues.reference import to_usd
+from feeds.venues.reference import USD_QUOTES, to_usd
 
 EXCHANGE = "deribit"
 DEFAULT_URL = "wss://www.deribit.com/ws/api/v2"
@@ -96,9 +96,17 @@ def parse_trade(raw: Any, recv_ms: int) -> list[Liquidation]:
             notional_usd=usd, ts_exchange_ms=ts, ts_recv_ms=recv_ms,
             sampled=False,  # every liquidation trade is published; 100ms only batches them
             raw=raw, base=base, venue_id=vid,  # usd 0 when unpriced (Liquidation.priced)
+            quote=_coin_quote(name),
         )
         for side in sides
     ]
+
+
+def _coin_quote(name: str) -> str | None:
+    """The coin a linear contract is quoted in (ETH_BTC-PERPETUAL: BTC); None for USD ones."""
+    linear = _LINEAR.match(name)
+    quote = linear.group(1) if linear else None
+    return None if quote is None or quote in USD_QUOTES else quote
 
 
 def base_of(instrument_name: str) -> str:

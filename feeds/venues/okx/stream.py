@@ -123,6 +123,7 @@ def parse_detail(
         exchange=EXCHANGE, symbol=spec.inst_id, position_side=side, qty_base=qty, price=price,
         notional_usd=usd, ts_exchange_ms=ts, ts_recv_ms=recv_ms, sampled=True, raw=raw,
         base=base,  # usd 0 when unpriced (Liquidation.priced)
+        quote=None if spec.ct_type == "inverse" or quote in USD_QUOTES else quote,
     )
 
 

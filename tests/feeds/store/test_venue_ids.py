@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from decimal import Decimal
 from pathlib import Path
 
 from feeds.history.jsonl import load_events_jsonl
@@ -87,7 +86,7 @@ def test_a_v5_database_keeps_its_rows_and_keys(tmp_path: Path) -> None:
         before = dataclasses.replace(fill, venue_id=None)
         assert store.insert_liquidations([before]) == 1
         assert store.insert_liquidations([before]) == 0  # its key is unchanged: no re-keying
-        plain = dataclasses.replace(before, exchange="binance", notional_usd=Decimal(5))
+        plain = dataclasses.replace(before, exchange="binance")
         assert store.insert_liquidations([plain, plain]) == 1
         # The venue's id keeps a second fill alike in time, price and size apart from now on.
         [other] = deribit.parse_message(deribit_frame("2"), TS)

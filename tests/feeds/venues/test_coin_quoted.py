@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from decimal import Decimal
@@ -65,3 +66,20 @@ def test_unpriced_events_are_stored_at_zero_and_totals_say_so(tmp_path: Path) ->
     assert (t.total_usd, t.count, t.unpriced, t.as_dict()["unpriced"]) == (3000, 2, 1, 1)
     assert "Not in the sums: 1 coin-quoted events with no USD price known." in render_totals(
         t, HOUR_MS, "ETH")
+
+
+def test_converted_coin_quoted_events_pass_the_plausibility_gate(tmp_path: Path) -> None:
+    # qty x price of ETHBTC is in BTC, so the gate's USD-vs-qty×price test must not apply to
+    # it; the same mismatch on a USD-quoted contract is still refused.
+    binance.parse_message(force_order("BTCUSDT", "0.01", "90000", TS), TS)
+    [priced] = binance.parse_message(force_order("ETHBTC", "10", "0.0345", TS + 1), TS)
+    [unpriced] = binance.parse_message(force_order("ETHBTC", "10", "0.0345", TS + HOUR_MS), TS)
+    assert (priced.quote, unpriced.quote, priced.priced, unpriced.priced) == (
+        "BTC", "BTC", True, False)
+    wrong = dataclasses.replace(priced, symbol="ETHUSDT", quote=None)
+    store = Store(tmp_path / "g.db")
+    try:
+        assert store.insert_liquidations([priced, unpriced, wrong]) == 2
+        assert store.gate.rejected["usd_vs_qty_price"] == 1
+    finally:
+        store.close()
