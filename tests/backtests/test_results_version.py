@@ -30,7 +30,7 @@ def _v1(path):
 
 
 def test_a_version_1_file_reads_as_first_alert_rows(tmp_path):
-    assert VERSION == 2
+    assert VERSION == 3
     results = read_results(_v1(tmp_path / "results.json"))
     assert results["summary"][0]["cohort"] == "first"
     assert results["signals"][0]["cohorts"] == ["first"]
@@ -46,7 +46,7 @@ def test_a_fresh_report_names_every_cohort(tmp_path):
 
     bars = build_bars(synthetic_history(("BTC",), 24 * 30, seed=2, bursts_per_week=12))
     results = generate_results(run_study(bars, StudyConfig(placebo_draws=20)), bars)
-    assert results["version"] == 2
+    assert results["version"] == 3
     assert {r["cohort"] for r in results["summary"]} == {"first", "escalation", "peak"}
     counted = [s for s in results["signals"] if s["cohorts"]]
     assert all(s["counted"] == ("first" in s["cohorts"]) for s in results["signals"])
