@@ -17,6 +17,7 @@ Everything is vectorised over draws (numpy), so 10,000 draws per row cost second
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -42,20 +43,17 @@ class Series:
     hour: Ints
 
 
-def _window_mean(x: Floats, lo: Ints, hi: Ints, need: int) -> tuple[Floats, Floats]:
-    """Mean and mean of squares of the finite x[lo:hi] per entry (NaN under `need` values)."""
+def _window_mean(x: Floats, lo: Ints, hi: Ints, need: int) -> Floats:
+    """Mean of the finite x[lo:hi] per entry (NaN under `need` values)."""
     ok = np.isfinite(x)
-    v = np.where(ok, x, 0.0)
-    cs = np.concatenate([[0.0], np.cumsum(v)])
-    cs2 = np.concatenate([[0.0], np.cumsum(v * v)])
+    cs = np.concatenate([[0.0], np.cumsum(np.where(ok, x, 0.0))])
     cc = np.concatenate([[0], np.cumsum(ok)])
     lo, hi = np.clip(lo, 0, x.size), np.clip(hi, 0, x.size)
     hi = np.maximum(hi, lo)
     n = cc[hi] - cc[lo]
     with np.errstate(all="ignore"):
-        mean = np.where(n >= need, (cs[hi] - cs[lo]) / n, np.nan)
-        sq = np.where(n >= need, (cs2[hi] - cs2[lo]) / n, np.nan)
-    return mean, sq
+        out: Floats = np.where(n >= need, (cs[hi] - cs[lo]) / n, np.nan)
+    return out
 
 
 def series(prices: PriceSeries, h: Horizon, drift_ms: int, vol_ms: int) -> Series:
@@ -68,13 +66,18 @@ def series(prices: PriceSeries, h: Horizon, drift_ms: int, vol_ms: int) -> Serie
         ret[: size - n] = o[n:] / o[: size - n] - 1.0
     # Entries j with j + n <= k closed by k's open; the window reaches drift_ms back.
     span = max(1, drift_ms // prices.span_ms)
-    drift, _ = _window_mean(ret, k - span, k - n + 1, max(1, span // 8))
+    drift = _window_mean(ret, k - span, k - n + 1, max(1, span // 8))
     logret = np.full(size, np.nan)
     with np.errstate(all="ignore"):
         logret[1:] = np.log(o[1:] / o[:-1])  # known at open[j]
     vbars = max(2, vol_ms // prices.span_ms)
-    m, sq = _window_mean(logret, k - vbars + 1, k + 1, max(2, vbars // 2))
-    vol = np.sqrt(np.maximum(sq - m * m, 0.0))
+    # Windows over the log returns up to open[k]; exact (no running sums: they cancel).
+    view = np.lib.stride_tricks.sliding_window_view(
+        np.concatenate([np.full(vbars - 1, np.nan), logret]), vbars)
+    held = np.isfinite(view).sum(axis=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-missing windows: NaN
+        vol = np.where(held >= max(2, vbars // 2), np.nanstd(view, axis=1), np.nan)
     entry_ms = prices.origin_ms + k * prices.span_ms
     return Series(entry_ms, ret, drift, ret - drift, vol, (entry_ms // HOUR_MS) % 24)
 
