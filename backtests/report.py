@@ -67,6 +67,17 @@ def verdict(row: dict[str, Any]) -> str:
     return f"indistinguishable from {null_name(row)} (lowest p = {pval(low)}{qtext})"
 
 
+def budget_line(results: dict[str, Any]) -> str | None:
+    """Alerts per day per scope: how noisy these parameters would be live."""
+    rows = results.get("budget")
+    if not rows:
+        return None
+    parts = [f"{scope_label(r['scope'])} {r['per_day']:.2f} ({r['alerts']} alerts, "
+             f"{r['escalations']} escalations)" for r in rows]
+    return (f"Alert budget under these parameters, per day over {rows[0]['days']:.0f} days: "
+            + "; ".join(parts) + ".")
+
+
 def primary_lines(results: dict[str, Any]) -> list[str]:
     """The pre-declared hypotheses, one per kind, as sentences (report and terminal)."""
     out = []
@@ -264,7 +275,8 @@ def _settings(results: dict[str, Any]) -> Block:
     if fdr:
         items += (f"Multiple tests: {fdr['method']} q over m = {fdr['m']} p-values ("
                   f"{fdr['family']}).",)
-    items += tuple(f"Period: {x}" for x in results["data"].get("periods", []))
+    items += tuple(f"Period: {x}." for x in results["data"].get("periods", []))
+    items += tuple(x for x in (budget_line(results),) if x)
     return Block("list", items=items)
 
 

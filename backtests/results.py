@@ -34,6 +34,43 @@ VERSION = 3
 P_KEYS = ("p_mean", "p_hit")  # the p-values the report prints, each with its q
 
 
+DAY_MS = 24 * HOUR_MS
+
+
+def periods(study: Study, bars: Bars, held_out: bool, folds: list[Fold] | None
+            ) -> list[str]:
+    """Every period the study used or kept out, in words the report prints."""
+    a, b = study.period
+    out = [f"studied {iso_z(a)} → {iso_z(b)}" + (" (--from/--until)" if held_out else "")]
+    if held_out and a > bars.origin_ms:
+        out.append(f"before {iso_z(a)}: only as history for baselines and drift (no alert, "
+                   "return or random entry counted)")
+    if held_out and b < bars.end_ms:
+        out.append(f"held out, never read: {iso_z(b)} → {iso_z(bars.end_ms)}")
+    for i, f in enumerate(folds or []):
+        out.append(f"sweep fold {i + 1}: tuned {iso_z(f.tune[0])} → {iso_z(f.tune[1])}, tested "
+                   f"{iso_z(f.test[0])} → {iso_z(f.test[1])}")
+    return out
+
+
+def budget(study: Study) -> list[dict[str, Any]]:
+    """Alerts per day per scope under the study's parameters: every alert the policy sent
+    in the period (first alerts and escalations, warm-up included: live sends those too)."""
+    a, b = study.period
+    days = max((b - a) / DAY_MS, 1e-9)
+    rows = []
+    scopes = sorted({s.record.scope for s in study.signals}, key=lambda x: (x != MARKET, x))
+    for scope in [*scopes, ALL] if len(scopes) > 1 else scopes:
+        mine = [s.record for s in study.signals if scope in (ALL, s.record.scope)]
+        kinds: dict[str, int] = {}
+        for r in mine:
+            kinds[r.kind] = kinds.get(r.kind, 0) + 1
+        rows.append({"scope": scope, "alerts": len(mine),
+                     "escalations": sum(r.escalation for r in mine), "by_kind": kinds,
+                     "days": days, "per_day": len(mine) / days})
+    return rows
+
+
 def _signal(s: SignalOutcome, bar_ms: int, horizons: dict[str, int]) -> dict[str, Any]:
     r = s.record
     return {
@@ -90,9 +127,12 @@ def _clean(x: Any) -> Any:
 
 def generate_results(study: Study, bars: Bars, *, folds: list[Fold] | None = None,
                      sweep_size: int = 0, test_studies: list[Study | None] | None = None,
-                     ) -> dict[str, Any]:
-    """The whole study as JSON-ready data."""
+                     held_out: bool = False) -> dict[str, Any]:
+    """The whole study as JSON-ready data; `held_out`: the study's period was cut with
+    --from/--until and the data outside it is named as held out."""
     results = dict(_clean(_results(study, bars, folds, sweep_size, test_studies)))
+    results["data"]["periods"] = periods(study, bars, held_out, folds)
+    results["budget"] = budget(study)
     add_qvalues(results)
     results["primary"] = primary(results)
     return results

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from backtests.blocks import pct, pval, share
-from backtests.report import headline_row, primary_lines, rows_for, verdict
+from backtests.report import budget_line, headline_row, primary_lines, rows_for, verdict
 from backtests.results import cohort_label, scope_label
 from signals.kinds import KINDS, kind_info
 
@@ -40,6 +40,8 @@ def render_table(results: dict[str, Any]) -> str:
              f"{sum(s['counted'] for s in results['signals'])} counted episodes (first "
              f"alerts); entry at the next bar's open; net after "
              f"{pct(c['round_trip_cost'], 2, False)} round trip."]
+    lines += [f"Period: {x}." for x in data.get("periods", [])[1:]]
+    lines += [x for x in (budget_line(results),) if x]
     primary = primary_lines(results)
     if primary:
         lines += ["Primary hypotheses (declared before the data):", *(f"  {x}" for x in primary)]
