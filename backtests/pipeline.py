@@ -125,6 +125,8 @@ def run_backtest(args: argparse.Namespace, out: TextIO | None = None,
         bars = load_bars(args.data, symbol=args.symbol, tz_offset_hours=args.tz_offset,
                          instruments=args.instruments)
         cache = WindowCache(bars)
+        if args.sweep:  # a bad grid fails now, not after the study
+            parse_grid(args.sweep, config.params, config.cooldown_ms)
         span = study_period(args, bars)
         records = run_vectorized(cache, config.params, config.cooldown_ms)
         if span is not None:  # the policy ran over everything; only the span is read
