@@ -25,7 +25,7 @@ import numpy as np
 
 from backtests.bars import Bars, Floats, Ints
 from backtests.engine import AlertRecord, run_vectorized
-from backtests.null import MatchedPool, Series, blocks_of, draw_matched, matched_pool, series
+from backtests.null import blocks_of, draw_matched
 from backtests.outcomes import (
     DIRECTION,
     Horizon,
@@ -33,8 +33,8 @@ from backtests.outcomes import (
     excursions,
     forward,
     parse_horizons,
-    random_pool,
 )
+from backtests.pools import Pools
 from backtests.stats import (
     BOOTSTRAP,
     SMALL_N,
@@ -254,62 +254,6 @@ def groups_of(signals: Sequence[SignalOutcome], cooldown_ms: int) -> list[Group]
                     if sub:
                         out.append((kind, cohort, scope, sev, sub))
     return out
-
-
-class Pools:
-    """Random-entry returns per (scope, horizon), drawn from the times a signal could occur.
-
-    Entries are evaluation times inside the period with a full baseline behind them. With
-    `strict`, the horizon must end inside the period too (walk-forward periods never mix).
-    """
-
-    def __init__(self, bars: Bars, config: StudyConfig, period: tuple[int, int],
-                 strict: bool) -> None:
-        self.bars, self.config, self.period, self.strict = bars, config, period, strict
-        self._cache: dict[tuple[str, str], Floats] = {}
-        self._series: dict[tuple[str, str], Series] = {}
-        self._matched: dict[tuple[str, str], MatchedPool] = {}
-
-    def series(self, scope: str, h: Horizon) -> Series:
-        """Per price bar of the scope: return, drift benchmark, abnormal return, volatility."""
-        key = (scope, h.name)
-        if key not in self._series:
-            c = self.config
-            self._series[key] = series(self.bars.prices[scope], h, int(c.drift_days * 24 *
-                                       HOUR_MS), int(c.vol_hours * HOUR_MS))
-        return self._series[key]
-
-    def matched(self, scope: str, h: Horizon) -> MatchedPool:
-        """The eligible entries with a known benchmark and volatility, by stratum."""
-        key = (scope, h.name)
-        if key not in self._matched:
-            prices = self.bars.prices[scope]
-            k = prices.index_at_or_after(self.eligible(scope, h.ms))
-            self._matched[key] = matched_pool(self.series(scope, h), k, self.config.vol_bins,
-                                              self.config.hour_bins)
-        return self._matched[key]
-
-    def get(self, scope: str, h: Horizon) -> Floats:
-        key = (scope, h.name)
-        if key not in self._cache:
-            self._cache[key] = self._build(scope, h)
-        return self._cache[key]
-
-    def eligible(self, scope: str, horizon_ms: int) -> Ints:
-        """Evaluation times a random entry may take."""
-        bars = self.bars
-        until = self.period[1] - (horizon_ms if self.strict else 0)
-        t = bars.ticks[(bars.ticks >= self.period[0]) & (bars.ticks <= until)]
-        start = t - bars.cell_ms
-        ok = coverage(bars, scope, start - self.config.lookback_ms, start) >= \
-            self.config.min_coverage
-        return t[ok]
-
-    def _build(self, scope: str, h: Horizon) -> Floats:
-        prices = self.bars.prices.get(scope)
-        if prices is None:
-            return np.empty(0)
-        return random_pool(prices, self.eligible(scope, h.ms), h)
 
 
 def _values(members: Sequence[SignalOutcome], of: str, h: str) -> Floats:
