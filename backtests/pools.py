@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from backtests.bars import Bars, Floats, Ints
-from backtests.null import MatchedPool, Series, matched_pool, series
+from backtests.null import MatchedPool, Series, ShiftColumn, matched_pool, series
 from backtests.outcomes import Horizon, random_pool
 from backtests.windows import coverage
 from feeds.model import HOUR_MS
@@ -50,6 +50,17 @@ class Pools:
             self._matched[key] = matched_pool(self.series(scope, h), k, self.config.vol_bins,
                                               self.config.hour_bins)
         return self._matched[key]
+
+    def shift_column(self, scope: str, h: Horizon, entry_ms: int) -> ShiftColumn:
+        """An alert entering at `entry_ms`, as the circular-shift placebo moves it."""
+        prices = self.bars.prices[scope]
+        s, pool = self.series(scope, h), self.matched(scope, h)
+        ok = np.zeros(s.ret.size, dtype=bool)
+        ok[(pool.entry_ms - prices.origin_ms) // prices.span_ms] = True
+        lo, hi = (int(x) for x in np.clip(prices.index_at_or_after(
+            np.array(self.period, dtype=np.int64)), 0, s.ret.size))
+        k = int((entry_ms - prices.origin_ms) // prices.span_ms)
+        return ShiftColumn(s.abnormal, s.ret, ok, k, lo, hi, 24 * HOUR_MS // prices.span_ms)
 
     def get(self, scope: str, h: Horizon) -> Floats:
         key = (scope, h.name)

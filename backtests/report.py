@@ -91,7 +91,10 @@ def primary_lines(results: dict[str, Any]) -> list[str]:
             continue
         out.append(f"{what}: {pct(h['estimate'])} [95% block CI {band(h['ci'], pct)}], n = "
                    f"{h['n']} in {h['blocks']} blocks; matched random times {pct(h['placebo'])} "
-                   f"[{band(h['placebo_band'], pct)}]: {judged(h['p'], h['q'])}.")
+                   f"[{band(h['placebo_band'], pct)}]: {judged(h['p'], h['q'])}"
+                   + ("" if h.get("shift_p") is None else
+                      f"; all alerts shifted by whole days ({h['shifts']} shifts, clustering "
+                      f"kept): p = {pval(h['shift_p'])}, q = {pval(h.get('shift_q'))}") + ".")
     return out
 
 

@@ -99,7 +99,8 @@ def _group(g: Any) -> dict[str, Any]:
             "horizon": g.horizon,
             **g.stats.as_dict(), "placebo": g.placebo.as_dict() if g.placebo else None,
             "abnormal": g.abnormal.as_dict() if g.abnormal else None,
-            "uniform": g.uniform.as_dict() if g.uniform else None}
+            "uniform": g.uniform.as_dict() if g.uniform else None,
+            "shifted": g.shifted.as_dict() if g.shifted else None}
 
 
 def _fold(f: Fold) -> dict[str, Any]:
@@ -207,6 +208,7 @@ def upgrade(data: dict[str, Any]) -> dict[str, Any]:
                 r["placebo"].setdefault("method", "uniform")
             r.setdefault("uniform", r.get("placebo"))
             r.setdefault("abnormal", None)
+            r.setdefault("shifted", None)
         data.setdefault("config", {}).setdefault("null", None)
         data.setdefault("primary", [])
         add_qvalues(data)
@@ -245,12 +247,17 @@ def add_qvalues(data: dict[str, Any]) -> None:
 
     slots = [(r["placebo"], key) for r in _shown(data) if r.get("placebo")
              for key in P_KEYS if r["placebo"].get(key) is not None]
+    # The primary hypotheses also print their circular-shift p.
+    slots += [(r["shifted"], "p_mean") for r in _primary_rows(data).values()
+              if r and (r.get("shifted") or {}).get("p_mean") is not None]
     for (placebo, key), q in zip(slots, bh_qvalues([p[k] for p, k in slots]), strict=True):
         placebo["q" + key[1:]] = q
     data["fdr"] = {"method": "Benjamini-Hochberg", "m": len(slots),
                    "family": "p mean and p hit of every row the report prints (the table by "
                    "cohort, scope and horizon; severity rows at the main horizon; the sweep's "
-                   "test rows); the uniform placebo's p-values are kept for comparison only"}
+                   "test rows), and the primary hypotheses' circular-shift p; the uniform "
+                   "placebo's p-values and the other rows' shift p-values are kept for "
+                   "comparison only"}
 
 
 def _signed(x: float | None, d: int) -> float | None:
@@ -261,29 +268,43 @@ def _signed_band(b: list[float] | None, d: int) -> list[float] | None:
     return None if not b else sorted((d * b[0], d * b[1]))
 
 
-def primary(data: dict[str, Any]) -> list[dict[str, Any]]:
-    """One hypothesis per kind, fixed before any data is read: first alerts, headline
-    scope, main horizon, the mean abnormal return in the continuation direction against
-    the matched placebo."""
+def _primary_rows(data: dict[str, Any]) -> dict[str, dict[str, Any] | None]:
+    """Kind -> the row its primary hypothesis reads: first alerts, the headline scope (the
+    pooled one with several scopes), the main horizon."""
     from signals.kinds import KINDS
 
     several = len(data.get("scopes_with_episodes", [])) > 1
     h = data["config"]["main_horizon"]
-    out = []
-    for kind, info in KINDS.items():
+    out: dict[str, dict[str, Any] | None] = {}
+    for kind in KINDS:
         rows = [r for r in data["summary"] if r["kind"] == kind.value and r["severity"] is None
                 and r["horizon"] == h and r.get("cohort", FIRST) == FIRST
                 and (r["scope"] == ALL) == several]
-        r = rows[0] if rows else None
-        a, p, d = (r or {}).get("abnormal") or {}, (r or {}).get("placebo") or {}, info.direction
+        out[kind.value] = rows[0] if rows else None
+    return out
 
-        out.append({"kind": kind.value, "cohort": FIRST, "scope": r["scope"] if r else None,
+
+def primary(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """One hypothesis per kind, fixed before any data is read: first alerts, headline
+    scope, main horizon, the mean abnormal return in the continuation direction against
+    the matched placebo (circular shifts beside it)."""
+    from signals.kinds import kind_info
+
+    h = data["config"]["main_horizon"]
+    out = []
+    for kind, r in _primary_rows(data).items():
+        a, p, d = (r or {}).get("abnormal") or {}, (r or {}).get("placebo") or {}, \
+            kind_info(kind).direction
+        sh = (r or {}).get("shifted") or {}
+
+        out.append({"kind": kind, "cohort": FIRST, "scope": r["scope"] if r else None,
                     "horizon": h, "statistic": "mean abnormal return, continuation direction",
                     "n": a.get("n", 0), "blocks": a.get("blocks"),
                     "estimate": _signed(a.get("mean"), d), "ci": _signed_band(a.get("mean_ci"), d),
                     "placebo": _signed(p.get("mean"), d), "placebo_band":
                     _signed_band(p.get("mean_band"), d), "p": p.get("p_mean"),
-                    "q": p.get("q_mean")})
+                    "q": p.get("q_mean"), "shift_p": sh.get("p_mean"),
+                    "shift_q": sh.get("q_mean"), "shifts": sh.get("draws")})
     return out
 
 

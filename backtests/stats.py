@@ -195,6 +195,26 @@ def compare_matched(abnormal: Floats, raw: Floats, clustered: int, direction: in
     )
 
 
+def compare_shifts(abnormal: Floats, raw: Floats, direction: int,
+                   observed: Abnormal | None) -> Placebo | None:
+    """As `compare_matched`, over circular shifts ([shift, alert], NaN where a shifted
+    entry is not eligible; shifts with none left are dropped)."""
+    keep = np.isfinite(abnormal).any(axis=1) if abnormal.size else np.zeros(0, dtype=bool)
+    if observed is None or not keep.any():
+        return None
+    a, r = abnormal[keep], raw[keep]
+    means = np.nanmean(a, axis=1)
+    medians = np.nanmedian(a, axis=1)
+    hits = np.nansum(direction * r > 0, axis=1) / np.isfinite(r).sum(axis=1)
+    return Placebo(
+        draws=int(a.shape[0]), mean=_f(means.mean()), mean_band=_band(means),
+        median=_f(np.median(medians)), median_band=_band(medians), hit=_f(hits.mean()),
+        hit_band=_band(hits), p_mean=_p_two_sided(means, observed.mean),
+        p_median=_p_two_sided(medians, observed.median), p_hit=_p_two_sided(hits, observed.hit),
+        method="shift",
+    )
+
+
 def drift(pool: Floats) -> dict[str, float | int | None]:
     """Unconditional drift: every eligible entry's forward return, no signal needed."""
     if pool.size == 0:

@@ -25,7 +25,7 @@ import numpy as np
 
 from backtests.bars import Bars, Floats, Ints
 from backtests.engine import AlertRecord, run_vectorized
-from backtests.null import blocks_of, draw_matched
+from backtests.null import blocks_of, circular_shifts, draw_matched
 from backtests.outcomes import (
     DIRECTION,
     Horizon,
@@ -44,6 +44,7 @@ from backtests.stats import (
     abnormal_stats,
     compare_matched,
     compare_placebo,
+    compare_shifts,
     compute_stats,
     drift,
 )
@@ -143,6 +144,7 @@ class GroupResult:
     cohort: str = FIRST
     abnormal: Abnormal | None = None
     uniform: Placebo | None = None  # the uniform random-time placebo, for comparison
+    shifted: Placebo | None = None  # circular shifts by whole days (clustering kept)
 
 
 @dataclass
@@ -263,13 +265,14 @@ def _values(members: Sequence[SignalOutcome], of: str, h: str) -> Floats:
 
 def _matched(members: Sequence[SignalOutcome], h: Horizon, d: int, spacing_ms: int,
              pools: Pools, rng: np.random.Generator, config: StudyConfig
-             ) -> tuple[Abnormal | None, Placebo | None]:
-    """Abnormal statistics of the members a matched placebo can serve, and that placebo."""
+             ) -> tuple[Abnormal | None, Placebo | None, Placebo | None]:
+    """Abnormal statistics of the members a matched placebo can serve, that placebo, and
+    the circular shifts of the same members."""
     abn, raw = _values(members, "abnormal", h.name), _values(members, "returns", h.name)
     ok = np.isfinite(abn) & np.array([s.vol is not None for s in members], dtype=bool)
     these = [s for s, keep in zip(members, ok, strict=True) if keep]
     if not these:
-        return None, None
+        return None, None, None
     entry = np.array([s.entry_ms for s in these], dtype=np.int64)
     blocks = blocks_of(entry, int(config.block_hours * HOUR_MS))
     observed = abnormal_stats(abn[ok], raw[ok], d, blocks, seed=int(rng.integers(1 << 31)),
@@ -287,7 +290,10 @@ def _matched(members: Sequence[SignalOutcome], h: Horizon, d: int, spacing_ms: i
         counts.append(ct)
     # Draw columns go scope by scope, not in member order: the statistics ignore order.
     draws = draw_matched(mpools, starts, counts, config.placebo_draws, spacing_ms, rng)
-    return observed, compare_matched(draws.abnormal, draws.ret, draws.clustered, d, observed)
+    shifts = circular_shifts([pools.shift_column(s.record.scope, h, s.entry_ms or 0)
+                              for s in these])
+    return (observed, compare_matched(draws.abnormal, draws.ret, draws.clustered, d, observed),
+            compare_shifts(*shifts, d, observed))
 
 
 def _group_results(signals: Sequence[SignalOutcome], pools: Pools,
@@ -312,9 +318,9 @@ def _group_results(signals: Sequence[SignalOutcome], pools: Pools,
             draws = draw_placebo([pools.get(sc, h) for sc in names],
                                  [scopes.count(sc) for sc in names], config.placebo_draws, rng)
             uniform = compare_placebo(draws, d, stats)
-            abnormal, matched = _matched(members, h, d, spacing, pools, rng, config)
+            abnormal, matched, shifted = _matched(members, h, d, spacing, pools, rng, config)
             out.append(GroupResult(kind, scope, sev, h.name, stats, matched or uniform, cohort,
-                                   abnormal, uniform))
+                                   abnormal, uniform, shifted))
     return out
 
 

@@ -99,3 +99,22 @@ def test_one_block_leaves_no_room_for_the_mean_to_move():
     apart = compute_stats(r, 1, 0.0, boot=500)
     assert together.mean_ci == pytest.approx((0.0075, 0.0075))
     assert apart.mean_ci[1] - apart.mean_ci[0] > 0.01
+
+
+def test_circular_shifts_keep_every_gap_and_wrap_inside_the_period():
+    from backtests.null import ShiftColumn, circular_shifts
+
+    size, day = 24 * 10, 24
+    values = np.arange(size, dtype=float)
+    ok = np.ones(size, dtype=bool)
+    ok[100] = False  # not an eligible entry: NaN where a shift lands on it
+    cols = [ShiftColumn(values, values, ok, k, 24, 24 * 9, day) for k in (30, 33, 200)]
+    abn, _ = circular_shifts(cols)
+    assert abn.shape == (7, 3)  # 8 days in the period: shifts of 1 to 7 days
+    span = 24 * 8
+    for j in range(1, 8):
+        expected = [24 + (k - 24 + j * day) % span for k in (30, 33, 200)]
+        got = [np.nan if e == 100 else float(e) for e in expected]
+        assert np.array_equal(abn[j - 1], got, equal_nan=True)
+    # Hour of day and the gap between the first two alerts never change.
+    assert ((abn[:, 1] - abn[:, 0]) == 3).all() and (abn[:, 0] % 24 == 6).all()

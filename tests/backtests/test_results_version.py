@@ -83,11 +83,14 @@ def test_a_version_2_file_reads_with_its_uniform_placebo_and_q_values(tmp_path):
     for r in v2["summary"]:
         r["placebo"] = {k: v for k, v in (r.pop("uniform") or {}).items()
                         if k not in ("method", "clustered")} or None
-        del r["abnormal"]
+        del r["abnormal"], r["shifted"]
     path = tmp_path / "v2.json"
     path.write_text(json.dumps(v2))
     up = read_results(path)
-    assert up["version"] == 3 and up["primary"] == [] and up["fdr"]["m"] == v3["fdr"]["m"]
+    # The same family less the primary hypotheses' circular-shift p-values.
+    shift_ps = sum(p["shift_p"] is not None for p in v3["primary"])
+    assert up["version"] == 3 and up["primary"] == []
+    assert up["fdr"]["m"] == v3["fdr"]["m"] - shift_ps and shift_ps == 2
     row = next(r for r in up["summary"] if r["n"] and r["scope"] != "all")
     assert row["placebo"]["method"] == "uniform" and row["uniform"] is row["placebo"]
     assert 0 <= row["placebo"]["q_hit"] <= 1 and row["abnormal"] is None
