@@ -2,6 +2,7 @@
 
     liqbot backtest --data F... [--symbol S] [--horizons 1h,4h,24h] [--out DIR] [--json]
                     [--config F] [--fees-bps X] [--slippage-bps X] [--sweep KEY=V1,V2 ...]
+                    [--from DATE] [--until DATE] [--placebo-draws N] [--bootstrap-draws N]
 
 Writes report.md, report.html (self-contained), PNG charts and results.json into DIR and
 prints the summary table. Hooked into `bot.cli.main` with `add_parser` and `run`; `main` runs it
@@ -14,7 +15,20 @@ import argparse
 import math
 import sys
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any, TextIO
+
+
+def date_ms(text: str) -> int:
+    """An argparse type: `2026-03-01` or `2026-03-01T12:00[:00][Z]` (UTC) -> epoch ms."""
+    try:
+        dt = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a date like 2026-03-01 or 2026-03-01T12:00Z, got {text!r}") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return int(dt.timestamp() * 1000)
 
 
 def number(low: float = -math.inf, high: float = math.inf) -> Callable[[str], float]:
@@ -51,7 +65,16 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="fees per side, bps (default 5)")
     p.add_argument("--slippage-bps", type=number(), default=5.0,
                    help="slippage per side, bps (default 5)")
-    p.add_argument("--placebo-draws", type=int, default=1000, help="random-time draws (1000)")
+    p.add_argument("--placebo-draws", type=int, default=10_000,
+                   help="random-time draws per row (10000)")
+    p.add_argument("--bootstrap-draws", type=int, default=10_000,
+                   help="block-bootstrap draws per row (10000)")
+    p.add_argument("--from", dest="from_ms", type=date_ms, metavar="DATE",
+                   help="study only alerts decided from this date (UTC); earlier data still "
+                   "feeds the baselines, as it would live")
+    p.add_argument("--until", dest="until_ms", type=date_ms, metavar="DATE",
+                   help="study nothing at or after this date (UTC): no alert, return or "
+                   "placebo entry reaches past it, so a later period stays a hold-out")
     p.add_argument("--seed", type=int, default=7, help="random seed (bootstrap and placebo)")
     p.add_argument("--sweep", nargs="+", metavar="KEY=V1,V2",
                    help="walk-forward sweep over these values (or `default` for a 120-point grid)")

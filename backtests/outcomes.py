@@ -56,7 +56,7 @@ class Forward:
     low: dict[str, Floats]
 
 
-def _bars_for(h: Horizon, prices: PriceSeries) -> int:
+def bars_for(h: Horizon, prices: PriceSeries) -> int:
     if h.ms % prices.span_ms:
         raise BacktestError(f"horizon {h.name} is not a whole number of {prices.source} bars")
     return h.ms // prices.span_ms
@@ -91,7 +91,7 @@ def forward(prices: PriceSeries, decided_ms: Ints, horizons: Sequence[Horizon],
     entry = np.where(entry > 0, entry, np.nan)
     returns, high, low = {}, {}, {}
     for h in horizons:
-        n = _bars_for(h, prices)
+        n = bars_for(h, prices)
         returns[h.name] = _take(prices.open, k + n) / entry - 1.0
         if with_extremes:
             high[h.name] = _extreme(prices.high, k, n, "max") / entry - 1.0
@@ -122,7 +122,7 @@ def random_pool(prices: PriceSeries, eligible_ms: Ints, horizon: Horizon) -> Flo
     """Forward returns from every distinct entry the eligible times allow (the placebo pool)."""
     k = np.unique(prices.index_at_or_after(np.asarray(eligible_ms, dtype=np.int64)))
     entry = _take(prices.open, k)
-    r = _take(prices.open, k + _bars_for(horizon, prices)) / np.where(entry > 0, entry, np.nan) - 1
+    r = _take(prices.open, k + bars_for(horizon, prices)) / np.where(entry > 0, entry, np.nan) - 1
     return r[np.isfinite(r)]
 
 

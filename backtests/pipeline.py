@@ -7,6 +7,7 @@ heavy (numpy, matplotlib) until a backtest actually runs.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 import tomllib
@@ -15,7 +16,7 @@ from typing import Any, TextIO
 
 from backtests.bars import BacktestError, Bars, load_bars
 from backtests.charts import CHARTS, draw_all
-from backtests.engine import decide_arrays
+from backtests.engine import decide_arrays, run_vectorized
 from backtests.html import render_html
 from backtests.outcomes import parse_horizons
 from backtests.report import build_blocks, render_markdown
@@ -24,7 +25,7 @@ from backtests.study import Study, StudyConfig, run_study, with_params
 from backtests.sweep import parse_grid, periods_of, progress_bar, run_sweep, score, walk_forward
 from backtests.terminal import render_table
 from backtests.windows import WindowCache
-from feeds.model import ParseError
+from feeds.model import ParseError, iso_z
 from signals import SignalParams
 from signals.episodes import DEFAULT_COOLDOWN_MS
 
@@ -50,13 +51,41 @@ def study_config(args: argparse.Namespace) -> StudyConfig:
     main = args.main_horizon or ("4h" if "4h" in names else names[len(names) // 2])
     return StudyConfig(params=params, cooldown_ms=cooldown, horizons=tuple(horizons),
                        main_horizon=main, fees_bps=args.fees_bps, slippage_bps=args.slippage_bps,
-                       placebo_draws=args.placebo_draws, seed=args.seed)
+                       placebo_draws=args.placebo_draws, seed=args.seed,
+                       bootstrap_draws=getattr(args, "bootstrap_draws", 10_000))
 
 
-def _sweep(args: argparse.Namespace, bars: Bars, cache: WindowCache, config: StudyConfig
-           ) -> dict[str, Any]:
+def study_period(args: argparse.Namespace, bars: Bars) -> tuple[int, int] | None:
+    """[from, until) of --from/--until, on bar boundaries; None when neither is given."""
+    a, b = getattr(args, "from_ms", None), getattr(args, "until_ms", None)
+    if a is None and b is None:
+        return None
+    start = bars.origin_ms if a is None else max(int(a), bars.origin_ms)
+    end = bars.end_ms if b is None else min(int(b), bars.end_ms)
+    if end <= start:
+        raise BacktestError(f"--from/--until: nothing to study between {iso_z(start)} and "
+                            f"{iso_z(end)} (the data runs {iso_z(bars.origin_ms)} → "
+                            f"{iso_z(bars.end_ms)})")
+    return start, end
+
+
+def _periods(bars: Bars, folds: int, span: tuple[int, int] | None) -> list[tuple[int, int]]:
+    """Walk-forward periods; with --from/--until, cut from that span alone."""
+    periods = periods_of(bars, folds)
+    if span is None:
+        return periods
+    ticks = bars.ticks[(bars.ticks > span[0]) & (bars.ticks <= span[1])]
+    if ticks.size < folds + 1:
+        raise BacktestError("--sweep: too few evaluations between --from and --until")
+    cuts = [int(ticks[len(ticks) * i // (folds + 1)]) for i in range(1, folds + 1)]
+    cuts = [c - (c - bars.origin_ms) % bars.cell_ms for c in cuts]
+    return list(itertools.pairwise([span[0], *cuts, span[1]]))
+
+
+def _sweep(args: argparse.Namespace, bars: Bars, cache: WindowCache, config: StudyConfig,
+           span: tuple[int, int] | None = None) -> dict[str, Any]:
     candidates = parse_grid(args.sweep, config.params, config.cooldown_ms)
-    periods = periods_of(bars, args.folds)
+    periods = _periods(bars, args.folds, span)
     scored = run_sweep(bars, candidates, config, periods, cache=cache,
                        on_progress=progress_bar(sys.stderr))
     defaults = score(bars, decide_arrays(cache, config.params, config.cooldown_ms)[0], config,
@@ -96,8 +125,14 @@ def run_backtest(args: argparse.Namespace, out: TextIO | None = None,
         bars = load_bars(args.data, symbol=args.symbol, tz_offset_hours=args.tz_offset,
                          instruments=args.instruments)
         cache = WindowCache(bars)
-        study = run_study(bars, config, cache=cache)
-        extra = _sweep(args, bars, cache, config) if args.sweep else {}
+        if args.sweep:  # a bad grid fails now, not after the study
+            parse_grid(args.sweep, config.params, config.cooldown_ms)
+        span = study_period(args, bars)
+        records = run_vectorized(cache, config.params, config.cooldown_ms)
+        if span is not None:  # the policy ran over everything; only the span is read
+            records = [r for r in records if span[0] <= r.end_ms < span[1]]
+        study = run_study(bars, config, cache=cache, period=span, records=records)
+        extra = _sweep(args, bars, cache, config, span) if args.sweep else {}
     except (ValueError, OSError) as exc:  # ParseError and BacktestError are ValueErrors
         err.write(f"liqbot backtest: error: {exc}\n")
         return 1 if isinstance(exc, ParseError | BacktestError | OSError) else 2
@@ -107,7 +142,7 @@ def run_backtest(args: argparse.Namespace, out: TextIO | None = None,
         err.write(f"liqbot backtest: error: --out {folder}: {exc.strerror}\n")
         return 1
     draw_all(study, bars, folder)
-    results = generate_results(study, bars, **extra)
+    results = generate_results(study, bars, **extra, held_out=span is not None)
     write_results(results, folder / "results.json")
     blocks = build_blocks(results, {name: cap for name, (cap, _) in CHARTS.items()})
     (folder / "report.md").write_text(render_markdown(blocks), encoding="utf-8")

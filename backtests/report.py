@@ -33,16 +33,69 @@ def headline_row(results: dict[str, Any], kind: str) -> dict[str, Any] | None:
     return (pooled or rows)[0] if rows else None
 
 
+def null_name(row: dict[str, Any]) -> str:
+    method = (row.get("placebo") or {}).get("method", "uniform")
+    return "matched random times" if method == "matched" else "random entry times"
+
+
+def judged(p: float | None, q: float | None) -> str:
+    """How a p-value reads once the many tests of a run are counted (q: BH-adjusted)."""
+    if p is None:
+        return "no random-time baseline"
+    qtext = "" if q is None else f", q = {pval(q)}"
+    if p < 0.05 and q is not None and q < 0.05:
+        return f"differs (p = {pval(p)}{qtext})"
+    if p < 0.05:
+        return f"p = {pval(p)} looks small, but{qtext[1:]} after the run's many tests: no edge"
+    return f"no edge (p = {pval(p)}{qtext})"
+
+
 def verdict(row: dict[str, Any]) -> str:
     p = row.get("placebo") or {}
-    ps = [x for x in (p.get("p_mean"), p.get("p_hit")) if x is not None]
+    ps = [(p[k], p.get("q" + k[1:])) for k in ("p_mean", "p_hit") if p.get(k) is not None]
     if row["n"] == 0:
         return "nothing to judge"
     if not ps:
         return "no random-time baseline (no prices)"
-    if min(ps) < 0.05:
-        return f"differs from random entry times (lowest p = {pval(min(ps))})"
-    return f"indistinguishable from random entry times (lowest p = {pval(min(ps))})"
+    low, q = min(ps, key=lambda t: t[0])
+    qtext = "" if q is None else f", q = {pval(q)}"
+    if low < 0.05 and q is not None and q < 0.05:
+        return f"differs from {null_name(row)} (lowest p = {pval(low)}{qtext})"
+    if low < 0.05:
+        return (f"lowest p = {pval(low)} against {null_name(row)}, but{qtext[1:]} after "
+                "correcting for every p-value printed: no edge")
+    return f"indistinguishable from {null_name(row)} (lowest p = {pval(low)}{qtext})"
+
+
+def budget_line(results: dict[str, Any]) -> str | None:
+    """Alerts per day per scope: how noisy these parameters would be live."""
+    rows = results.get("budget")
+    if not rows:
+        return None
+    parts = [f"{scope_label(r['scope'])} {r['per_day']:.2f} ({r['alerts']} alerts, "
+             f"{r['escalations']} escalations)" for r in rows]
+    return (f"Alert budget under these parameters, per day over {rows[0]['days']:.0f} days: "
+            + "; ".join(parts) + ".")
+
+
+def primary_lines(results: dict[str, Any]) -> list[str]:
+    """The pre-declared hypotheses, one per kind, as sentences (report and terminal)."""
+    out = []
+    for h in results.get("primary") or []:
+        info = kind_info(h["kind"])
+        what = (f"{info.plural}: {h['horizon']} continuation return ({info.way}) after first "
+                f"alerts ({scope_label(h['scope'] or '*')}), minus the drift known at entry, "
+                "vs matched random times")
+        if not h["n"]:
+            out.append(f"{what}: no episodes with prices.")
+            continue
+        out.append(f"{what}: {pct(h['estimate'])} [95% block CI {band(h['ci'], pct)}], n = "
+                   f"{h['n']} in {h['blocks']} blocks; matched random times {pct(h['placebo'])} "
+                   f"[{band(h['placebo_band'], pct)}]: {judged(h['p'], h['q'])}"
+                   + ("" if h.get("shift_p") is None else
+                      f"; all alerts shifted by whole days ({h['shifts']} shifts, clustering "
+                      f"kept): p = {pval(h['shift_p'])}, q = {pval(h.get('shift_q'))}") + ".")
+    return out
 
 
 def headline(results: dict[str, Any], kind: str) -> str:
@@ -53,14 +106,17 @@ def headline(results: dict[str, Any], kind: str) -> str:
     if row is None or row["n"] == 0:
         return f"**{title}**: no independent episodes with prices in this data."
     p = row.get("placebo") or {}
-    text = (f"**{title}** ({scope_label(row['scope'])}, first alerts): {row['n']} independent "
-            "episodes. "
-            f"{h} after entry the median return was {pct(row['median'])} (mean "
-            f"{pct(row['mean'])}, 95% CI {band(row['mean_ci'], pct)}). Price {info.moved} after "
-            f"{share(row['hit'])} of them (random times: {share(p.get('hit'))}, 95% band "
-            f"{band(p.get('hit_band'))}). Net of {pct(cost, 2, False)} round-trip costs, trading "
-            f"the continuation averaged {pct(row['net_continuation'])} per trade, the reversal "
-            f"{pct(row['net_reversal'])}. Verdict at {h}: {verdict(row)}.")
+    a = row.get("abnormal") or {}
+    abn = "" if not a else (f"; net of the drift known at entry {pct(a['mean'])}, 95% block "
+                            f"CI {band(a['mean_ci'], pct)}")
+    blocks = f" in {a['blocks']} independent blocks" if a else ""
+    text = (f"**{title}** ({scope_label(row['scope'])}, first alerts): {row['n']} "
+            f"episodes{blocks}. {h} after entry the median return was {pct(row['median'])} (mean "
+            f"{pct(row['mean'])}, 95% CI {band(row['mean_ci'], pct)}{abn}). Price {info.moved} "
+            f"after {share(row['hit'])} of them ({null_name(row)}: {share(p.get('hit'))}, 95% "
+            f"band {band(p.get('hit_band'))}). Net of {pct(cost, 2, False)} round-trip costs, "
+            f"trading the continuation averaged {pct(row['net_continuation'])} per trade, the "
+            f"reversal {pct(row['net_reversal'])}. Verdict at {h}: {verdict(row)}.")
     if row["small_n"]:
         text += f" Small sample (n < {c['small_n']}): treat as anecdote."
     return text + _elsewhere(results, row)
@@ -77,6 +133,11 @@ def _elsewhere(results: dict[str, Any], row: dict[str, Any]) -> str:
     p = min(best["placebo"]["p_hit"], best["placebo"]["p_mean"] or 1)
     if p >= 0.05:
         return " No other horizon departs from random times either (all p ≥ 0.05)."
+    q = best["placebo"].get("q_hit" if p == best["placebo"]["p_hit"] else "q_mean")
+    if q is not None and q >= 0.05:
+        return (f" At {best['horizon']} the hit rate was {share(best['hit'])} against "
+                f"{share(best['placebo']['hit'])} at random times (p = {pval(p)}, but q = "
+                f"{pval(q)} once every printed p-value is counted: a lead at most).")
     trade = max(("continuation", best["net_continuation"]), ("reversal", best["net_reversal"]),
                 key=lambda t: t[1] if t[1] is not None else -1)
     return (f" At {best['horizon']} the hit rate was {share(best['hit'])} against "
@@ -97,28 +158,46 @@ _HOW = (
     "(24h), so those are not fully independent.",
     "Continuation = price moves the kind's way (up after squeezes, down after cascades); "
     "reversal = the opposite. Hit = share of episodes moving that way.",
-    "Random times: the same statistics from random entries in the same period and scopes, "
-    "as many per draw as there are episodes; p is two-sided (share of draws at least as "
-    "extreme). CIs are bootstrap 95% intervals.",
-    "Many rows are tested at once (kinds, scopes, horizons, severities): about one p-value in "
-    "twenty falls under 0.05 by chance alone. Treat a lone small p as a lead, not a finding.",
+    "Abnormal return = return minus the drift known at entry: the mean return at that "
+    "horizon over the trailing days of entries whose horizon had already closed.",
+    "Matched random times: per draw, one random entry per alert from the same scope and "
+    "period, in the alert's trailing-volatility bin and hour-of-day block, and no two entries "
+    "of a draw within the cooldown (as first alerts and peaks never are). p is two-sided "
+    "(share of draws at least as extreme): p mean compares the abnormal mean, p hit the hit "
+    "rate.",
+    "CIs are block-bootstrap 95% intervals: alerts within a day of each other are resampled "
+    "together, since they share the same market move.",
+    "Many rows are tested at once (kinds, cohorts, scopes, horizons, severities): q is the "
+    "Benjamini-Hochberg adjusted p over every p-value printed here. Only the primary "
+    "hypotheses at the top were declared in advance; read anything else by its q.",
 )
 
 
+def _primary(results: dict[str, Any]) -> list[Block]:
+    lines = primary_lines(results)
+    if not lines:
+        return []
+    return [Block("h2", "Primary hypotheses (one per kind, declared before the data)"),
+            Block("list", items=tuple(lines))]
+
+
 def _summary_table(results: dict[str, Any]) -> Block:
-    headers = ("Kind", "Cohort", "Scope", "h", "n", "Median", "Mean [95% CI]", "Hit [95% CI]",
-               "Random hit [band]", "p mean", "p hit", "t", "Net cont.", "Net rev.", "")
+    headers = ("Kind", "Cohort", "Scope", "h", "n", "Median", "Mean [95% CI]",
+               "Abnormal mean [95% CI]", "t vs drift", "Hit [95% CI]", "Random hit [band]",
+               "p mean", "q", "p hit", "q", "Net cont.", "Net rev.", "")
     rows = []
     for r in rows_for(results, cohort=None):
-        p = r.get("placebo") or {}
+        p, a = r.get("placebo") or {}, r.get("abnormal") or {}
+        t = a.get("t_stat")
         rows.append((kind_info(r["kind"]).plural, cohort_label(r.get("cohort", "first")),
                      scope_label(r["scope"]), r["horizon"],
                      str(r["n"]), pct(r["median"]), f"{pct(r['mean'])} [{band(r['mean_ci'], pct)}]",
+                     f"{pct(a.get('mean'))} [{band(a.get('mean_ci'), pct)}]",
+                     "—" if t is None else f"{t:.2f}",
                      f"{share(r['hit'])} [{band(r['hit_ci'])}]",
                      f"{share(p.get('hit'))} [{band(p.get('hit_band'))}]",
-                     pval(p.get("p_mean")), pval(p.get("p_hit")),
-                     "—" if r["t_stat"] is None else f"{r['t_stat']:.2f}",
-                     pct(r["net_continuation"]), pct(r["net_reversal"]),
+                     pval(p.get("p_mean")), pval(p.get("q_mean")), pval(p.get("p_hit")),
+                     pval(p.get("q_hit")), pct(r["net_continuation"]), pct(r["net_reversal"]),
                      "small n" if r["small_n"] else ""))
     return Block("table", headers=headers, rows=tuple(rows))
 
@@ -126,13 +205,14 @@ def _summary_table(results: dict[str, Any]) -> Block:
 def _severity_table(results: dict[str, Any]) -> Block:
     h = results["config"]["main_horizon"]
     headers = ("Kind", "Cohort", "Scope", "Severity", "n", f"Median {h}", "Hit [95% CI]",
-               "Random hit", "p hit", "")
+               "Random hit", "p hit", "q", "")
     rows = [(kind_info(r["kind"]).plural, cohort_label(r.get("cohort", "first")),
              scope_label(r["scope"]),
              {1: "notable", 2: "large", 3: "extreme"}[r["severity"]], str(r["n"]),
              pct(r["median"]), f"{share(r['hit'])} [{band(r['hit_ci'])}]",
              share((r.get("placebo") or {}).get("hit")),
-             pval((r.get("placebo") or {}).get("p_hit")), "small n" if r["small_n"] else "")
+             pval((r.get("placebo") or {}).get("p_hit")),
+             pval((r.get("placebo") or {}).get("q_hit")), "small n" if r["small_n"] else "")
             for r in rows_for(results, severity=True, cohort=None) if r["horizon"] == h]
     return Block("table", headers=headers, rows=tuple(rows))
 
@@ -174,7 +254,7 @@ def _files(paths: list[str]) -> str:
 def _settings(results: dict[str, Any]) -> Block:
     c, d = results["config"], results["data"]
     p = c["params"]
-    items = (
+    items: tuple[str, ...] = (
         f"Data: {_files(d['files'])}; {d['bar']} bars, {d['start']} → {d['end']}, "
         f"{d['evaluations']} evaluations; scopes {', '.join(map(scope_label, d['scopes']))}.",
         "Prices: " + "; ".join(f"{scope_label(k)} from {v}" for k, v in d["prices"].items()),
@@ -186,6 +266,20 @@ def _settings(results: dict[str, Any]) -> Block:
         f"{pct(c['round_trip_cost'], 2, False)} per round trip. Random-time draws: "
         f"{c['placebo_draws']} (seed {c['seed']}). Small sample: n < {c['small_n']}.",
     )
+    n = c.get("null")
+    if n:
+        items += (f"Null: drift benchmark over the trailing {n['drift_days']:g} days; placebo "
+                  f"matched on {n['vol_hours']:g}h volatility ({n['vol_bins']} quantile bins) and "
+                  f"hour of day ({n['hour_bins']} blocks; strata under {n['min_stratum']} "
+                  f"entries take every hour), draws spaced {n['spacing_h']:g}h like the "
+                  f"alerts; block bootstrap ({n['bootstrap_draws']} draws) with "
+                  f"{n['block_hours']:g}h blocks.",)
+    fdr = results.get("fdr")
+    if fdr:
+        items += (f"Multiple tests: {fdr['method']} q over m = {fdr['m']} p-values ("
+                  f"{fdr['family']}).",)
+    items += tuple(f"Period: {x}." for x in results["data"].get("periods", []))
+    items += tuple(x for x in (budget_line(results),) if x)
     return Block("list", items=items)
 
 
@@ -193,6 +287,7 @@ def build_blocks(results: dict[str, Any], charts: dict[str, str]) -> list[Block]
     """The whole report; `charts` maps file name -> caption (images already written)."""
     h = results["config"]["main_horizon"]
     blocks = [Block("h1", "liqbot backtest: what happened after each alert"),
+              *_primary(results),
               Block("h2", "Headline"),
               *(Block("p", headline(results, k)) for k in KINDS),
               Block("h2", "Data and settings"), _settings(results),

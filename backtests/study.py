@@ -7,6 +7,11 @@ episode counts once; one that escalates twice (notable, large, extreme) gives tw
 escalations, hours apart and so not independent of each other. Only alerts whose trailing
 baseline had real data behind it count (signals in the warm-up after the data starts, or
 after a gap, are listed and flagged).
+
+Each group is judged against `backtests.null`: abnormal returns (net of the drift known at
+entry) against random entries matched on volatility and hour and de-clustered like the
+alerts, with block-bootstrap intervals. The uniform random-time placebo of earlier
+versions is kept beside it for comparison.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import numpy as np
 
 from backtests.bars import Bars, Floats, Ints
 from backtests.engine import AlertRecord, run_vectorized
+from backtests.null import blocks_of, circular_shifts, draw_matched
 from backtests.outcomes import (
     DIRECTION,
     Horizon,
@@ -27,9 +33,21 @@ from backtests.outcomes import (
     excursions,
     forward,
     parse_horizons,
-    random_pool,
 )
-from backtests.stats import SMALL_N, Placebo, Stats, compare_placebo, compute_stats, drift
+from backtests.pools import Pools
+from backtests.stats import (
+    BOOTSTRAP,
+    SMALL_N,
+    Abnormal,
+    Placebo,
+    Stats,
+    abnormal_stats,
+    compare_matched,
+    compare_placebo,
+    compare_shifts,
+    compute_stats,
+    drift,
+)
 from backtests.windows import WindowCache, coverage
 from feeds.model import HOUR_MS, MARKET
 from signals import DEFAULTS, SignalParams
@@ -50,9 +68,16 @@ class StudyConfig:
     main_horizon: str = "4h"
     fees_bps: float = 5.0  # per side
     slippage_bps: float = 5.0  # per side
-    placebo_draws: int = 1000
+    placebo_draws: int = 10_000
     seed: int = 7
     small_n: int = SMALL_N
+    bootstrap_draws: int = BOOTSTRAP
+    drift_days: float = 30.0  # the drift benchmark's trailing window
+    vol_hours: float = 24.0  # trailing volatility the placebo is matched on
+    vol_bins: int = 5  # volatility quantile bins
+    hour_bins: int = 6  # hour-of-day blocks (6: four hours each)
+    min_stratum: int = 20  # a thinner (volatility, hour) stratum widens to every hour
+    block_hours: float = 24.0  # alerts chained within this form one bootstrap block
 
     def __post_init__(self) -> None:
         names = [h.name for h in self.horizons]
@@ -60,6 +85,19 @@ class StudyConfig:
             raise ValueError(f"main horizon {self.main_horizon} is not among {', '.join(names)}")
         if min(self.fees_bps, self.slippage_bps) < 0 or self.placebo_draws < 10:
             raise ValueError("costs must be >= 0 and placebo draws >= 10")
+        if self.bootstrap_draws < 10 or min(self.drift_days, self.vol_hours) <= 0 or \
+                self.vol_bins < 1 or 24 % max(self.hour_bins, 1) or self.block_hours < 0:
+            raise ValueError("null settings: bootstrap draws >= 10, drift days and volatility "
+                             "hours > 0, volatility bins >= 1, hour bins dividing 24, block "
+                             "hours >= 0")
+
+    def null_settings(self) -> dict[str, float | int]:
+        """What the null and the intervals depend on (results.json keeps it)."""
+        return {"placebo_draws": self.placebo_draws, "bootstrap_draws": self.bootstrap_draws,
+                "drift_days": self.drift_days, "vol_hours": self.vol_hours,
+                "vol_bins": self.vol_bins, "hour_bins": self.hour_bins,
+                "min_stratum": self.min_stratum, "block_hours": self.block_hours,
+                "spacing_h": self.cooldown_ms / HOUR_MS}
 
     @property
     def cost(self) -> float:
@@ -90,6 +128,9 @@ class SignalOutcome:
     adverse: dict[str, float | None]
     cohorts: tuple[str, ...] = ()  # the cohorts it is counted in
     peak: bool = False  # its episode's highest-severity alert
+    abnormal: dict[str, float | None] = field(default_factory=dict)  # return - benchmark
+    benchmark: dict[str, float | None] = field(default_factory=dict)  # drift known at entry
+    vol: float | None = None  # trailing volatility at entry (1-bar log returns)
 
 
 @dataclass(frozen=True)
@@ -99,8 +140,11 @@ class GroupResult:
     severity: int | None
     horizon: str
     stats: Stats
-    placebo: Placebo | None
+    placebo: Placebo | None  # matched (method "matched"); uniform for rows without it
     cohort: str = FIRST
+    abnormal: Abnormal | None = None
+    uniform: Placebo | None = None  # the uniform random-time placebo, for comparison
+    shifted: Placebo | None = None  # circular shifts by whole days (clustering kept)
 
 
 @dataclass
@@ -119,11 +163,15 @@ def _opt(x: float) -> float | None:
 
 
 def outcomes(bars: Bars, records: Sequence[AlertRecord], config: StudyConfig,
-             period: tuple[int, int] | None = None) -> list[SignalOutcome]:
-    """Attach entry, returns and excursions to each alert; flag warm-up and counted episodes.
+             period: tuple[int, int] | None = None, pools: Pools | None = None
+             ) -> list[SignalOutcome]:
+    """Attach entry, returns, excursions and abnormal returns to each alert; flag warm-up
+    and counted episodes.
 
     With a `period`, only entries inside it count, and only returns that end inside it.
     """
+    pools = pools or Pools(bars, config, period or (bars.origin_ms, bars.end_ms),
+                           strict=period is not None)
     out: dict[int, SignalOutcome] = {}
     for scope in sorted({r.scope for r in records}):
         idx = [i for i, r in enumerate(records) if r.scope == scope]
@@ -140,10 +188,14 @@ def outcomes(bars: Bars, records: Sequence[AlertRecord], config: StudyConfig,
         direction = np.array([DIRECTION[r.kind] for r in recs], dtype=float)
         a, b = period or (fwd.entry_ms.min(), fwd.entry_ms.max() + 1)
         cols = {}
+        k = prices.index_at_or_after(np.array([r.end_ms for r in recs], dtype=np.int64))
         for h in config.horizons:
             inside = (fwd.entry_ms >= a) & (fwd.entry_ms + h.ms <= b) if period else True
             fav, adv = excursions(fwd, h.name, direction)
-            cols[h.name] = [np.where(inside, x, np.nan) for x in (fwd.returns[h.name], fav, adv)]
+            ser = pools.series(scope, h)
+            cols[h.name] = [np.where(inside, x, np.nan) for x in (
+                fwd.returns[h.name], fav, adv, _at(ser.abnormal, k), _at(ser.drift, k))]
+        vols = _at(pools.series(scope, config.horizons[0]).vol, k)
         peaks = _peaks(recs)
         for j, (i, r) in enumerate(zip(idx, recs, strict=True)):
             price = _opt(fwd.entry_price[j])
@@ -152,10 +204,16 @@ def outcomes(bars: Bars, records: Sequence[AlertRecord], config: StudyConfig,
             cohorts = tuple(c for c, member in ((FIRST, not r.escalation),
                                                 (ESCALATION, r.escalation),
                                                 (PEAK, j in peaks)) if ok and member)
-            ret, up, down = ({h: _opt(c[k][j]) for h, c in cols.items()} for k in range(3))
+            ret, up, down, abn, bench = ({h: _opt(c[col][j]) for h, c in cols.items()}
+                                         for col in range(5))
             out[i] = SignalOutcome(r, bool(warm[j]), FIRST in cohorts, entry, price, ret, up,
-                                   down, cohorts, j in peaks)
+                                   down, cohorts, j in peaks, abn, bench, _opt(vols[j]))
     return [out[i] for i in range(len(records))]
+
+
+def _at(values: Floats, k: Ints) -> Floats:
+    ok = (k >= 0) & (k < values.size)
+    return np.where(ok, values[np.clip(k, 0, max(values.size - 1, 0))], np.nan)
 
 
 def _peaks(records: Sequence[AlertRecord]) -> set[int]:
@@ -200,60 +258,69 @@ def groups_of(signals: Sequence[SignalOutcome], cooldown_ms: int) -> list[Group]
     return out
 
 
-class Pools:
-    """Random-entry returns per (scope, horizon), drawn from the times a signal could occur.
+def _values(members: Sequence[SignalOutcome], of: str, h: str) -> Floats:
+    return np.array([np.nan if (x := getattr(s, of).get(h)) is None else x for s in members],
+                    dtype=float)
 
-    Entries are evaluation times inside the period with a full baseline behind them. With
-    `strict`, the horizon must end inside the period too (walk-forward periods never mix).
-    """
 
-    def __init__(self, bars: Bars, config: StudyConfig, period: tuple[int, int],
-                 strict: bool) -> None:
-        self.bars, self.config, self.period, self.strict = bars, config, period, strict
-        self._cache: dict[tuple[str, str], Floats] = {}
-
-    def get(self, scope: str, h: Horizon) -> Floats:
-        key = (scope, h.name)
-        if key not in self._cache:
-            self._cache[key] = self._build(scope, h)
-        return self._cache[key]
-
-    def eligible(self, scope: str, horizon_ms: int) -> Ints:
-        """Evaluation times a random entry may take."""
-        bars = self.bars
-        until = self.period[1] - (horizon_ms if self.strict else 0)
-        t = bars.ticks[(bars.ticks >= self.period[0]) & (bars.ticks <= until)]
-        start = t - bars.cell_ms
-        ok = coverage(bars, scope, start - self.config.lookback_ms, start) >= \
-            self.config.min_coverage
-        return t[ok]
-
-    def _build(self, scope: str, h: Horizon) -> Floats:
-        prices = self.bars.prices.get(scope)
-        if prices is None:
-            return np.empty(0)
-        return random_pool(prices, self.eligible(scope, h.ms), h)
+def _matched(members: Sequence[SignalOutcome], h: Horizon, d: int, spacing_ms: int,
+             pools: Pools, rng: np.random.Generator, config: StudyConfig
+             ) -> tuple[Abnormal | None, Placebo | None, Placebo | None]:
+    """Abnormal statistics of the members a matched placebo can serve, that placebo, and
+    the circular shifts of the same members."""
+    abn, raw = _values(members, "abnormal", h.name), _values(members, "returns", h.name)
+    ok = np.isfinite(abn) & np.array([s.vol is not None for s in members], dtype=bool)
+    these = [s for s, keep in zip(members, ok, strict=True) if keep]
+    if not these:
+        return None, None, None
+    entry = np.array([s.entry_ms for s in these], dtype=np.int64)
+    blocks = blocks_of(entry, int(config.block_hours * HOUR_MS))
+    observed = abnormal_stats(abn[ok], raw[ok], d, blocks, seed=int(rng.integers(1 << 31)),
+                              boot=config.bootstrap_draws)
+    names = sorted({s.record.scope for s in these})
+    mpools, starts, counts = [], [], []
+    for sc in names:
+        mine = [s for s in these if s.record.scope == sc]
+        pool = pools.matched(sc, h)
+        st, ct = pool.ranges(np.array([s.vol for s in mine], dtype=float),
+                             (np.array([s.entry_ms for s in mine], dtype=np.int64) // HOUR_MS)
+                             % 24, config.min_stratum)
+        mpools.append(pool)
+        starts.append(st)
+        counts.append(ct)
+    # Draw columns go scope by scope, not in member order: the statistics ignore order.
+    draws = draw_matched(mpools, starts, counts, config.placebo_draws, spacing_ms, rng)
+    shifts = circular_shifts([pools.shift_column(s.record.scope, h, s.entry_ms or 0)
+                              for s in these])
+    return (observed, compare_matched(draws.abnormal, draws.ret, draws.clustered, d, observed),
+            compare_shifts(*shifts, d, observed))
 
 
 def _group_results(signals: Sequence[SignalOutcome], pools: Pools,
                    config: StudyConfig) -> list[GroupResult]:
     out = []
+    block_ms = int(config.block_hours * HOUR_MS)
     for gi, (kind, cohort, scope, sev, members) in enumerate(
             groups_of(signals, config.cooldown_ms)):
         d = DIRECTION[kind]
+        spacing = 0 if cohort == ESCALATION else config.cooldown_ms
+        entry = np.array([s.entry_ms or 0 for s in members], dtype=np.int64)
+        blocks = blocks_of(entry, block_ms)
         for hi, h in enumerate(config.horizons):
-            values = np.array([np.nan if s.returns[h.name] is None else s.returns[h.name]
-                               for s in members], dtype=float)
+            values = _values(members, "returns", h.name)
             stats = compute_stats(values, d, config.cost, seed=config.seed + gi,
-                                  small_n=config.small_n)
+                                  boot=config.bootstrap_draws, small_n=config.small_n,
+                                  blocks=blocks)
             scopes = [s.record.scope for s, v in zip(members, values, strict=True)
                       if np.isfinite(v)]
             names = sorted(set(scopes))
             rng = np.random.default_rng([config.seed, gi, hi])
             draws = draw_placebo([pools.get(sc, h) for sc in names],
                                  [scopes.count(sc) for sc in names], config.placebo_draws, rng)
-            out.append(GroupResult(kind, scope, sev, h.name, stats,
-                                   compare_placebo(draws, d, stats), cohort))
+            uniform = compare_placebo(draws, d, stats)
+            abnormal, matched, shifted = _matched(members, h, d, spacing, pools, rng, config)
+            out.append(GroupResult(kind, scope, sev, h.name, stats, matched or uniform, cohort,
+                                   abnormal, uniform, shifted))
     return out
 
 
@@ -265,8 +332,8 @@ def run_study(bars: Bars, config: StudyConfig, *, cache: WindowCache | None = No
         records = run_vectorized(cache or WindowCache(bars), config.params, config.cooldown_ms)
     # Without a period: from the first bar to the close of the last liquidation bar.
     span = period or (bars.origin_ms, bars.end_ms)
-    signals = outcomes(bars, records, config, period)
     pools = Pools(bars, config, span, strict=period is not None)
+    signals = outcomes(bars, records, config, period, pools)
     groups = _group_results(signals, pools, config)
     drifts = {scope: {h.name: drift(pools.get(scope, h)) for h in config.horizons}
               for scope in bars.scopes if scope in bars.prices}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from backtests.blocks import pct, pval, share
-from backtests.report import headline_row, rows_for, verdict
+from backtests.report import budget_line, headline_row, primary_lines, rows_for, verdict
 from backtests.results import cohort_label, scope_label
 from signals.kinds import KINDS, kind_info
 
@@ -19,8 +19,8 @@ def render_table(results: dict[str, Any]) -> str:
     """Plain text: n, median, hit vs random times, p-values and net trade returns."""
     c = results["config"]
     h = c["main_horizon"]
-    headers = ["Kind", "Cohort", "Scope", "n", f"Median {h}", "Hit", "Random hit", "p hit",
-               "p mean", "Net cont.", "Net rev.", ""]
+    headers = ["Kind", "Cohort", "Scope", "n", f"Median {h}", "Abn. mean", "Hit", "Random hit",
+               "p hit", "q", "p mean", "q", "Net cont.", "Net rev.", ""]
     rows = []
     for r in rows_for(results, cohort=None):
         if r["horizon"] != h:
@@ -28,8 +28,10 @@ def render_table(results: dict[str, Any]) -> str:
         p = r.get("placebo") or {}
         rows.append([kind_info(r["kind"]).plural, cohort_label(r.get("cohort", "first")),
                      scope_label(r["scope"]), str(r["n"]),
-                     pct(r["median"]), share(r["hit"]), share(p.get("hit")),
-                     pval(p.get("p_hit")), pval(p.get("p_mean")), pct(r["net_continuation"]),
+                     pct(r["median"]), pct((r.get("abnormal") or {}).get("mean")),
+                     share(r["hit"]), share(p.get("hit")), pval(p.get("p_hit")),
+                     pval(p.get("q_hit")), pval(p.get("p_mean")), pval(p.get("q_mean")),
+                     pct(r["net_continuation"]),
                      pct(r["net_reversal"]), "small n" if r["small_n"] else ""])
     widths = [max(len(x[i]) for x in [headers, *rows]) for i in range(len(headers))]
     data = results["data"]
@@ -37,8 +39,13 @@ def render_table(results: dict[str, Any]) -> str:
              f"{len(results['signals'])} alerts, "
              f"{sum(s['counted'] for s in results['signals'])} counted episodes (first "
              f"alerts); entry at the next bar's open; net after "
-             f"{pct(c['round_trip_cost'], 2, False)} round trip.",
-             _line(headers, widths), _line(["-" * w for w in widths], widths)]
+             f"{pct(c['round_trip_cost'], 2, False)} round trip."]
+    lines += [f"Period: {x}." for x in data.get("periods", [])[1:]]
+    lines += [x for x in (budget_line(results),) if x]
+    primary = primary_lines(results)
+    if primary:
+        lines += ["Primary hypotheses (declared before the data):", *(f"  {x}" for x in primary)]
+    lines += [_line(headers, widths), _line(["-" * w for w in widths], widths)]
     lines += [_line(r, widths) for r in rows] or ["(no episodes)"]
     for kind, info in KINDS.items():
         row = headline_row(results, kind)

@@ -1,6 +1,6 @@
 """Run every benchmark (`make bench`) and print a one-line verdict for each; always exits 0.
 
-    .venv/bin/python bench/run_all.py            # full scale (about 15 minutes)
+    .venv/bin/python bench/run_all.py            # full scale (about 16 minutes)
     .venv/bin/python bench/run_all.py --quick    # a smaller scale of each, for a fast look
     .venv/bin/python bench/run_all.py --only ingest,totals
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import ingest, parsers, sweep, telegram_fanout, totals  # noqa: E402
+from bench import ingest, parsers, study, sweep, telegram_fanout, totals  # noqa: E402
 from bench.common import verdict  # noqa: E402
 
 # name -> (module, quick arguments)
@@ -26,6 +26,7 @@ BENCHES = {
     "totals": (totals, ["--events", "1000000", "--queries", "50"]),
     "parsers": (parsers, ["--frames", "5000"]),
     "sweep": (sweep, ["--configs", "100", "--hours", "2000", "--live-ticks", "24"]),
+    "study": (study, ["--loop-draws", "20", "--repeat", "1"]),
     "telegram": (telegram_fanout, ["--chats", "1000", "--rates", "300", "--trials", "5"]),
 }
 

@@ -81,7 +81,7 @@ def test_report_names_both_periods_and_lists_every_alert(report):
 
 def test_terminal_gets_the_table_and_stderr_the_progress(report):
     _, out, err = report
-    assert re.search(r"Kind\s+Cohort\s+Scope\s+n\s+Median 4h\s+Hit\s+Random hit", out)
+    assert re.search(r"Kind\s+Cohort\s+Scope\s+n\s+Median 4h\s+Abn. mean\s+Hit\s+Random hit", out)
     assert "Short squeezes" in out and "Long cascades" in out
     for cohort in ("first alerts", "escalations", "episode peaks"):
         assert re.search(rf"Long cascades\s+{cohort}\s+BTC\s+\d+", out), cohort
