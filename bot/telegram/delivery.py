@@ -113,6 +113,11 @@ class ChatPacer:
                 del self._locks[chat]
             self._prune()
 
+    def free_in(self, chat: str) -> float:
+        """Seconds until `chat` may be sent to again (0: now, unless a send holds its lock)."""
+        wait = self._free_at.get(chat, 0.0) - time.monotonic()
+        return wait if wait > 0 or chat not in self._locks else 0.05
+
     def hold(self, chat: str, seconds: float) -> None:
         """Keep the chat quiet for `seconds` from now (after a send, or a RetryAfter)."""
         until = time.monotonic() + seconds
