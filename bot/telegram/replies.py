@@ -51,9 +51,14 @@ class ReplySender:
         self._stopping = False
         self.sent = 0
 
-    def add(self, update_id: int, pending: dict[str, Any]) -> None:
+    def add(self, update_id: int, pending: dict[str, Any], *, first: bool = False) -> None:
+        """Queue an answer; `first` puts it before the chat's others (a "slow down")."""
         chat = str(pending["chat"])
-        self._chats.setdefault(chat, deque()).append(_Answer(update_id, pending))
+        answers = self._chats.setdefault(chat, deque())
+        if first:
+            answers.appendleft(_Answer(update_id, pending))
+        else:
+            answers.append(_Answer(update_id, pending))
         self._wake.set()
 
     def queued(self) -> int:

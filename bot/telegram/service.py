@@ -259,16 +259,17 @@ class TelegramService(ConnectedService):
         assert self.replies is not None, "commands are handled only while polling"
         return self.replies.queue
 
-    def _queue_answer(self, update_id: int, pending: dict[str, Any]) -> None:
+    def _queue_answer(self, update_id: int, pending: dict[str, Any], first: bool = False) -> None:
         if self.replies is not None:
-            self.replies.add(update_id, pending)
+            self.replies.add(update_id, pending, first=first)
 
     async def _answer(self, update_id: int, chat: str, text: str) -> None:
-        """A reply the inbox gives instead of running a command (stale, flooding)."""
+        """A reply the inbox gives instead of running a command (stale, flooding): it goes
+        before the chat's other answers, so a flooding chat hears at once."""
         pending = {"chat": chat, "text": text, "error": True, "buttons": [], "edit": None}
         queue = self._queue()
         await self.writer.run(queue.finish, update_id, json.dumps(pending))
-        self._queue_answer(update_id, pending)
+        self._queue_answer(update_id, pending, first=True)
 
     async def _send_reply(self, pending: dict[str, Any]) -> None:
         """One committed answer to Telegram; errors go to the ReplySender that called."""
