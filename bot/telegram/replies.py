@@ -41,9 +41,11 @@ class ReplySender:
 
     def __init__(self, send: Send, pacer: ChatPacer, writer: Writer, queue: UpdateQueue, *,
                  redact: Callable[[str], str] = str, group_interval_s: float = 3.3,
+                 ready: Callable[[str], bool] = lambda chat: True,
                  max_flood_wait_s: float = 10.0, max_attempts: int = 3) -> None:
         self._send, self.pacer, self.writer, self.queue = send, pacer, writer, queue
         self.redact = redact
+        self.ready = ready  # the overall limiter has room now (delivery.limiter_ready)
         self.group_interval_s = group_interval_s  # the per-group limit (20/min) with margin
         self.max_flood_wait_s, self.max_attempts = max_flood_wait_s, max_attempts
         self._chats: OrderedDict[str, deque[_Answer]] = OrderedDict()  # least recently served first
@@ -101,12 +103,18 @@ class ReplySender:
                 del self._chats[chat]
 
     def _next(self) -> tuple[str | None, float | None]:
-        """The least recently served chat that may be sent to now, or how long until one."""
+        """The least recently served chat that may be sent to now, or how long until one.
+
+        "Now" includes the bot-wide limiter: an answer marked going out must go out at
+        once, not wait there (a crash in that wait would lose it).
+        """
         soonest: float | None = None
         for chat in self._chats:
             wait = self.pacer.free_in(chat)
             if wait <= 0:
-                return chat, None
+                if self.ready(chat):
+                    return chat, None
+                wait = 0.005
             soonest = wait if soonest is None else min(soonest, wait)
         return None, soonest
 

@@ -44,7 +44,7 @@ from bot.telegram.app import (
     is_anonymous_admin,
     keyboard,
 )
-from bot.telegram.delivery import PLATFORM, TelegramLimits, TelegramNotifier
+from bot.telegram.delivery import PLATFORM, TelegramLimits, TelegramNotifier, limiter_ready
 from bot.telegram.inbox import Inbox, InboxLimits, command_name
 from bot.telegram.render import reply_chunks
 from bot.telegram.replies import ReplySender
@@ -145,7 +145,8 @@ class TelegramService(ConnectedService):
         limits = self.limits
         self.replies = ReplySender(
             self._send_reply, self.notifier.pacer, self.writer, queue, redact=self.redact,
-            group_interval_s=60 / (limits.group_per_min * limits.margin))
+            group_interval_s=60 / (limits.group_per_min * limits.margin),
+            ready=lambda chat: limiter_ready(self.app.bot.rate_limiter, chat))
         await self.replies.load()
         self.inbox = Inbox(bot, self.writer, queue, self.clock, process=self.app.process_update,
                            answer=self._answer, is_command=_is_command,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import signal
 import time
 from collections import Counter
@@ -80,7 +81,10 @@ class Bot:
         return took
 
 
-async def run(tmp: Path, trials: int = 10, chats: int = 10, per_chat: int = 5) -> Figures:
+async def run(tmp: Path, trials: int = 10, chats: int = 10, per_chat: int = 5,
+              jitter_s: float = 0.0, seed: int = 15) -> Figures:
+    """`jitter_s`: kill up to that long after the first answer instead of at it."""
+    rng = random.Random(seed)
     figures = Figures()
     coins: list[str] = []
     async with FakeBotApi(TOKEN) as fake:
@@ -100,6 +104,8 @@ async def run(tmp: Path, trials: int = 10, chats: int = 10, per_chat: int = 5) -
             bot = Bot(tmp, fake, runs := runs + 1)
             await bot.start()
             await fake.wait_until(lambda: len(fake.sent) > before, within_s=60)  # noqa: B023
+            if jitter_s:
+                await asyncio.sleep(rng.uniform(0, jitter_s))
             await bot.signal(signal.SIGKILL)
             figures.kills += 1
         bot = Bot(tmp, fake, runs := runs + 1)
@@ -138,9 +144,11 @@ if __name__ == "__main__":
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trials", type=int, default=10)
+    ap.add_argument("--jitter", type=float, default=0.0, help="kill up to this long after "
+                    "the first answer (seconds)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
-        result = asyncio.run(run(Path(d), trials=args.trials))
+        result = asyncio.run(run(Path(d), trials=args.trials, jitter_s=args.jitter))
     print("\n".join(result.lines()))
     if result.lost:
         print("lost:", ", ".join(result.lost))
