@@ -37,6 +37,7 @@ RESTARTED = ("Sorry, I was restarting and your {command} ({age} old) was not run
 class InboxLimits:
     per_minute: int = 20  # commands (and button presses) per chat per minute
     stale_after_s: float = 180.0  # older commands get RESTARTED instead of an answer
+    backlog_s: float = 30.0  # received this soon after a start: waited while the bot was down
     batch: int = 100  # getUpdates limit
 
 
@@ -108,6 +109,7 @@ class Inbox:
         self._wake = asyncio.Event()
         self._stopping = False
         self.handled = self.dropped = self.stale = 0
+        self.started_ms = clock.now_ms()
 
     async def poll(self, on_error: Callable[[Exception], None]) -> None:
         """getUpdates forever; each batch is committed before the next call confirms it."""
@@ -120,17 +122,18 @@ class Inbox:
                     timeout=dt.timedelta(seconds=self.poll_timeout_s),
                     allowed_updates=self.allowed,
                     read_timeout=self.poll_timeout_s + self.read_timeout_s)
+                if updates:  # a failed commit polls the same offset again: nothing confirmed
+                    await self.writer.run(self.queue.receive, [received(u) for u in updates],
+                                          self.clock.now_ms())
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # network down, 5xx, a conflict: keep polling
+            except Exception as exc:  # network down, 5xx, a conflict, a full disk: retry
                 failures += 1
                 on_error(exc)
                 await asyncio.sleep(min(30.0, 0.5 * 2 ** min(failures, 6)))
                 continue
             failures = 0
             if updates:
-                await self.writer.run(self.queue.receive, [received(u) for u in updates],
-                                      self.clock.now_ms())
                 self.offset = max(u.update_id for u in updates) + 1
                 self._wake.set()
 
@@ -140,17 +143,38 @@ class Inbox:
         self._wake.set()
 
     async def handle(self) -> None:
+        self.started_ms = self.clock.now_ms()
+        pruned = time.monotonic()
         while not self._stopping:
-            self._wake.clear()
-            batch = await self.writer.run(self.queue.queued, self.limits.batch)
-            if not batch:
-                await self._wake.wait()
-                continue
-            dropped: list[int] = []
+            try:
+                if time.monotonic() - pruned > 3600:
+                    pruned = time.monotonic()
+                    await self.writer.run(self.queue.prune, self.clock.now_ms())
+                await self._handle_batch()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the database failing (a full disk): stay, retry
+                logger.error("telegram: handling updates failed: %s; retrying in 5 s", exc)
+                await asyncio.sleep(5.0)
+
+    async def _handle_batch(self) -> None:
+        self._wake.clear()
+        batch = await self.writer.run(self.queue.queued, self.limits.batch)
+        if not batch:
+            await self._wake.wait()
+            return
+        dropped: list[int] = []
+        try:
             for row in batch:
                 if self._stopping:
                     break
-                update = Update.de_json(json.loads(row.payload), self.bot)
+                try:
+                    update = Update.de_json(json.loads(row.payload), self.bot)
+                except (ValueError, TypeError, KeyError) as exc:
+                    logger.error("telegram: stored update %d cannot be read (%s); skipped",
+                                 row.update_id, exc)
+                    dropped.append(row.update_id)
+                    continue
                 if not await self._admit(row, update):
                     dropped.append(row.update_id)
                     continue
@@ -159,15 +183,24 @@ class Inbox:
                 finally:  # handled or failed: never replayed (no poison loops)
                     await self.writer.run(self.queue.close_unhandled, [row.update_id])
                 self.handled += 1
+        finally:
             if dropped:
                 await self.writer.run(self.queue.close_unhandled, dropped)
+
+    def _waited(self, row: QueuedUpdate) -> bool:
+        """Did it wait on us: stored before this start, or the backlog found at the start?
+
+        Only then is the user's date trusted for its age: a host clock minutes off
+        Telegram's would otherwise turn every command into an apology.
+        """
+        return row.received_ms < self.started_ms + self.limits.backlog_s * 1000
 
     async def _admit(self, row: QueuedUpdate, update: Update) -> bool:
         """Run it? Stale commands get an apology, a flood one warning; both are not run."""
         if not (self.is_command(update, self.bot.username) or update.callback_query):
             return True  # membership, migration: state, whatever its age
         age_s = (self.clock.now_ms() - row.sent_ms) / 1000
-        if age_s > self.limits.stale_after_s:
+        if age_s > self.limits.stale_after_s and self._waited(row):
             self.stale += 1
             if update.message is not None:
                 command = (update.message.text or "").split(maxsplit=1)[0]

@@ -11,6 +11,7 @@ cut short at most one answer, and that one is not repeated (answered at most onc
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections import OrderedDict, deque
@@ -86,19 +87,30 @@ class ReplySender:
 
     async def run(self) -> None:
         while not self._stopping:
-            chat, wait = self._next()
-            if chat is None:
-                self._wake.clear()
-                try:
-                    await asyncio.wait_for(self._wake.wait(), wait)
-                except TimeoutError:
-                    pass
-                continue
-            answers = self._chats[chat]
-            answer = answers.popleft()
-            self._chats.move_to_end(chat)
-            if await self._deliver(chat, answer):
-                answers.appendleft(answer)  # retried first: a chat's answers stay in order
+            try:
+                await self._step()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the database failing (a full disk): stay, retry
+                logger.error("telegram: sending answers failed: %s; retrying in 5 s", exc)
+                await asyncio.sleep(5.0)
+
+    async def _step(self) -> None:
+        chat, wait = self._next()
+        if chat is None:
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), wait)
+            return
+        answers = self._chats[chat]
+        answer = answers.popleft()
+        self._chats.move_to_end(chat)
+        again = True  # also when the database failed: kept in memory, tried again
+        try:
+            again = await self._deliver(chat, answer)
+        finally:
+            if again:
+                answers.appendleft(answer)  # first again: a chat's answers stay in order
             if not answers and self._chats.get(chat) is answers:
                 del self._chats[chat]
 
@@ -150,5 +162,8 @@ class ReplySender:
             self.sent += 1
             if chat.startswith(("-", "@")):
                 self.pacer.hold(chat, self.group_interval_s)
-        await self.writer.run(self.queue.sent, uid)
+        try:
+            await self.writer.run(self.queue.sent, uid)
+        except Exception as exc:  # still 'sending': a restart closes it, never resends it
+            logger.error("telegram: cannot record the answer to %s as sent: %s", chat, exc)
         return False
