@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from bot.state.subscriptions import Subscriptions
-from bot.state.updates import Received, UpdateQueue
-from bot.telegram.delivery import TelegramLimits
-from bot.telegram.inbox import FloodGate
+from bot.state.updates import QueuedUpdate, Received, UpdateQueue
+from bot.telegram.inbox import FloodGate, Inbox, InboxLimits
 from bot.telegram.service import OFFSET_KEY
+from feeds.clock import WallClock
 from feeds.store import Store
 from tests.bot.telegram import kill9
 from tests.bot.telegram.test_service import Live
@@ -135,5 +135,14 @@ def test_the_flood_gate_warns_once_then_drops_until_the_minute_passes():
     assert gate.admit("a", 60.6) == "warn"
 
 
-def test_limits_defaults_match_the_docs():
-    assert TelegramLimits().chat_interval_s == 1.0
+def test_only_commands_that_waited_on_the_bot_are_dated():
+    # A host clock minutes off Telegram's must not turn fresh commands into apologies.
+    inbox = Inbox(None, None, None, WallClock(), process=None, answer=None,  # type: ignore[arg-type]
+                  is_command=None, limits=InboxLimits(backlog_s=30))  # type: ignore[arg-type]
+    start = inbox.started_ms
+
+    def row(received_ms: int) -> QueuedUpdate:
+        return QueuedUpdate(1, "42", received_ms, 0, "{}")
+    assert inbox._waited(row(start - 60_000))  # stored before this start
+    assert inbox._waited(row(start + 10_000))  # the backlog found at the start
+    assert not inbox._waited(row(start + 60_000))  # arrived while running: fresh
