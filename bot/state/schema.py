@@ -86,6 +86,22 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX outbox_destination ON outbox (destination, status, next_ms);
     """,
+    # v5 (issue 15): chat updates are stored as they arrive, before the next poll confirms
+    # them to the platform, and handled from here (bot/state/updates.py).
+    """
+    CREATE TABLE updates (
+        platform TEXT NOT NULL,
+        update_id INTEGER NOT NULL,
+        chat_id TEXT NOT NULL,            -- '' when the update names no chat
+        received_ms INTEGER NOT NULL,
+        sent_ms INTEGER NOT NULL,         -- when the user sent it (the platform's date)
+        payload TEXT NOT NULL,            -- the update as the platform sent it (JSON)
+        status TEXT NOT NULL CHECK (status IN ('queued', 'reply', 'sending', 'done')),
+        reply TEXT,                       -- JSON: the committed answer, while status = 'reply'
+        PRIMARY KEY (platform, update_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX updates_status ON updates (platform, status, update_id);
+    """,
 ]
 
 STATE_VERSION = len(MIGRATIONS)

@@ -86,6 +86,26 @@ def rate_limiter(limits: TelegramLimits) -> AIORateLimiter:
     )
 
 
+def limiter_ready(limiter: object | None, chat: str) -> bool:
+    """Would PTB's AIORateLimiter let a message to `chat` out now, without waiting?
+
+    Answers to commands wait for this before they are marked "going out"
+    (bot/telegram/replies.py): a wait inside the limiter after that mark is time in which
+    a crash loses the answer. It reads the limiter's buckets, which PTB does not publish;
+    if they move, this says yes and the limiter simply waits as before.
+    """
+    base = getattr(limiter, "_base_limiter", None)
+    if base is not None and hasattr(base, "has_capacity") and not base.has_capacity():
+        return False
+    if chat.startswith(("-", "@")):
+        groups = getattr(limiter, "_group_limiters", None)
+        key: int | str = chat_ref(chat)
+        bucket = groups.get(key) if isinstance(groups, dict) else None
+        if bucket is not None and hasattr(bucket, "has_capacity") and not bucket.has_capacity():
+            return False
+    return True
+
+
 class ChatPacer:
     """One request at a time per chat, and `interval_s` from the end of one to the next."""
 
@@ -112,6 +132,11 @@ class ChatPacer:
             if not users[0]:
                 del self._locks[chat]
             self._prune()
+
+    def free_in(self, chat: str) -> float:
+        """Seconds until `chat` may be sent to again (0: now, unless a send holds its lock)."""
+        wait = self._free_at.get(chat, 0.0) - time.monotonic()
+        return wait if wait > 0 or chat not in self._locks else 0.05
 
     def hold(self, chat: str, seconds: float) -> None:
         """Keep the chat quiet for `seconds` from now (after a send, or a RetryAfter)."""

@@ -1,15 +1,18 @@
 """Telegram: python-telegram-bot inside liqbot's own loop, thin over bot/commands.py.
 
-Commands and buttons run `dispatch` / `press` on the writer thread, inside the same
-transaction that records the update offset and the pending reply, so a restart neither
-repeats nor loses a command (PLATFORMS.md §1.5). Alerts go out through the outbox and
-`TelegramNotifier`; this module owns the lifecycle: connect, menu, polling, stop.
+Updates are stored as they are polled and handled from the store (bot/telegram/inbox.py).
+Commands and buttons run `dispatch` / `press` on the writer thread, in the transaction that
+marks the update handled and commits its answer; answers go out through per-chat queues
+(bot/telegram/replies.py), so no handler waits on a chat's rate limit. A restart handles
+what was received and not handled, and sends what was answered and not sent
+(docs/RELIABILITY.md, "Commands"). Alerts go out through the outbox and `TelegramNotifier`;
+this module owns the lifecycle: connect, menu, polling, stop.
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
+import contextlib
 import json
 import logging
 from collections.abc import Callable
@@ -17,15 +20,13 @@ from typing import Any
 
 from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatMemberStatus, ChatType
-from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter, TelegramError
+from telegram.error import BadRequest, InvalidToken, TelegramError
 from telegram.ext import (
-    ApplicationHandlerStop,
     CallbackQueryHandler,
     ChatMemberHandler,
     CommandHandler,
     ContextTypes,
     MessageHandler,
-    TypeHandler,
     filters,
 )
 
@@ -34,6 +35,7 @@ from bot.commands import COMMANDS, Ctx, Reply, dispatch, press
 from bot.config import Settings
 from bot.ops import redact
 from bot.state.subscriptions import Subscriptions
+from bot.state.updates import UpdateQueue
 from bot.state.writer import Writer
 from bot.telegram.app import (
     AdminCache,
@@ -42,15 +44,17 @@ from bot.telegram.app import (
     is_anonymous_admin,
     keyboard,
 )
-from bot.telegram.delivery import PLATFORM, TelegramLimits, TelegramNotifier, retry_after_s
+from bot.telegram.delivery import PLATFORM, TelegramLimits, TelegramNotifier, limiter_ready
+from bot.telegram.inbox import Inbox, InboxLimits, command_name
 from bot.telegram.render import reply_chunks
+from bot.telegram.replies import ReplySender
 from feeds.clock import Clock, WallClock
 from feeds.store import Store
 
 logger = logging.getLogger(__name__)
 
-OFFSET_KEY = "telegram:last_update_id"
-REPLY_KEY = "telegram:pending_reply"
+OFFSET_KEY = "telegram:last_update_id"  # the last update stored (received), not handled
+REPLY_KEY = "telegram:pending_reply"  # before issue 15: one committed answer, sent on restart
 UPDATES = ["message", "callback_query", "my_chat_member"]
 _GROUPS = (ChatType.GROUP, ChatType.SUPERGROUP)
 
@@ -62,7 +66,8 @@ class TelegramService(ConnectedService):
 
     def __init__(self, settings: Settings, *, limits: TelegramLimits | None = None,
                  clock: Clock | None = None, poll_timeout_s: float = 10.0,
-                 startup_wait_s: float = 5.0, retry_cap_s: float = 30.0) -> None:
+                 startup_wait_s: float = 5.0, retry_cap_s: float = 30.0,
+                 inbox: InboxLimits | None = None) -> None:
         self.settings = settings
         self.limits = limits or TelegramLimits()
         self.clock = clock or WallClock()
@@ -75,7 +80,10 @@ class TelegramService(ConnectedService):
         self.notifier = TelegramNotifier(self.app.bot, self.limits, self.redact, self.quiet,
                                          admin_chats=settings.telegram_admin_chat_ids)
         self.admins = AdminCache(self.app)
-        self.last_update_id = 0
+        self.inbox_limits = inbox or InboxLimits()
+        self.inbox: Inbox | None = None
+        self.replies: ReplySender | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         self._install_handlers()
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -86,12 +94,23 @@ class TelegramService(ConnectedService):
                          self.settings.telegram_chat_ids, self.clock.now_ms(), reenable=True)
         await self.launch(writer, self._connect(live), live=live)
 
-    async def stop(self) -> None:
+    async def stop(self, grace_s: float = 2.0) -> None:
+        """Prompt: the update and the answer in hand finish; the rest stays stored."""
         await self.lifecycle.cancel()
-        if self.app.updater is not None and self.app.updater.running:
-            await self.app.updater.stop()  # one last getUpdates confirms what was fetched
-        if self.app.running:
-            await self.app.stop()
+        if self.inbox is not None:
+            self.inbox.stop()
+        if self.replies is not None:
+            self.replies.stop()
+        if self._tasks:
+            polling, *workers = self._tasks
+            polling.cancel()  # a poll in flight confirms nothing: it was not answered yet
+            _, late = await asyncio.wait(self._tasks, timeout=grace_s)
+            for task in late:
+                task.cancel()
+            for task in self._tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            self._tasks = []
         self.notifier.ready = False
         await self.app.shutdown()
         await self.app.bot.shutdown()  # closes the HTTP pools even if getMe never answered
@@ -119,28 +138,32 @@ class TelegramService(ConnectedService):
     async def _start_polling(self) -> None:
         bot = self.app.bot
         await bot.set_my_commands(command_menu())
-        self.last_update_id = int(await self.writer.run(_get, self.store, OFFSET_KEY) or 0)
         await self._resend_pending_reply()
         await bot.delete_webhook()
-        if self.last_update_id:
-            # Confirm what we handled before the restart: PTB's updater starts from offset 0.
-            await bot.get_updates(offset=self.last_update_id + 1, limit=1,
-                                  timeout=dt.timedelta(0))
-        if not self.app.running:
-            await self.app.start()
-        await self.app.updater.start_polling(  # type: ignore[union-attr]
-            timeout=dt.timedelta(seconds=self.poll_timeout_s), allowed_updates=UPDATES,
-            drop_pending_updates=False, bootstrap_retries=-1,
-            error_callback=self._polling_error)
+        queue = UpdateQueue(self.store, PLATFORM, OFFSET_KEY)
+        await self.writer.run(queue.prune, self.clock.now_ms())
+        limits = self.limits
+        self.replies = ReplySender(
+            self._send_reply, self.notifier.pacer, self.writer, queue, redact=self.redact,
+            group_interval_s=60 / (limits.group_per_min * limits.margin),
+            ready=lambda chat: limiter_ready(self.app.bot.rate_limiter, chat))
+        await self.replies.load()
+        self.inbox = Inbox(bot, self.writer, queue, self.clock, process=self.app.process_update,
+                           answer=self._answer, is_command=_is_command,
+                           limits=self.inbox_limits, poll_timeout_s=self.poll_timeout_s,
+                           read_timeout_s=limits.timeout_s, allowed=UPDATES)
+        self._tasks = [asyncio.create_task(self.inbox.poll(self._polling_error),
+                                           name="telegram-poll"),
+                       asyncio.create_task(self.inbox.handle(), name="telegram-handle"),
+                       asyncio.create_task(self.replies.run(), name="telegram-replies")]
 
-    def _polling_error(self, exc: TelegramError) -> None:
+    def _polling_error(self, exc: Exception) -> None:
         logger.warning("telegram: polling failed: %s", self.redact(str(exc)))
 
     # -- handlers --------------------------------------------------------------------------
 
     def _install_handlers(self) -> None:
         app = self.app
-        app.add_handler(TypeHandler(Update, self._skip_seen), group=-1)
         for name in COMMANDS:
             app.add_handler(CommandHandler(name, self._on_command))
         # Unknown commands get a hint in private chats; in groups they may be another bot's.
@@ -149,20 +172,7 @@ class TelegramService(ConnectedService):
         app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, self._on_migrate))
         app.add_handler(CallbackQueryHandler(self._on_button))
         app.add_handler(ChatMemberHandler(self._on_membership, ChatMemberHandler.MY_CHAT_MEMBER))
-        app.add_handler(TypeHandler(Update, self._mark_done), group=1000)
         app.add_error_handler(self._on_error)
-
-    async def _skip_seen(self, update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
-        if update.update_id <= self.last_update_id:
-            logger.info("telegram: update %d was handled before a restart; skipped",
-                        update.update_id)
-            raise ApplicationHandlerStop
-
-    async def _mark_done(self, update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
-        # Runs after every other group, also after a handler raised: no poison replays.
-        if update.update_id > self.last_update_id:
-            await self.writer.run(self.store.set_meta, OFFSET_KEY, str(update.update_id))
-            self.last_update_id = update.update_id
 
     async def _on_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message, chat = update.effective_message, update.effective_chat
@@ -177,10 +187,7 @@ class TelegramService(ConnectedService):
                 chat.id, message.from_user.id if message.from_user else None)
         ctx = Ctx(PLATFORM, str(chat.id), self.clock.now_ms(), group, admin)
         args = list(context.args or message.text.split()[1:])
-        pending = await self.writer.run(self._apply, update.update_id, ctx,
-                                        lambda store: dispatch(store, ctx, name, args))
-        self.last_update_id = max(self.last_update_id, update.update_id)
-        await self._reply(pending)
+        await self._run(update.update_id, ctx, lambda store: dispatch(store, ctx, name, args))
 
     async def _on_button(self, update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
@@ -195,17 +202,12 @@ class TelegramService(ConnectedService):
         admin = not group or await self.admins.is_admin(chat.id, query.from_user.id)
         ctx = Ctx(PLATFORM, str(chat.id), self.clock.now_ms(), group, admin)
         data = query.data
-        reply = await self.writer.run(self._apply, update.update_id, ctx,
-                                      lambda store: press(store, ctx, data), message.message_id)
-        self.last_update_id = max(self.last_update_id, update.update_id)
-        try:
+        reply = await self._run(update.update_id, ctx, lambda store: press(store, ctx, data),
+                                message.message_id)
+        try:  # one quick call, not paced per chat: the spinner on the button stops
             await query.answer(reply["text"][:200] if reply["error"] else None)
-        except TelegramError as exc:  # the query expired: the edit below still tells them
+        except TelegramError as exc:  # the query expired: the edit still tells them
             logger.info("telegram: answerCallbackQuery failed: %s", exc.message)
-        if reply["error"]:
-            await self.writer.run(self.store.set_meta, REPLY_KEY, "")
-        else:
-            await self._reply(reply)
 
     async def _on_migrate(self, update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
@@ -231,46 +233,54 @@ class TelegramService(ConnectedService):
 
     # -- replies ---------------------------------------------------------------------------
 
+    async def _run(self, update_id: int, ctx: Ctx, action: Callable[[Store], Reply],
+                   edit_message_id: int | None = None) -> dict[str, Any]:
+        """Run a command or a press; its answer, once committed, joins the chat's queue."""
+        pending, keep = await self.writer.run(self._apply, update_id, ctx, action,
+                                              edit_message_id)
+        if keep:
+            self._queue_answer(update_id, pending)
+        return pending
+
     def _apply(self, update_id: int, ctx: Ctx, action: Callable[[Store], Reply],
-               edit_message_id: int | None = None) -> dict[str, Any]:
-        """Writer thread: the command's effect, the offset and the reply commit together."""
-        store = self.store
+               edit_message_id: int | None) -> tuple[dict[str, Any], bool]:
+        """Writer thread: the command's effect, 'handled' and its answer commit together."""
+        store, queue = self.store, self._queue()
         with store.transaction():
             reply: Reply = action(store)
             pending = {"chat": ctx.chat_id, "text": reply.text, "error": reply.error,
                        "buttons": [list(map(list, row)) for row in reply.buttons],
                        "edit": edit_message_id}
-            store.set_meta(REPLY_KEY, json.dumps(pending))
-            store.set_meta(OFFSET_KEY, str(update_id))  # ids only grow; _skip_seen saw to it
-        return pending
+            # A refused button press is answered on the button (answerCallbackQuery) only.
+            keep = not (reply.error and edit_message_id is not None)
+            queue.finish(update_id, json.dumps(pending) if keep else None)
+        return pending, keep
 
-    async def _reply(self, pending: dict[str, Any]) -> None:
-        """Send a committed reply, then forget it; a crash in between resends it once."""
+    def _queue(self) -> UpdateQueue:
+        assert self.replies is not None, "commands are handled only while polling"
+        return self.replies.queue
+
+    def _queue_answer(self, update_id: int, pending: dict[str, Any], first: bool = False) -> None:
+        if self.replies is not None:
+            self.replies.add(update_id, pending, first=first)
+
+    async def _answer(self, update_id: int, chat: str, text: str) -> None:
+        """A reply the inbox gives instead of running a command (stale, flooding): it goes
+        before the chat's other answers, so a flooding chat hears at once."""
+        pending = {"chat": chat, "text": text, "error": True, "buttons": [], "edit": None}
+        queue = self._queue()
+        await self.writer.run(queue.finish, update_id, json.dumps(pending))
+        self._queue_answer(update_id, pending, first=True)
+
+    async def _send_reply(self, pending: dict[str, Any]) -> None:
+        """One committed answer to Telegram; errors go to the ReplySender that called."""
         reply = Reply(pending["text"], tuple(tuple(tuple(b) for b in row)
                                              for row in pending["buttons"]), pending["error"])
         chat, markup = pending["chat"], keyboard(reply)
-        for attempt in range(3):
-            try:
-                if pending.get("edit") is not None:
-                    await self._edit(chat, pending["edit"], reply.text, markup)
-                else:
-                    await self.notifier.send_texts(chat, reply_chunks(reply.text), None,
-                                                   markup=markup)
-                break
-            except RetryAfter as exc:
-                wait = retry_after_s(exc)
-                if wait > 10 or attempt == 2:
-                    logger.warning("telegram: reply to %s dropped: flood wait %.0fs", chat, wait)
-                    break
-                await asyncio.sleep(wait)
-            except (BadRequest, Forbidden) as exc:  # retrying changes nothing
-                logger.warning("telegram: reply to %s refused: %s", chat, exc.message)
-                break
-            except TelegramError as exc:
-                logger.warning("telegram: reply to %s failed (%s); attempt %d", chat,
-                               self.redact(exc.message), attempt + 1)
-                await asyncio.sleep(0.5 * 2 ** attempt)
-        await self.writer.run(self.store.set_meta, REPLY_KEY, "")
+        if pending.get("edit") is not None:
+            await self._edit(chat, pending["edit"], reply.text, markup)
+        else:
+            await self.notifier.send_texts(chat, reply_chunks(reply.text), None, markup=markup)
 
     async def _edit(self, chat: str, message_id: int, text: str,
                     markup: InlineKeyboardMarkup | None) -> None:
@@ -282,10 +292,23 @@ class TelegramService(ConnectedService):
                 raise
 
     async def _resend_pending_reply(self) -> None:
+        """A file from before the update queue may hold one committed answer: send it once."""
         raw = await self.writer.run(_get, self.store, REPLY_KEY)
         if raw:
             logger.info("telegram: resending the reply that a restart interrupted")
-            await self._reply(json.loads(raw))
+            try:
+                await self._send_reply(json.loads(raw))
+            except TelegramError as exc:
+                logger.warning("telegram: that reply failed: %s", self.redact(exc.message))
+            await self.writer.run(self.store.set_meta, REPLY_KEY, "")
+
+
+def _is_command(update: Update, username: str | None) -> bool:
+    """Does the inbox's stale / flood guard apply? The commands the handlers would answer."""
+    name = command_name(update, username)
+    if name is None or update.effective_chat is None:
+        return False
+    return name in COMMANDS or update.effective_chat.type == ChatType.PRIVATE
 
 
 def _get(store: Store, key: str) -> str | None:

@@ -305,14 +305,18 @@ class FakeBotApi:
         self._arrived.set()
 
     def push_command(self, text: str, chat_id: int | str = 100, *, user_id: int | None = None,
-                     anonymous: bool = False) -> int:
-        """A user (or, `anonymous`, an admin posting as the group) sends a command."""
+                     anonymous: bool = False, date: int | None = None) -> int:
+        """A user (or, `anonymous`, an admin posting as the group) sends a command.
+
+        `date` (unix seconds): when the user sent it, for a command that waited in Telegram.
+        """
         chat = _chat(chat_id)
         if user_id is None:  # in a private chat the user's id is the chat's
             user_id = chat["id"] if chat["type"] == "private" else 777
         sender = ANONYMOUS_ADMIN if anonymous else {"id": user_id, "is_bot": False,
                                                     "first_name": "Test"}
-        msg = {"message_id": next(self._message_ids), "date": int(time.time()), "text": text,
+        msg = {"message_id": next(self._message_ids),
+               "date": int(time.time()) if date is None else date, "text": text,
                "chat": chat, "from": sender,
                "entities": [{"type": "bot_command", "offset": 0,
                              "length": len(text.split()[0])}]}
