@@ -29,6 +29,9 @@ DEFAULT_URL = "wss://ws.bitmex.com/realtime?subscribe=liquidation"
 PING_AFTER_S = 5.0
 PONG_TIMEOUT_S = 5.0
 DEFAULT_REST_URL = None  # contract sizes come from a file, not REST
+# Shipped with the package: recorded /api/v1/instrument/active rows (feeds/venues/data/README.md),
+# so an offline start converts and attributes more than XBTUSD; a file's rows win per symbol.
+SNAPSHOT = Path(__file__).parent / "data" / "bitmex_instruments.json"
 SAMPLED = False  # each liquidation order is published as it enters the book
 
 _SIDES = {"Sell": Side.LONG, "Buy": Side.SHORT}  # the ORDER side: a Sell closes a long
@@ -385,15 +388,22 @@ def bitmex_feed(
                   backoff=backoff, timing=timing, connect_options=connect_options)
 
 
+def known_contracts(path: str | Path | None = None) -> dict[str, Contract]:
+    """The shipped snapshot's contracts, with those of an instruments file over them."""
+    contracts = load_instruments(SNAPSHOT)
+    if path:
+        contracts.update(load_instruments(path))
+    return contracts
+
+
 def make_feeds(sink: Sink, options: FeedOptions) -> list[WsFeed]:
-    """The venue surface: one socket. Without an instruments file only XBTUSD converts."""
+    """The venue surface: one socket, contracts from the snapshot and an instruments file."""
     refuse_rest_url(EXCHANGE, options.rest_url)
-    path = options.instruments_path
     return [bitmex_feed(sink, url=options.url or DEFAULT_URL,
-                        contracts=load_instruments(path) if path else None, **options.socket())]
+                        contracts=known_contracts(options.instruments_path), **options.socket())]
 
 
 def decoder(instruments_path: str | None = None) -> Callable[[str], list[Liquidation]]:
     """`liqbot decode --exchange bitmex`: lines share one table, so updates stay silent."""
-    table = LiquidationTable(load_instruments(instruments_path) if instruments_path else None)
+    table = LiquidationTable(known_contracts(instruments_path))
     return lambda line: table.parse(line.strip(), time.time_ns() // 1_000_000)
