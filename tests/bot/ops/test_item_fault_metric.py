@@ -1,4 +1,4 @@
-"""`liqbot_feed_item_faults_total`: skipped items of otherwise good frames, per venue, from start."""
+"""`liqbot_feed_item_faults_total`: items skipped from good frames, per venue, from start."""
 
 from __future__ import annotations
 
