@@ -37,7 +37,7 @@ from feeds.venues.parsing import (
     text,
     ts_ms,
 )
-from feeds.venues.reference import QUOTE_COINS, REFERENCE
+from feeds.venues.reference import QUOTE_COINS, REFERENCE, note_mark
 
 logger = logging.getLogger(__name__)
 
@@ -390,6 +390,10 @@ async def fetch_funding(ctx: PollContext, symbols: Sequence[str]) -> list[Item]:
         prem = await ctx.get("/fapi/v1/premiumIndex", {"symbol": symbol},
                              lambda raw: parse_premium_index(raw, intervals))
         mark = prem[0].mark_price if prem else None
+        if mark is not None:
+            base, _, _, reference = _PARTS.get(symbol) or symbol_parts(EXCHANGE, symbol)
+            if reference:  # a USD-quoted BTC or ETH contract: its mark prices ETHBTC
+                note_mark(base, prem[0].funding.ts_ms, mark)
         oi = await ctx.get("/fapi/v1/openInterest", {"symbol": symbol},
                            lambda raw: parse_open_interest(raw, mark))
         return [*(p.funding for p in prem), oi]
