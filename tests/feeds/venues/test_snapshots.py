@@ -9,6 +9,7 @@ import pytest
 from feeds.model import ParseError
 from feeds.venues import binance, binance_coinm, bitmex
 from feeds.venues.decode import decoder_for
+from feeds.venues.reference import REFERENCE
 
 
 def bitmex_insert(symbol: str, qty: int, price: float, order_id: str = "o1") -> str:
@@ -49,9 +50,16 @@ def test_bitmex_a_file_row_wins_over_the_snapshot(tmp_path) -> None:
     assert float(event.qty_base) == 1
 
 
-def test_bitmex_quanto_contracts_stay_unconverted_never_guessed() -> None:
-    with pytest.raises(ParseError, match="SOLUSDT: no USD conversion known \\(quanto"):
-        decoder_for("bitmex")(bitmex_insert("SOLUSDT", 1000, 150))
+def test_bitmex_quanto_contracts_need_a_btc_price_never_a_guess() -> None:
+    REFERENCE.clear()
+    decode = decoder_for("bitmex")
+    with pytest.raises(ParseError, match="SOLUSDT: quanto, no recent BTC price"):
+        decode(bitmex_insert("SOLUSDT", 1000, 150))
+    decode(bitmex_insert("XBTUSD", 100, 80000, "o2"))  # notes the BTC price
+    [event] = decode(bitmex_insert("SOLUSDT", 1000, 150, "o3"))
+    # SOLUSDT multiplier 1000 satoshi: 1000 × 1000e-8 × 150 = 1.5 XBT, at 80,000 USD
+    assert event.base == "SOL" and float(event.notional_usd) == pytest.approx(120_000)
+    REFERENCE.clear()
 
 
 @pytest.mark.parametrize(("symbol", "pair", "coin", "size"), [
