@@ -25,6 +25,7 @@ from prometheus_client.registry import Collector
 from bot.alerts import Alert
 from bot.chat.base import Notifier
 from feeds.model import Liquidation
+from feeds.venues.parsing import ITEM_FAULTS
 
 # The text format generate_latest writes when the scraper asks for nothing else.
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
@@ -108,6 +109,9 @@ class Metrics:
         r.register(_Copied(CounterMetricFamily, "liqbot_feed_parse_errors_total",
                            "Frames rejected by the parser, per venue.",
                            ["venue"], lambda: self._per_venue(_stat("parse_errors"))))
+        r.register(_Copied(CounterMetricFamily, "liqbot_feed_item_faults_total",
+                           "Items skipped from frames that kept good ones, per venue (the "
+                           "first of each kind is logged).", ["venue"], self._item_faults))
         r.register(_Copied(CounterMetricFamily, "liqbot_events_rejected_total",
                            "Events the plausibility gate kept out of the store, per fault.",
                            ["reason"], lambda: [((k,), v) for k, v in self._rejected.items()]))
@@ -223,6 +227,13 @@ class Metrics:
         for f in self._feeds:
             totals[f.stats.exchange] = totals.get(f.stats.exchange, 0.0) + read(f.stats)
         return [((venue,), value) for venue, value in totals.items()]
+
+    def _item_faults(self) -> Rows:
+        # 0 from start for every bound venue, so a rate() has a series before the first fault.
+        totals = dict.fromkeys((f.stats.exchange for f in self._feeds), 0.0)
+        for (venue, _kind), n in list(ITEM_FAULTS.items()):
+            totals[venue] = totals.get(venue, 0.0) + n
+        return [((venue,), n) for venue, n in totals.items()]
 
     def _outbox_rows(self) -> Rows:
         return [((status,), n) for status, n in (self._outbox or {}).items()]

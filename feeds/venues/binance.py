@@ -5,19 +5,24 @@ The stream is sampled: at most one liquidation per symbol per 1000 ms (PROTOCOLS
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from feeds.clock import Clock
-from feeds.model import Funding, Liquidation, OpenInterest, ParseError, Side, canonical_coin
+from feeds.model import DAY_MS, Funding, Liquidation, OpenInterest, ParseError, Side, canonical_coin
 from feeds.net.backoff import Backoff
+from feeds.net.http import DEFAULT_TIMEOUT_S, JsonClient
 from feeds.net.ws import FeedTiming, GapFn, Sink, WsFeed
-from feeds.venues.base import FeedOptions, FundingPoll, Item, PollContext, refuse_rest_url
+from feeds.venues.base import FeedOptions, FundingPoll, Item, PollContext, VenueFeed
+from feeds.venues.instruments import InstrumentTable, Specs
 from feeds.venues.parsing import (
     DEFAULT_INTERVAL_H,
     dec,
@@ -32,15 +37,20 @@ from feeds.venues.parsing import (
     text,
     ts_ms,
 )
-from feeds.venues.reference import QUOTE_COINS, REFERENCE
+from feeds.venues.reference import QUOTE_COINS, REFERENCE, note_mark
 
 logger = logging.getLogger(__name__)
 
 EXCHANGE = "binance"
 # Since 2026-04-23 forceOrder is only served on the /market route (PROTOCOLS.md §1).
 DEFAULT_URL = "wss://fstream.binance.com/market/ws/!forceOrder@arr"
-DEFAULT_REST_URL = None  # the stream needs no instrument table
-FUNDING_URL = "https://fapi.binance.com"
+# exchangeInfo: each symbol's baseAsset and quoteAsset (PROTOCOLS.md §1), refreshed daily.
+DEFAULT_REST_URL = "https://fapi.binance.com"
+EXCHANGE_INFO_PATH = "/fapi/v1/exchangeInfo"
+# Shipped with the package (pyproject package-data "feeds.venues" = data/*.json): the offline
+# start's table, used when neither the venue nor the store's cache answers.
+SNAPSHOT = Path(__file__).parent / "data" / "binance_exchange_info.json"
+FUNDING_URL = DEFAULT_REST_URL
 SAMPLED = True
 # The production host, where a route outside /market/ silently carries no forceOrder at all.
 _HOSTS = frozenset({"fstream.binance.com"})
@@ -63,22 +73,91 @@ def split_symbol(symbol: str) -> tuple[str | None, str | None]:
 
 
 # symbol -> (base, quote, USD-quoted?, a reference coin to note?): a plain dict, not an
-# lru_cache, because this runs for every event on the hottest path of ingest.
+# lru_cache, because this runs for every event on the hottest path of ingest. exchangeInfo
+# fills it (learn_parts); the naming rule only fills the symbols no table has listed.
 _PARTS: dict[str, tuple[str | None, str | None, bool, bool]] = {}
+_MAX_PARTS = 10_000
+# Called with the symbol when the naming rule had to serve (the live table asks again).
+_unlisted: list[Callable[[str], None]] = []
+
+
+def _parts(base: str | None, quote: str | None) -> tuple[str | None, str | None, bool, bool]:
+    usd_quoted = quote in _USD_QUOTES
+    return base, quote, usd_quoted, usd_quoted and base in QUOTE_COINS
 
 
 def symbol_parts(exchange: str, symbol: str) -> tuple[str | None, str | None, bool, bool]:
-    """split_symbol, said once per symbol: no exchangeInfo is loaded for USDⓈ-M, so its
-    base and quote come from the naming rule (COIN-M replaces the base from its table)."""
+    """split_symbol, said once per symbol: the last resort when no exchangeInfo listed it
+    (COIN-M replaces the base from its own table, so only USDⓈ-M logs it)."""
     base, quote = split_symbol(symbol)
     if exchange == EXCHANGE:
-        logger.info("%s %s: base %s, quote %s read from the symbol name", exchange, symbol,
-                    base, quote)
-    usd_quoted = quote in _USD_QUOTES
-    parts = (base, quote, usd_quoted, usd_quoted and base in QUOTE_COINS)
-    if len(_PARTS) < 10_000:
+        logger.info("%s %s: not in exchangeInfo; base %s, quote %s read from the symbol name",
+                    exchange, symbol, base, quote)
+        for hook in _unlisted:
+            hook(symbol)
+    parts = _parts(base, quote)
+    if len(_PARTS) < _MAX_PARTS:
         _PARTS[symbol] = parts
     return parts
+
+
+def learn_parts(specs: Specs) -> None:
+    """Put exchangeInfo's base and quote of every listed symbol where the parser looks."""
+    for symbol, spec in specs.items():
+        base, quote = spec.get("baseAsset"), spec.get("quoteAsset")
+        if not (isinstance(base, str) and isinstance(quote, str)):
+            continue  # a cache row from elsewhere: the naming rule serves it
+        if len(_PARTS) >= _MAX_PARTS and symbol not in _PARTS:
+            break
+        _PARTS[symbol] = _parts(canonical_coin(base), quote.upper())
+
+
+# -- exchangeInfo --------------------------------------------------------------------------------
+
+
+def parse_exchange_info(payload: Any, where: str = "exchangeInfo") -> Specs:
+    """symbol -> {baseAsset, quoteAsset} from `GET /fapi/v1/exchangeInfo`.
+
+    {"symbols": [{"symbol": "ETHBTC", "pair": "ETHBTC", "contractType": "PERPETUAL",
+                  "baseAsset": "ETH", "quoteAsset": "BTC", "marginAsset": "BTC", ...}]}
+    Delivery contracts (BTCUSDT_260327) are listed under their own symbol. Malformed rows
+    are skipped with a warning.
+    """
+    rows = need(payload, "symbols", where)
+    if not isinstance(rows, list):
+        raise ParseError(f"{where}: 'symbols' must be a list")
+    specs: Specs = {}
+    for i, row in enumerate(rows):
+        try:
+            symbol = text(need(row, "symbol", f"{where}: symbols[{i}]"), "symbol")
+            base = text(need(row, "baseAsset", symbol), f"{symbol}.baseAsset")
+            quote = text(need(row, "quoteAsset", symbol), f"{symbol}.quoteAsset")
+        except ParseError as exc:
+            logger.warning("%s: skipped an exchangeInfo row: %s", EXCHANGE, exc)
+            continue
+        if base.isalnum() and quote.isalnum():
+            specs[symbol] = {"baseAsset": base, "quoteAsset": quote}
+        else:
+            logger.warning("%s: skipped exchangeInfo row %s: odd asset names", EXCHANGE, symbol)
+    return specs
+
+
+def read_exchange_info(path: str | Path) -> Specs:
+    """Read a saved `GET /fapi/v1/exchangeInfo` response; problems are ParseErrors."""
+    try:
+        payload = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ParseError(f"{path}: cannot read exchangeInfo file: {exc.strerror}") from None
+    except ValueError as exc:
+        raise ParseError(f"{path}: not JSON: {exc}") from None
+    return parse_exchange_info(payload, where=str(path))
+
+
+async def fetch_exchange_info(rest_url: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> Specs:
+    """Fetch the live table (no retries: the instrument table has its own)."""
+    async with JsonClient(rest_url, name=EXCHANGE, timeout_s=timeout_s, retries=0) as http:
+        payload = await http.get(EXCHANGE_INFO_PATH)
+    return parse_exchange_info(payload, where=f"{http.base_url}{EXCHANGE_INFO_PATH}")
 
 
 def parse_force_order(
@@ -181,14 +260,39 @@ def _check_route(url: str) -> None:
 
 
 def decoder(instruments_path: str | None = None) -> Callable[[str], list[Liquidation]]:
-    """`liqbot decode --exchange binance`: USDⓈ-M needs no contract table."""
+    """`liqbot decode --exchange binance`: base and quote from an exchangeInfo file, else
+    the shipped snapshot, else the naming rule."""
+    learn_parts(read_exchange_info(instruments_path or SNAPSHOT))
     return lambda line: parse_message(line, time.time_ns() // 1_000_000)
 
 
 def make_feeds(sink: Sink, options: FeedOptions) -> list[WsFeed]:
-    """The venue surface: one socket carries every USDⓈ-M symbol; nothing is kept on disk."""
-    refuse_rest_url(EXCHANGE, options.rest_url)
-    return [binance_feed(sink, url=options.url or DEFAULT_URL, **options.socket())]
+    """One socket carries every USDⓈ-M symbol; exchangeInfo is fetched before it connects.
+
+    The table comes from `options.rest_url` (refreshed daily unless `options.refresh_s` says
+    otherwise, cached in `options.store_path`); if the venue cannot be reached: the cache,
+    however old, then `options.instruments_path`, then the shipped snapshot. A custom
+    `options.url` without a REST URL fetches nothing: the file or snapshot serves.
+    """
+    url = options.url or DEFAULT_URL
+    _check_route(url)
+    fallback = partial(read_exchange_info, options.instruments_path or SNAPSHOT)
+    if options.rest_url is None and url != DEFAULT_URL:
+        # A socket pointed elsewhere (a relay, a test exchange) and no REST URL: the venue's
+        # own host may not be reachable from there, so the file or snapshot serves, unfetched.
+        learn_parts(fallback())
+        _unlisted.clear()
+        return [VenueFeed(EXCHANGE, url, parse_message, sink, **options.socket())]
+    table = InstrumentTable(
+        EXCHANGE, partial(fetch_exchange_info, options.rest_url or DEFAULT_REST_URL,
+                          options.rest_timeout_s),
+        store_path=options.store_path, refresh_s=options.refresh_s or DAY_MS / 1000,
+        clock=options.clock, fallback=fallback,
+    )
+    # Merge, never replace: a delisted symbol's late events keep their base and quote.
+    table.on_update(learn_parts)
+    _unlisted[:] = [lambda symbol: table.request_refresh(f"{symbol} is not in exchangeInfo")]
+    return [VenueFeed(EXCHANGE, url, parse_message, sink, table=table, **options.socket())]
 
 
 # -- funding and open interest (REST) ----------------------------------------------------------
@@ -286,6 +390,10 @@ async def fetch_funding(ctx: PollContext, symbols: Sequence[str]) -> list[Item]:
         prem = await ctx.get("/fapi/v1/premiumIndex", {"symbol": symbol},
                              lambda raw: parse_premium_index(raw, intervals))
         mark = prem[0].mark_price if prem else None
+        if mark is not None:
+            base, _, _, reference = _PARTS.get(symbol) or symbol_parts(EXCHANGE, symbol)
+            if reference:  # a USD-quoted BTC or ETH contract: its mark prices ETHBTC
+                note_mark(base, prem[0].funding.ts_ms, mark)
         oi = await ctx.get("/fapi/v1/openInterest", {"symbol": symbol},
                            lambda raw: parse_open_interest(raw, mark))
         return [*(p.funding for p in prem), oi]

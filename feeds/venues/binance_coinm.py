@@ -27,6 +27,9 @@ EXCHANGE = "binance-coinm"
 DEFAULT_URL = "wss://dstream.binance.com/ws/!forceOrder@arr"
 DEFAULT_REST_URL = "https://dapi.binance.com"
 EXCHANGE_INFO_PATH = "/dapi/v1/exchangeInfo"
+# Shipped with the package: the offline start's contract sizes and base assets, used when
+# neither the venue nor the store's cache answers (feeds/venues/data/README.md).
+SNAPSHOT = Path(__file__).parent / "data" / "binance_coinm_exchange_info.json"
 # Like USDⓈ-M: at most one liquidation per symbol per 1000 ms.
 SAMPLED = True
 
@@ -188,7 +191,7 @@ def make_feeds(sink: Sink, options: FeedOptions) -> list[WsFeed]:
 
     Sizes come from `options.rest_url` (refreshed daily unless `options.refresh_s` says
     otherwise, cached in `options.store_path`); if the venue cannot be reached: the cache,
-    however old, then `options.instruments_path`.
+    however old, then `options.instruments_path`, then the shipped snapshot.
     """
     sizes: dict[str, Decimal] = {}
     bases: dict[str, str] = {}
@@ -197,7 +200,7 @@ def make_feeds(sink: Sink, options: FeedOptions) -> list[WsFeed]:
         EXCHANGE, partial(fetch_exchange_info, options.rest_url or DEFAULT_REST_URL,
                           options.rest_timeout_s),
         store_path=options.store_path, refresh_s=options.refresh_s or DAY_MS / 1000,
-        clock=options.clock, fallback=partial(read_exchange_info, path) if path else None,
+        clock=options.clock, fallback=partial(read_exchange_info, path or SNAPSHOT),
     )
     # Merge, never replace: an expired delivery contract still has late events to size.
     table.on_update(lambda specs: sizes.update(contract_sizes(specs)))
@@ -215,7 +218,10 @@ def make_feeds(sink: Sink, options: FeedOptions) -> list[WsFeed]:
 
 
 def decoder(instruments_path: str | None = None) -> Callable[[str], list[Liquidation]]:
-    """`liqbot decode --exchange binance-coinm`: sizes come from an exchangeInfo file only."""
-    specs = read_exchange_info(instruments_path) if instruments_path else {}
+    """`liqbot decode --exchange binance-coinm`: sizes from an exchangeInfo file, over the
+    shipped snapshot (a file's entries win per symbol)."""
+    specs = read_exchange_info(SNAPSHOT)
+    if instruments_path:
+        specs.update(read_exchange_info(instruments_path))
     sizes, bases = contract_sizes(specs), base_assets(specs)
     return lambda line: parse_message(line, time.time_ns() // 1_000_000, sizes, bases)

@@ -3,23 +3,33 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from decimal import Decimal
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from websockets.asyncio.client import ClientConnection
 
 from feeds.clock import Clock
-from feeds.model import Liquidation, ParseError, Side, canonical_coin
+from feeds.model import Liquidation, ParseError, Side
 from feeds.net.backoff import Backoff
 from feeds.net.ws import FeedTiming, Frame, GapFn, Sink, WsFeed
 from feeds.venues.base import FeedOptions, refuse_rest_url
+
+# Re-exported: the venue's names stay where callers and tests import them from.
+from feeds.venues.bitmex_contracts import (  # noqa: F401
+    BUILTIN_CONTRACTS,
+    SNAPSHOT,
+    Contract,
+    UnknownContract,
+    contract_of,
+    known_contracts,
+    load_instruments,
+)
 from feeds.venues.parsing import dec, loads, need, note_fault, positive, text
+from feeds.venues.reference import REFERENCE
 
 logger = logging.getLogger(__name__)
 
@@ -32,108 +42,7 @@ DEFAULT_REST_URL = None  # contract sizes come from a file, not REST
 SAMPLED = False  # each liquidation order is published as it enters the book
 
 _SIDES = {"Sell": Side.LONG, "Buy": Side.SHORT}  # the ORDER side: a Sell closes a long
-_USD_QUOTES = frozenset({"USD", "USDT", "USDC"})
-_SATOSHI = Decimal(100_000_000)
 _MAX_OPEN = 10_000  # open liquidation orders tracked; the book is tiny, this only bounds junk
-
-
-class UnknownContract(ParseError):
-    """A well-formed row whose symbol has no known USD conversion (never guessed)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Contract:
-    """What one contract of a symbol is worth; `kind` says how to read `per_contract`."""
-
-    symbol: str
-    kind: Literal["inverse", "linear", "unsupported"]
-    per_contract: Decimal = Decimal(0)  # inverse: USD per contract; linear: base coin
-    why: str = ""  # unsupported: the reason, quoted in the ParseError
-    base: str | None = None  # canonical base coin: rootSymbol / underlying (XBT -> BTC)
-
-    def convert(self, contracts: Decimal, price: Decimal) -> tuple[Decimal, Decimal]:
-        """Return (qty_base, notional_usd) of `contracts` at `price`."""
-        if self.kind == "unsupported":
-            raise UnknownContract(f"{self.symbol}: no USD conversion known ({self.why})")
-        try:
-            if self.kind == "inverse":
-                usd = contracts * self.per_contract
-                return usd / price, usd
-            qty = contracts * self.per_contract
-            return qty, qty * price
-        except ArithmeticError:  # Decimal overflow on absurd sizes or prices
-            raise ParseError(f"{self.symbol}: size or price out of range") from None
-
-
-# XBTUSD is the one contract whose size is documented outside the instruments endpoint.
-BUILTIN_CONTRACTS: dict[str, Contract] = {
-    "XBTUSD": Contract("XBTUSD", "inverse", Decimal(1), base="BTC")}
-
-
-def contract_of(row: Any, where: str = "instrument") -> Contract:
-    """Work out one contract's value from an `/api/v1/instrument/active` row.
-
-    {"symbol": "XBTUSD", "quoteCurrency": "USD", "settlCurrency": "XBt",
-     "isInverse": true, "isQuanto": false, "multiplier": -100000000,   # |mult| sat per 1/price
-     "underlyingToPositionMultiplier": null,                          # linear: contracts per coin
-     "rootSymbol": "XBT", "underlying": "XBT"}                        # the base coin, XBT = BTC
-
-    Only USD(T/C)-quoted inverse (XBt-settled) and linear contracts are converted; anything
-    else (quanto, EUR- or coin-quoted) is kept as `unsupported` so its rows fail loudly.
-    """
-    symbol = text(need(row, "symbol", where), f"{where}.symbol")
-    return replace(_contract_of(row, symbol), base=_root(row))
-
-
-def _root(row: dict[str, Any]) -> str | None:
-    for key in ("rootSymbol", "underlying"):
-        value = row.get(key)
-        if isinstance(value, str) and value.isalnum():
-            return canonical_coin(value)
-    return None
-
-
-def _contract_of(row: dict[str, Any], symbol: str) -> Contract:
-    quote, settle = row.get("quoteCurrency"), row.get("settlCurrency")
-    inverse, quanto = row.get("isInverse"), row.get("isQuanto")
-    if quote not in _USD_QUOTES:
-        return Contract(symbol, "unsupported", why=f"quoted in {str(quote)[:12]!r}, not USD")
-    if not isinstance(inverse, bool) or not isinstance(quanto, bool):
-        return Contract(symbol, "unsupported", why="isInverse/isQuanto missing")
-    if quanto:
-        return Contract(symbol, "unsupported", why="quanto: USD value needs the settle coin price")
-    if inverse:
-        if settle != "XBt":
-            return Contract(symbol, "unsupported", why=f"inverse settled in {str(settle)[:12]!r}")
-        # An inverse contract is worth multiplier / price satoshi, i.e. |multiplier| / 1e8 USD.
-        mult = abs(dec(need(row, "multiplier", symbol), f"{symbol}.multiplier"))
-        if mult == 0:
-            raise ParseError(f"{symbol}.multiplier: must not be 0")
-        return Contract(symbol, "inverse", mult / _SATOSHI)
-    u2p = row.get("underlyingToPositionMultiplier")
-    if u2p is None:
-        return Contract(symbol, "unsupported", why="linear without underlyingToPositionMultiplier")
-    return Contract(symbol, "linear", 1 / positive(u2p, f"{symbol}.underlyingToPositionMultiplier"))
-
-
-def load_instruments(path: str | Path) -> dict[str, Contract]:
-    """Read a saved `GET /api/v1/instrument/active` response; ParseError names the file."""
-    try:
-        rows = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ParseError(f"{path}: cannot read instruments file: {exc.strerror}") from None
-    except ValueError as exc:
-        raise ParseError(f"{path}: not JSON: {exc}") from None
-    if not isinstance(rows, list):
-        raise ParseError(f"{path}: expected the instrument list of /api/v1/instrument/active")
-    specs: dict[str, Contract] = {}
-    for i, row in enumerate(rows):
-        try:
-            spec = contract_of(row, f"[{i}]")
-        except ParseError as exc:
-            raise ParseError(f"{path}: {exc}") from None
-        specs[spec.symbol] = spec
-    return specs
 
 
 def parse_liquidation_row(
@@ -159,7 +68,9 @@ def parse_liquidation_row(
     if spec is None:
         raise UnknownContract(f"{symbol}: unknown instrument, no contract size; pass the "
                               f"/api/v1/instrument/active response as the instruments file")
-    qty, usd = spec.convert(leaves, price)
+    qty, usd, quote = spec.convert(leaves, price, recv_ms)
+    if spec.kind == "inverse" and spec.base == "BTC":
+        REFERENCE.note("BTC", recv_ms, price)  # XBTUSD prices the quanto and XBT-quoted rows
     order_id = row.get("orderID")
     return Liquidation(
         exchange=EXCHANGE, symbol=symbol, position_side=_SIDES[side_raw],
@@ -167,6 +78,7 @@ def parse_liquidation_row(
         ts_exchange_ms=None, ts_recv_ms=recv_ms,
         sampled=False,  # every liquidation order is published as it enters the book
         raw=row, base=spec.base, venue_id=order_id if isinstance(order_id, str) else None,
+        quote=quote,
     )
 
 
@@ -386,14 +298,13 @@ def bitmex_feed(
 
 
 def make_feeds(sink: Sink, options: FeedOptions) -> list[WsFeed]:
-    """The venue surface: one socket. Without an instruments file only XBTUSD converts."""
+    """The venue surface: one socket, contracts from the snapshot and an instruments file."""
     refuse_rest_url(EXCHANGE, options.rest_url)
-    path = options.instruments_path
     return [bitmex_feed(sink, url=options.url or DEFAULT_URL,
-                        contracts=load_instruments(path) if path else None, **options.socket())]
+                        contracts=known_contracts(options.instruments_path), **options.socket())]
 
 
 def decoder(instruments_path: str | None = None) -> Callable[[str], list[Liquidation]]:
     """`liqbot decode --exchange bitmex`: lines share one table, so updates stay silent."""
-    table = LiquidationTable(load_instruments(instruments_path) if instruments_path else None)
+    table = LiquidationTable(known_contracts(instruments_path))
     return lambda line: table.parse(line.strip(), time.time_ns() // 1_000_000)

@@ -10,9 +10,10 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from feeds.model import Funding, OpenInterest, ParseError
+from feeds.model import Funding, OpenInterest, ParseError, canonical_coin
 from feeds.venues.base import FundingPoll, Item, PollContext
 from feeds.venues.parsing import dec, json_rows, need, non_negative, text
+from feeds.venues.reference import note_mark
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ def parse_meta_and_ctxs(
         rate = dec(need(ctx, "funding", coin), "funding")
         base = non_negative(need(ctx, "openInterest", coin), "openInterest")
         mark = non_negative(need(ctx, "markPx", coin), "markPx")
+        note_mark(canonical_coin(coin), now_ms, mark)  # USDC-margined: a USD reference
         funding.append(Funding(EXCHANGE, coin, now_ms, rate, 1.0))
         oi.append(OpenInterest(EXCHANGE, coin, now_ms, base, base * mark))
     return funding, oi

@@ -1,8 +1,10 @@
 """Recent USD prices of the coins some contracts are quoted in (Binance ETHBTC, BNBBTC).
 
 Kept from what the feeds already receive: every liquidation of a USD-quoted BTC or ETH
-contract notes its price. A coin-quoted liquidation is converted with the price noted
-closest before it, if that is recent enough; otherwise it has no USD value and says so.
+contract notes its price, and so does every mark price the funding pollers fetch (Binance
+premiumIndex, Hyperliquid metaAndAssetCtxs), so a quiet market still has a recent one.
+A coin-quoted liquidation is converted with the price noted closest before it, if that is
+recent enough; otherwise it has no USD value and says so.
 """
 
 from __future__ import annotations
@@ -44,6 +46,12 @@ class ReferencePrices:
 
 # One table per process: every venue's USD-quoted liquidations feed it, live and in replay.
 REFERENCE = ReferencePrices()
+
+
+def note_mark(coin: str | None, ts_ms: int, mark: Decimal) -> None:
+    """Note a USD(-stablecoin) mark price of `coin` when contracts are quoted in that coin."""
+    if coin in QUOTE_COINS and mark > 0:
+        REFERENCE.note(coin, ts_ms, mark)
 
 
 USD_QUOTES = frozenset({"USD", "USDT", "USDC", "BUSD", "FDUSD"})

@@ -120,9 +120,10 @@ def run_liqbot_status(db) -> str:
 
 async def test_a_start_that_fails_lets_go_of_the_database_lock(tmp_path):
     settings = load_settings(None, environ={}, overrides={"db": str(tmp_path / "f.db")})
-    settings = dataclasses.replace(settings, venues=("binance",), funding_venues=(),
-                                   rest_urls={"binance": "http://127.0.0.1:1"})
-    with pytest.raises(ConfigError, match="binance takes no REST URL"):
+    # coinglass: a venue without REST (binance takes one since exchangeInfo gives its assets)
+    settings = dataclasses.replace(settings, venues=("coinglass",), funding_venues=(),
+                                   rest_urls={"coinglass": "http://127.0.0.1:1"})
+    with pytest.raises(ConfigError, match="coinglass takes no REST URL"):
         await run_live(settings, stop=asyncio.Event(), notifiers={})
     again = dataclasses.replace(settings, venues=())  # the same database opens at once
     stop = asyncio.Event()

@@ -122,9 +122,13 @@ def test_decoder_reads_contract_sizes_from_an_exchange_info_file(tmp_path: Path)
     assert liq.as_short_dict()["usd"] == 100.0 and liq.position_side is Side.LONG
 
 
-def test_decoder_without_a_file_refuses_to_guess() -> None:
-    with pytest.raises(ParseError, match="BTCUSD_200925.*--instruments"):
-        decoder_for("binance-coinm")(FIXTURE.read_text())
+def test_decoder_without_a_file_uses_the_shipped_snapshot_and_never_guesses() -> None:
+    # BTCUSD_200925 expired before the recorded table: its pair's entry sizes it.
+    [liq] = decoder_for("binance-coinm")(FIXTURE.read_text())
+    assert (liq.notional_usd, liq.base) == (100, "BTC")
+    unlisted = json.dumps(make_event(s="NEWUSD_PERP", ps="NEWUSD"))
+    with pytest.raises(ParseError, match="NEWUSD_PERP.*--instruments"):
+        decoder_for("binance-coinm")(unlisted)
 
 
 def test_decoder_with_a_broken_file_says_so(tmp_path: Path) -> None:
@@ -215,15 +219,17 @@ async def test_without_rest_or_cache_the_instruments_file_is_used(tmp_path: Path
 async def test_with_no_sizes_at_all_events_are_rejected_and_the_feed_lives_on(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    async with asyncio.timeout(5), FakeRest() as rest, FakeExchange(coinm_frames(2)) as ws:
+    # Only the shipped snapshot is known, and it does not list these symbols.
+    frames = [make_event(s="NEWUSD_PERP", ps="NEWUSD", T=SAMPLE["o"]["T"] + i) for i in range(2)]
+    async with asyncio.timeout(5), FakeRest() as rest, FakeExchange(frames) as ws:
         rest.fail(INFO_PATH, 500)
         [feed] = coinm.make_feeds(discard, FeedOptions(url=ws.url, rest_url=rest.url,
                                                         timing=FAST, backoff=fast_backoff()))
         async with running(feed):
             await wait_until(lambda: feed.stats.parse_errors == 2)
             assert feed.stats.connected_since_ms is not None
-    assert "no instruments known until the venue answers" in caplog.text
-    assert "BTCUSD_PERP: unknown contractSize" in caplog.text
+            assert feed.table is not None and feed.table.source == "fallback"  # type: ignore[attr-defined]
+    assert "NEWUSD_PERP: unknown contractSize" in caplog.text
 
 
 async def test_daily_refresh_picks_up_new_contracts() -> None:

@@ -27,6 +27,7 @@ from feeds.venues.bitmex import (
     parse_liquidation_row,
 )
 from feeds.venues.decode import decoder_for
+from feeds.venues.reference import REFERENCE
 from tests.helpers.fake_ws import Plan, wait_until
 from tests.helpers.fake_ws_venues import (
     FAST,
@@ -46,7 +47,8 @@ RECV_MS = 1_600_000_000_123
 # Abridged /api/v1/instrument/active rows: the fields the conversion reads.
 INSTRUMENTS = [
     {"symbol": "XBTUSD", "quoteCurrency": "USD", "settlCurrency": "XBt", "isInverse": True,
-     "isQuanto": False, "multiplier": -100000000, "underlyingToPositionMultiplier": None},
+     "isQuanto": False, "multiplier": -100000000, "underlyingToPositionMultiplier": None,
+     "rootSymbol": "XBT"},
     {"symbol": "XBTZ26", "quoteCurrency": "USD", "settlCurrency": "XBt", "isInverse": True,
      "isQuanto": False, "multiplier": -100000000, "underlyingToPositionMultiplier": None},
     {"symbol": "XBTUSDT", "quoteCurrency": "USDT", "settlCurrency": "USDt", "isInverse": False,
@@ -149,10 +151,16 @@ def test_linear_and_other_inverse_contracts_convert_from_the_instruments_file(
     assert (inverse.notional_usd, inverse.qty_base) == (Decimal(1000), Decimal("0.02"))
 
 
+@pytest.fixture(autouse=True)
+def _no_reference() -> Any:
+    REFERENCE.clear()  # a BTC price from another test would value quanto rows here
+    yield
+    REFERENCE.clear()
+
+
 @pytest.mark.parametrize(("symbol", "why"), [
-    ("ETHUSD", "ETHUSD: no USD conversion known \\(quanto"),
-    ("ETHXBT", "ETHXBT: no USD conversion known \\(quoted in 'XBT'"),
-    ("SOLUSDT", "SOLUSDT: unknown instrument"),
+    ("ETHUSD", "ETHUSD: quanto, no recent BTC price"),
+    ("NEWUSDT", "NEWUSDT: unknown instrument"),  # neither the file nor the snapshot
 ])
 def test_unknown_conversions_raise_naming_the_instrument(
     instruments_file: Path, symbol: str, why: str
@@ -174,7 +182,24 @@ def test_an_unconvertible_row_does_not_cost_its_neighbours(
     events = table.parse(frame("insert", row(orderID="q", symbol="ETHUSD"), ROW), RECV_MS)
     assert [e.symbol for e in events] == ["XBTUSD"] and set(table.open) == {"q", ROW["orderID"]}
     [line] = [r.getMessage() for r in caplog.records if r.name == "feeds.venues.bitmex"]
-    assert line.startswith("bitmex: liquidation skipped (ETHUSD: no USD conversion known")
+    assert line.startswith("bitmex: liquidation skipped (ETHUSD: quanto, no recent BTC price")
+
+
+def test_quanto_and_xbt_quoted_rows_are_valued_with_the_btc_price(instruments_file: Path) -> None:
+    decode = decoder_for("bitmex", str(instruments_file))
+    [eth] = decode(frame("insert", row(orderID="x1", symbol="ETHXBT", price=0.03,
+                                       leavesQty=10)))
+    assert (eth.quote, eth.notional_usd, eth.qty_base) == ("BTC", 0, 10)  # unpriced yet
+    decode(frame("insert", row(orderID="x2", symbol="XBTUSD", price=90000, leavesQty=100)))
+    [quanto] = decode(frame("insert", row(orderID="x3", symbol="ETHUSD", price=3000,
+                                          leavesQty=10)))
+    # 10 contracts × 100 satoshi × 3000 = 0.03 XBT, at 90,000 USD: 2,700 USD, 0.9 ETH
+    assert quanto.quote is None
+    assert float(quanto.notional_usd) == pytest.approx(2700)
+    assert float(quanto.qty_base) == pytest.approx(0.9)
+    [priced] = decode(frame("insert", row(orderID="x4", symbol="ETHXBT", price=0.03,
+                                          leavesQty=10)))
+    assert float(priced.notional_usd) == pytest.approx(10 * 0.03 * 90000)
 
 
 def load_instruments_from(rows: list[dict[str, Any]]) -> dict[str, Any]:

@@ -11,11 +11,16 @@ from pathlib import Path
 import pytest
 
 from bot.render import render_totals
+from feeds.clock import SimClock
 from feeds.history.jsonl import load_events_jsonl
 from feeds.model import HOUR_MS, MINUTE_MS
+from feeds.net.http import JsonClient
 from feeds.store import Store
 from feeds.venues import binance
+from feeds.venues.base import PollContext
+from feeds.venues.hyperliquid import parse_meta_and_ctxs
 from feeds.venues.reference import REFERENCE
+from tests.helpers.fake_rest import FakeRest
 
 TS = 1_767_225_600_000
 
@@ -83,3 +88,25 @@ def test_converted_coin_quoted_events_pass_the_plausibility_gate(tmp_path: Path)
         assert store.gate.rejected["usd_vs_qty_price"] == 1
     finally:
         store.close()
+
+
+# -- mark prices the funding pollers already fetch -------------------------------------------
+
+
+async def test_a_binance_mark_price_poll_prices_a_btc_quoted_liquidation() -> None:
+    premium = {"symbol": "BTCUSDT", "markPrice": "90000", "lastFundingRate": "0.0001",
+               "nextFundingTime": TS + HOUR_MS, "time": TS}
+    routes = {"/fapi/v1/fundingInfo": [], "/fapi/v1/premiumIndex": premium,
+              "/fapi/v1/openInterest": {"openInterest": "10", "symbol": "BTCUSDT", "time": TS}}
+    async with FakeRest(routes) as rest, JsonClient(rest.url, name="binance") as http:
+        await binance.fetch_funding(PollContext("binance", http, SimClock(TS)), ["BTCUSDT"])
+    [e] = binance.parse_message(force_order("ETHBTC", "10", "0.0345", TS + MINUTE_MS), TS)
+    assert e.priced and float(e.notional_usd) == pytest.approx(10 * 0.0345 * 90000)
+
+
+def test_a_hyperliquid_mark_price_is_a_reference_too() -> None:
+    raw = [{"universe": [{"name": "BTC"}, {"name": "SOL"}]},
+           [{"funding": "0.00001", "openInterest": "1", "markPx": "80000"},
+            {"funding": "0.00001", "openInterest": "1", "markPx": "150"}]]
+    parse_meta_and_ctxs(raw, TS)
+    assert REFERENCE.usd("BTC", TS) == Decimal(80000) and REFERENCE.usd("SOL", TS) is None
