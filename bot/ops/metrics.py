@@ -23,6 +23,7 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.registry import Collector
 
 from bot.alerts import Alert
+from bot.chat.attempt import counts_departure
 from bot.chat.base import Notifier
 from feeds.model import Liquidation
 
@@ -278,6 +279,10 @@ class MeteredNotifier:
     @property
     def parallel(self) -> int:
         return self._inner.parallel
+
+    @property
+    def counts_departure(self) -> bool:  # the inner transport counts the attempt as it leaves
+        return counts_departure(self._inner)
 
     async def send(self, alert: Alert, destination: str) -> None:
         start = time.monotonic()
