@@ -60,3 +60,31 @@ async def test_crash_loop_during_a_60_chat_fan_out_loses_no_alert(tmp_path):
     # (counted at the start of each send, this read 48).
     assert maybe_dup <= duplicated + KILLS * 4
     assert runs.tracebacks == 0
+
+
+async def test_kills_with_requests_in_flight_duplicate_only_what_the_outbox_counted(tmp_path):
+    """The other crash: killed after a send left and before its acknowledgement was stored
+    (LIQBOT_CRASH_AT=after_send), three times in a row. Those chats get the alert twice;
+    each such copy is one `maybe_sent` on its row, and none is lost."""
+    csv = write_coinglass_csv(tmp_path / "cg.csv", 70, {50: (1e6, 60e6)})
+    db = str(tmp_path / "k.db")
+    args = ("run", "--replay", str(csv), "--symbol", "BTC", "--db", db)
+    runs = Runs()
+    async with FakeBotApi(TOKEN) as fake:
+        env = {"LIQBOT_TELEGRAM_TOKEN": TOKEN, "LIQBOT_TELEGRAM_API_URL": fake.base_url,
+               "LIQBOT_TELEGRAM_CHAT_IDS": ",".join(CHATS)}
+        for n in (5, 3, 7):
+            code = await run_until(args, {**env, "LIQBOT_CRASH_AT": f"after_send:{n}"}, runs)
+            assert code == -signal.SIGKILL, runs.stderr[-1][-3000:]
+        code = await run_until(args, env, runs)
+        assert code == 0, runs.stderr[-1][-3000:]
+    got = {chat: len(fake.sent_to(chat)) for chat in CHATS}
+    lost = sum(1 for n in got.values() if n == 0)
+    duplicated = sum(n - 1 for n in got.values() if n > 1)
+    maybe_dup = sum(max(0, m - 1) for *_, m in outbox_rows(db))
+    figures("3 x kill -9 with a send in flight (60 chats)", lost=lost, duplicated=duplicated,
+            maybe_duplicated_per_outbox=maybe_dup, tracebacks=runs.tracebacks)
+    assert lost == 0 and 1 <= duplicated <= maybe_dup
+    assert max(got.values()) <= 1 + KILLS  # per chat: one copy per kill at most
+    assert {status for _, _, status, _ in outbox_rows(db)} == {"sent"}
+    assert runs.tracebacks == 0
