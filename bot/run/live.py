@@ -56,7 +56,7 @@ async def _serve(run: Run, stop: asyncio.Event, clock: Clock, feeds: Sequence[Fe
         await notice_all(run.chats.notifiers, text)
 
     # A write that fails (full disk, read-only database) holds the batch and says so.
-    writes = WriteGuard(store, notify, now_ms=clock.now_ms)
+    writes = WriteGuard(store, notify, run=writer.run, now_ms=clock.now_ms)
 
     async def sink(events: list[Liquidation]) -> None:
         ops.events(events)
@@ -66,7 +66,7 @@ async def _serve(run: Run, stop: asyncio.Event, clock: Clock, feeds: Sequence[Fe
 
     sources = Sources(settings, absorb, writer, clock) if feeds is None else None
     if feeds is None:
-        feeds = build_feeds(settings, sink, clock, gap_recorder(run))
+        feeds = build_feeds(settings, sink, clock, gap_recorder(run, writes))
     ops.bind(settings.db, feeds, rejected=writer.store.gate.rejected, writes=writes)
     health = health or HealthConfig(down_after_ms=int(settings.down_after_s * 1000),
                                     silent_after_ms=int(settings.silent_after_s * 1000))

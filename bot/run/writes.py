@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -29,14 +30,25 @@ CHUNK = 5_000  # items per retried transaction: a long backlog must not hold the
 
 Notify = Callable[[str], Awaitable[None]]
 Store = Callable[[list[Any]], Awaitable[Any]]  # one transaction
+Run = Callable[..., Awaitable[Any]]  # `fn(*args)` on the writer thread
+
+
+class Deferred:
+    """A write that is not a batch of items (a feed gap), held in line with the items."""
+
+    __slots__ = ("args", "fn")
+
+    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        self.fn, self.args = fn, args
 
 
 class WriteGuard:
     """Every write of a live run reports here; what fails is held and retried, not lost."""
 
-    def __init__(self, store: Store, notify: Notify, *, max_held: int = MAX_HELD,
-                 retry_s: float = RETRY_S, now_ms: Callable[[], int] | None = None) -> None:
-        self._store, self._notify = store, notify
+    def __init__(self, store: Store, notify: Notify, *, run: Run | None = None,
+                 max_held: int = MAX_HELD, retry_s: float = RETRY_S,
+                 now_ms: Callable[[], int] | None = None) -> None:
+        self._store, self._notify, self._run = store, notify, run
         self.max_held, self.retry_s = max_held, retry_s
         self._now_ms = now_ms or (lambda: int(time.time() * 1000))
         self.held: collections.deque[Any] = collections.deque()
@@ -62,6 +74,18 @@ class WriteGuard:
         if time.monotonic() >= self._next_try:
             await self.retry()
 
+    async def call(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run one other write on the writer thread now, or hold it in line (needs `run`)."""
+        if self._run is None:
+            raise RuntimeError("WriteGuard.call needs run=")
+        if self.fault is None and not self.held:
+            try:
+                await self._run(fn, *args)
+                return
+            except StoreError as exc:
+                self.failed(exc)
+        self._hold([Deferred(fn, args)])
+
     def _hold(self, items: Sequence[Any]) -> None:
         self.held.extend(items)
         over = len(self.held) - self.max_held
@@ -83,9 +107,14 @@ class WriteGuard:
             self._next_try = time.monotonic() + self.retry_s
             stored = 0
             while self.held:
-                chunk = [self.held[i] for i in range(min(CHUNK, len(self.held)))]
+                head = self.held[0]
+                chunk = [head] if isinstance(head, Deferred) else list(itertools.takewhile(
+                    lambda x: not isinstance(x, Deferred), itertools.islice(self.held, CHUNK)))
                 try:
-                    await self._store(chunk)
+                    if isinstance(head, Deferred):
+                        await self._run_deferred(head)
+                    else:
+                        await self._store(chunk)
                 except StoreError as exc:
                     self.failed(exc)
                     return
@@ -94,6 +123,10 @@ class WriteGuard:
                 stored += len(chunk)
             if stored or self.fault is not None:
                 self._recovered(stored)
+
+    async def _run_deferred(self, d: Deferred) -> None:
+        if self._run is not None:
+            await self._run(d.fn, *d.args)
 
     # -- every other write (jobs) ------------------------------------------------------------
 

@@ -76,3 +76,26 @@ async def test_a_job_write_that_fails_then_works_is_one_fault():
     guard.wrote()
     await guard.settle()
     assert guard.report() == "ok" and len(notices) == 2
+
+
+async def test_other_writes_are_held_in_line_with_the_items():
+    disk, calls = Disk(), []
+
+    async def notify(text: str) -> None:
+        return None
+
+    async def run(fn, *args):
+        if disk.full:
+            raise StoreError("/x/live.db: database or disk is full")
+        return fn(*args)
+
+    guard = WriteGuard(disk.store, notify, run=run, retry_s=60.0)
+    disk.full = True
+    await guard.put([1, 2])
+    await guard.call(lambda *a: calls.append((a, list(disk.rows))), "binance", 0, None, "lost")
+    await guard.put([3])
+    disk.full = False
+    await guard.retry()
+    await guard.settle()
+    assert disk.rows == [1, 2, 3] and guard.report() == "ok"
+    assert calls == [(("binance", 0, None, "lost"), [1, 2])]  # after 1, 2 and before 3
