@@ -35,6 +35,7 @@ class Limited:
         self.gate = asyncio.Event()
         self.store = store
         self.seen_at_write: list[int] = []
+        self.notices: list[str] = []
 
     async def send(self, alert: Any, destination: str) -> None:
         await self.gate.wait()
@@ -44,7 +45,7 @@ class Limited:
         self.seen_at_write.append(row[0])  # what a kill at the write would leave behind
 
     async def notice(self, text: str) -> None:
-        return None
+        self.notices.append(text)
 
     async def close(self) -> None:
         return None
@@ -92,6 +93,8 @@ async def test_rows_maybe_sent_are_retried_up_to_the_cap_then_given_up(store):
     rows = store.database.conn.execute(
         "SELECT destination, status, maybe_sent FROM outbox ORDER BY destination").fetchall()
     assert rows == [("telegram:1", "sent", 5), ("telegram:2", "dead", 5)]
+    assert len(chat.notices) == 1 and "telegram:2: sent 5 times without an acknowledgement" \
+        in chat.notices[0]
 
 
 async def test_a_departure_records_once_per_send():
