@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench lint clean
+.PHONY: run test faults bench lint clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -18,6 +18,18 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The fault suite (issue 15, about a minute): kill -9 during a replay with delivery, crash
+# loops during a 60-chat fan-out, a full disk and a read-only database in a live run, every
+# bad setting and input. Each case prints a `FAULT name: lost=... duplicated=...
+# tracebacks=...` line and fails on any loss. `make test` runs the same tests.
+FAULT_TESTS := tests/bot/run/test_crash_loop.py tests/bot/run/test_kill_replay.py \
+	tests/bot/run/test_write_faults.py tests/bot/cli/test_bad_input.py \
+	tests/bot/run/test_replay_cli.py::test_kill_between_send_and_ack_resends_only_that_alert \
+	tests/bot/telegram/test_commands.py
+
+faults: $(STAMP)
+	$(BIN)/python -m pytest -q -s -p no:cacheprovider $(FAULT_TESTS)
 
 # ruff over code and tests, then mypy (strict on the data and signal packages, default on the service).
 lint: $(STAMP)

@@ -211,6 +211,9 @@ def render_status(report: dict, now_ms: int) -> str:
     if report["snapshot_at_ms"] is None:
         return "No live run has recorded its status in this database yet."
     lines = [f"Feeds as of {_ago(report['snapshot_at_ms'], now_ms)}:"]
+    if report.get("running") is False:
+        lines = ["liqbot is not running on this database (nothing holds its lock); feeds as "
+                 f"it last saw them, {_ago(report['snapshot_at_ms'], now_ms)}:"]
     for v in report["venues"]:
         since = v["connected_since_ms"]
         conn = "disconnected" if since is None else f"connected {duration(now_ms - since)}"

@@ -10,10 +10,12 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
+from bot.chat.attempt import Departure, counts_departure, departing
 from bot.chat.base import DeliveryError, Notifier
 from bot.destination import Destination
 from bot.state.outbox import DEAD, SENT, Outbox, OutboxItem
 from bot.state.subscriptions import Subscriptions
+from feeds.store import StoreError
 from feeds.store.core import Store
 
 logger = logging.getLogger(__name__)
@@ -97,20 +99,34 @@ class _Delivery:
 
     async def one(self, item: OutboxItem) -> str:
         """Send one item; return its outcome."""
-        if item.maybe_sent >= self.outbox.config.max_maybe_sent:
-            await self.run(self.outbox.settle_maybe, item, self.now())
-            return "settled"
+        cap = self.outbox.config.max_maybe_sent
+        if item.maybe_sent >= cap:
+            await self.run(self.outbox.give_up_unacknowledged, item, self.now())
+            self.notices.append(f"⚠️ {item.alert.key} to {item.destination}: sent {cap} times "
+                                "without an acknowledgement (crashes or timeouts in flight); "
+                                "not sent again")
+            return "dead"
         notifier = self.notifiers[platform_of(item.destination)]
-        await self.run(self.outbox.begin, item, self.now())
+        # The attempt counts as maybe delivered when its request leaves (bot/chat/attempt.py).
+        departure = Departure(lambda: self.run(self.outbox.begin, item, self.now()))
+        if not counts_departure(notifier):
+            await departure()
         try:
-            await notifier.send(item.alert, item.destination)
+            with departing(departure):
+                await notifier.send(item.alert, item.destination)
         except DeliveryError as exc:
             return await self.failed(item, exc)
+        except StoreError:
+            raise  # the attempt could not be recorded: nothing was written, nothing to undo
         except Exception as exc:  # a broken adapter must not stop the others
             logger.exception("delivery: %s failed on %s", notifier.name, item.alert.key)
             return await self.failed(item, DeliveryError(f"{type(exc).__name__}: {exc}"))
         crash_point("after_send")
         await self.run(self.outbox.mark_sent, item.alert.key, item.destination, self.now())
+        if item.maybe_sent:  # earlier requests left and were never acknowledged
+            logger.warning("delivery: %s -> %s acknowledged after %d unacknowledged send(s): "
+                           "the chat may have it %d times", item.alert.key, item.destination,
+                           item.maybe_sent, item.maybe_sent + 1)
         return SENT
 
     async def failed(self, item: OutboxItem, exc: DeliveryError) -> str:

@@ -11,6 +11,7 @@ import aiohttp
 import discord
 
 from bot.alerts import Alert
+from bot.chat.attempt import leaving
 from bot.chat.base import DeliveryError
 from bot.chat.quiet import QuietSource
 from bot.destination import Destination
@@ -28,6 +29,17 @@ from bot.discord.render import render_content, render_embed
 logger = logging.getLogger(__name__)
 
 
+def departure_trace() -> aiohttp.TraceConfig:
+    """An aiohttp trace whose request start is `leaving()` (bot/chat/attempt.py)."""
+
+    async def on_start(*_: Any) -> None:
+        await leaving()
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(on_start)
+    return trace
+
+
 class ChannelNotifier:
     """Alerts to channels through the logged-in bot: `discord:<channel id>`."""
 
@@ -41,6 +53,12 @@ class ChannelNotifier:
         self.quiet_chats = quiet_chats
         self.gate = RateGate()
         self.ready = False  # set by the service once the bot has logged in
+        # discord.py waits out its rate limits inside `channel.send`; aiohttp's request-start
+        # trace runs after them, in the sending task, so the attempt counts as it leaves.
+        # Set before login, when discord.py builds its session with the trace.
+        self.counts_departure = client.http.http_trace is None
+        if self.counts_departure:
+            client.http.http_trace = departure_trace()
 
     async def send(self, alert: Alert, destination: str) -> None:
         chat = Destination.parse(destination).chat_id

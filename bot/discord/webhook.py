@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl, urlencode
 import aiohttp
 
 from bot.alerts import Alert
+from bot.chat.attempt import leaving
 from bot.chat.base import DeliveryError
 from bot.chat.quiet import QuietSource
 from bot.destination import Destination
@@ -84,6 +85,7 @@ class WebhookNotifier:
 
     name = WEBHOOK_PLATFORM
     ready = True  # no login: a configured URL is all it needs
+    counts_departure = True  # `_request` calls leaving() after the pacer (bot/chat/attempt.py)
 
     def __init__(self, webhooks: Mapping[str, Webhook], limits: DiscordLimits | None = None,
                  quiet_chats: QuietSource | None = None) -> None:
@@ -170,6 +172,7 @@ class WebhookNotifier:
     async def _request(self, hook: Webhook, payload: dict[str, Any],
                        failed: int) -> tuple[int, Any, Mapping[str, str]]:
         await self.pacer.turn()
+        await leaving()
         try:
             async with self.session.post(hook.url, params={"wait": "true"},
                                          json=payload) as resp:

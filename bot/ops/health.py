@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.render import duration
+from bot.run.lock import held
 from feeds.net.ws import FeedStats
 from feeds.store import Store
 from feeds.store.status import feed_activity
@@ -143,16 +144,21 @@ def status_report(store: Store, now_ms: int) -> dict[str, Any]:
     saved them (bot.run.sources).
     """
     snap = _meta_json(store, "status") or {"at_ms": None, "venues": []}
+    # The snapshot is the last one a run saved: whether a run is still there, its lock says
+    # (the kernel lets go of it when the process dies, kill -9 included).
+    running = store.path == ":memory:" or held(store.path)
     day = now_ms - 86_400_000
     activity = feed_activity(store, now_ms, since_ms=day)
     gaps, open_gaps, per_min = activity.gaps, activity.open_gaps, activity.events_per_min
     venues = []
     for row in snap["venues"]:
         name = row["exchange"]
+        if not running:
+            row = {**row, "state": "stopped", "connected": 0, "connected_since_ms": None}
         complete = name not in SAMPLED_VENUES and not gaps.get(name) and row["state"] == "up"
         venues.append({**row, "events_per_min": per_min.get(name, 0.0),
                        "gaps_24h": gaps.get(name, 0), "gap_open": name in open_gaps,
                        "totals": "complete" if complete else "lower bound"})
-    return {"snapshot_at_ms": snap["at_ms"], "venues": venues,
+    return {"snapshot_at_ms": snap["at_ms"], "running": running, "venues": venues,
             "pollers": (_meta_json(store, POLLERS_KEY) or {}).get("pollers", []),
             "coinglass_check": _meta_json(store, CHECK_KEY)}

@@ -42,13 +42,18 @@ HealthCheck = Callable[[], "HealthReport | bool"]
 def live_check(scheduler: Any, feeds: Sequence[Any], *,
                states: Callable[[], dict[str, str]] = dict,
                heartbeat: Callable[[], float] | None = None,
-               stale_after_s: float = 60.0) -> HealthCheck:
-    """Ok while the scheduler's jobs run and at least one venue is live.
+               stale_after_s: float = 60.0,
+               store: Callable[[], str | dict[str, Any]] | None = None) -> HealthCheck:
+    """Ok while the scheduler's jobs run, the database takes writes and a venue has an open
+    socket.
 
-    A venue is live with an open socket that the health monitor does not call silent (a
-    socket that acknowledges and then sends nothing is not a working feed). `heartbeat`
-    gives the monotonic time the health job last finished: a running scheduler whose jobs
-    are stuck (a hung write, a full disk) is not healthy either.
+    A socket that is open but silent (no liquidation for `silent_after_s`) still counts:
+    a quiet market is not a broken process, and restarting would not make it speak. The
+    body says "silent" for it, the health monitor sends its notice, and the
+    `liqbot_feed_last_event_timestamp_seconds` rule catches a venue that acknowledges and
+    then sends nothing. `heartbeat` gives the monotonic time the health job last ran: a
+    running scheduler whose jobs are stuck (a hung write) is not healthy. `store` says
+    "ok" or why writes fail (a full disk, a read-only database): not healthy either.
     """
     def check() -> HealthReport:
         running = bool(getattr(scheduler, "running", False))
@@ -60,11 +65,13 @@ def live_check(scheduler: Any, feeds: Sequence[Any], *,
             up = getattr(f.stats, "connected_since_ms", None) is not None
             state = "silent" if up and judged.get(name) == "silent" else (
                 "live" if up else "down")
-            if state == "live" or name not in venues:
+            if state == "live" or name not in venues or venues[name] == "down":
                 venues[name] = state
-        ok = running and not stuck and "live" in venues.values()
+        writes = store() if store is not None else "ok"
+        ok = (running and not stuck and writes == "ok"
+              and any(v != "down" for v in venues.values()))
         return HealthReport(ok, {"scheduler": "stuck" if stuck and running else (
-            "running" if running else "stopped"), "venues": venues})
+            "running" if running else "stopped"), "store": writes, "venues": venues})
 
     return check
 

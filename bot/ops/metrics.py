@@ -23,6 +23,7 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.registry import Collector
 
 from bot.alerts import Alert
+from bot.chat.attempt import counts_departure
 from bot.chat.base import Notifier
 from feeds.model import Liquidation
 from feeds.venues.parsing import ITEM_FAULTS
@@ -83,6 +84,7 @@ class Metrics:
         self._outbox: dict[str, float] | None = None  # None until the first count
         self._newest: dict[str, float] = {}
         self._rejected: Mapping[str, int] = {}
+        self._writes: Any = None  # bot.run.writes.WriteGuard of a live run
         self.events = Counter("liqbot_events_total",
                               "Liquidation events received per venue, before de-duplication.",
                               ["venue"], registry=r)
@@ -115,6 +117,15 @@ class Metrics:
         r.register(_Copied(CounterMetricFamily, "liqbot_events_rejected_total",
                            "Events the plausibility gate kept out of the store, per fault.",
                            ["reason"], lambda: [((k,), v) for k, v in self._rejected.items()]))
+        r.register(_Copied(GaugeMetricFamily, "liqbot_store_writable",
+                           "0 while writes to the database fail (full disk, read-only).",
+                           [], lambda: self._from_writes(lambda w: float(w.fault is None))))
+        r.register(_Copied(GaugeMetricFamily, "liqbot_events_held",
+                           "Items kept in memory because the database cannot be written.",
+                           [], lambda: self._from_writes(lambda w: float(len(w.held)))))
+        r.register(_Copied(CounterMetricFamily, "liqbot_events_dropped",
+                           "Held items dropped past the memory bound while writes failed.",
+                           [], lambda: self._from_writes(lambda w: float(w.dropped))))
         self.alerts = Counter("liqbot_alerts_total", "Alerts decided by the policy.",
                               registry=r)
         self.sent = Counter("liqbot_alerts_sent_total",
@@ -209,9 +220,30 @@ class Metrics:
 
     # -- read at scrape time --------------------------------------------------------------
 
-    def bind_feeds(self, feeds: Sequence[Any]) -> None:
-        """Report each venue's FeedStats (sockets, reconnects, parse errors) at scrape time."""
+    def bind_feeds(self, feeds: Sequence[Any], started_s: float | None = None) -> None:
+        """Report each venue's FeedStats (sockets, reconnects, parse errors) at scrape time.
+
+        Every venue's series exist from start, at 0, so a rule on them works for a venue
+        that has never sent anything. Its last-event time starts at `started_s` (the run's
+        start), as the health monitor counts silence: "no event for 30 min" then fires 30
+        min after start for a venue that stays quiet, not at once and not never.
+        """
         self._feeds = feeds
+        started = time.time() if started_s is None else started_s
+        for venue in dict.fromkeys(f.stats.exchange for f in feeds):
+            for family in (self.events, self.events_usd, self.gaps, self.gap_seconds):
+                family.labels(venue=venue)
+            self.feed_lag.labels(venue=venue)
+            if venue not in self._newest:
+                self._newest[venue] = started
+                self.last_event.labels(venue=venue).set(started)
+
+    def bind_writes(self, writes: Any) -> None:
+        """A live run's write guard: writable, held and dropped items, from start."""
+        self._writes = writes
+
+    def _from_writes(self, read: Callable[[Any], float]) -> Rows:
+        return [] if self._writes is None else [((), read(self._writes))]
 
     def bind_rejections(self, counts: Mapping[str, int]) -> None:
         """The store's plausibility gate counts (feeds/plausible.py): every fault from start."""
@@ -289,6 +321,10 @@ class MeteredNotifier:
     @property
     def parallel(self) -> int:
         return self._inner.parallel
+
+    @property
+    def counts_departure(self) -> bool:  # the inner transport counts the attempt as it leaves
+        return counts_departure(self._inner)
 
     async def send(self, alert: Alert, destination: str) -> None:
         start = time.monotonic()

@@ -38,13 +38,15 @@ class Telemetry:
         return metered(notifiers, self.metrics)
 
     def bind(self, db_path: str, feeds: Sequence[Any] = (),
-             rejected: Mapping[str, int] | None = None) -> None:
+             rejected: Mapping[str, int] | None = None, writes: Any = None) -> None:
         if self.metrics is not None:
             self.metrics.bind_db(db_path)
             if rejected is not None:
                 self.metrics.bind_rejections(rejected)
             if feeds:
                 self.metrics.bind_feeds(feeds)
+            if writes is not None:
+                self.metrics.bind_writes(writes)
 
     def events(self, items: Iterable[Any]) -> None:
         if self.metrics is not None:

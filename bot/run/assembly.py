@@ -21,6 +21,7 @@ from bot.ops.telemetry import Telemetry
 from bot.policy import PolicyConfig
 from bot.run.lock import acquire_lock, release_lock
 from bot.run.pipeline import Pipeline, flush
+from bot.run.writes import WriteGuard
 from bot.state.writer import Writer
 from feeds.clock import Clock
 from feeds.net.backoff import Backoff
@@ -160,10 +161,18 @@ def build_feeds(settings: Settings, sink: Sink, clock: Clock, on_gap: GapFn) -> 
     return feeds
 
 
-def gap_recorder(run: Run) -> GapFn:
-    """The feeds' `on_gap`: count the outage and record it for `liqbot status`."""
+def gap_recorder(run: Run, writes: WriteGuard | None = None) -> GapFn:
+    """The feeds' `on_gap`: count the outage and record it for `liqbot status`.
+
+    With `writes`, a record the database refuses (full disk) is held and retried in line
+    with the events, instead of a traceback and a gap nobody sees.
+    """
     async def on_gap(exchange: str, start_ms: int, end_ms: int | None, reason: str) -> None:
         run.ops.gap(exchange, start_ms, end_ms)
-        await run.writer.run(run.writer.store.record_gap, exchange, start_ms, end_ms, reason)
+        record = run.writer.store.record_gap
+        if writes is not None:
+            await writes.call(record, exchange, start_ms, end_ms, reason)
+        else:
+            await run.writer.run(record, exchange, start_ms, end_ms, reason)
 
     return on_gap

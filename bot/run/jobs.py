@@ -14,8 +14,10 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from bot.ops.health import HealthMonitor, save_status
 from bot.run.assembly import Feed, Run
 from bot.run.sources import Sources
+from bot.run.writes import WriteGuard
 from feeds.clock import Clock
 from feeds.model import MINUTE_MS
+from feeds.store import StoreError
 
 Job = Callable[[], Coroutine[Any, Any, None]]
 
@@ -24,9 +26,10 @@ class Jobs:
     """What the scheduler runs for one live run; `beat` is when the health job last finished."""
 
     def __init__(self, run: Run, clock: Clock, feeds: Sequence[Feed], monitor: HealthMonitor,
-                 sources: Sources | None = None) -> None:
+                 sources: Sources | None = None, writes: WriteGuard | None = None) -> None:
         self.run, self.clock, self.feeds, self.monitor = run, clock, feeds, monitor
         self.sources = sources  # REST pollers whose status the health job saves
+        self.writes = writes  # a failing write is reported there (503, a notice), not raised
         self.beat = time.monotonic()  # read by /healthz: a stuck scheduler is not healthy
         self._busy = 0
         self._idle = asyncio.Event()
@@ -47,6 +50,9 @@ class Jobs:
                           **common)
         scheduler.add_job(self._track(self.health), seconds=s.health_interval_s, id="health",
                           **common)
+        if self.writes is not None:
+            scheduler.add_job(self._track(self.writes.retry), seconds=self.writes.retry_s,
+                              id="writes", **common)
         # Also once at start: a box that restarts more often than every 6 h must still prune.
         scheduler.add_job(self._track(self.prune), hours=6, id="prune",
                           next_run_time=datetime.now(UTC), **common)
@@ -58,6 +64,10 @@ class Jobs:
             self._idle.clear()
             try:
                 await job()
+            except StoreError as exc:
+                if self.writes is None:
+                    raise
+                self.writes.failed(exc)  # one notice and 503, not a traceback per tick
             finally:
                 self._busy -= 1
                 if not self._busy:
@@ -96,11 +106,15 @@ class Jobs:
             for notifier in run.chats.notifiers.values():
                 with contextlib.suppress(Exception):
                     await notifier.notice(text)
+        await run.ops.outbox(run.writer, run.pipeline.outbox)  # a read: works on a full disk
+        # The job has run: a write that hangs below stops the next beats (max_instances=1),
+        # one that fails is a store fault (_track), not a stuck scheduler.
+        self.beat = time.monotonic()
         await run.writer.run(save_status, run.writer.store, stats, self.monitor.states(), now)
         if self.sources is not None:
             await run.writer.run(self.sources.save_status, run.writer.store, now)
-        await run.ops.outbox(run.writer, run.pipeline.outbox)
-        self.beat = time.monotonic()
+        if self.writes is not None:
+            self.writes.wrote()  # writes go through: a fault with nothing held is over
 
     async def prune(self) -> None:
         await self.run.writer.run(self.run.pipeline.prune, self.clock.now_ms(),

@@ -12,6 +12,7 @@ from typing import Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.chat.base import ChatService, Notifier
+from bot.chat.delivery import notice_all
 from bot.config import Settings
 from bot.ops.health import HealthConfig, HealthMonitor
 from bot.ops.http import live_check
@@ -19,6 +20,7 @@ from bot.ops.metrics import Metrics
 from bot.run.assembly import Feed, Run, RunSummary, assemble, build_feeds, gap_recorder
 from bot.run.jobs import Jobs
 from bot.run.sources import Sources
+from bot.run.writes import WriteGuard
 from feeds.clock import Clock, WallClock
 from feeds.model import Liquidation
 
@@ -47,25 +49,33 @@ async def _serve(run: Run, stop: asyncio.Event, clock: Clock, feeds: Sequence[Fe
                  health: HealthConfig | None) -> RunSummary:
     settings, writer, pipeline, ops = run.settings, run.writer, run.pipeline, run.ops
 
+    async def store(items: list[Any]) -> None:
+        run.summary.events_new += await writer.run(pipeline.ingest, items)
+
+    async def notify(text: str) -> None:
+        await notice_all(run.chats.notifiers, text)
+
+    # A write that fails (full disk, read-only database) holds the batch and says so.
+    writes = WriteGuard(store, notify, run=writer.run, now_ms=clock.now_ms)
+
     async def sink(events: list[Liquidation]) -> None:
         ops.events(events)
-        run.summary.events_new += await writer.run(pipeline.ingest, events)
+        await writes.put(events)
 
-    async def absorb(items: list[Any]) -> None:  # funding, OI, aggregate bars
-        await writer.run(pipeline.ingest, items)
+    absorb = writes.put  # funding, OI, aggregate bars
 
     sources = Sources(settings, absorb, writer, clock) if feeds is None else None
     if feeds is None:
-        feeds = build_feeds(settings, sink, clock, gap_recorder(run))
-    ops.bind(settings.db, feeds, rejected=writer.store.gate.rejected)
+        feeds = build_feeds(settings, sink, clock, gap_recorder(run, writes))
+    ops.bind(settings.db, feeds, rejected=writer.store.gate.rejected, writes=writes)
     health = health or HealthConfig(down_after_ms=int(settings.down_after_s * 1000),
                                     silent_after_ms=int(settings.silent_after_s * 1000))
     monitor = HealthMonitor(health, started_ms=clock.now_ms())
-    jobs = Jobs(run, clock, feeds, monitor, sources)
+    jobs = Jobs(run, clock, feeds, monitor, sources, writes)
     scheduler = jobs.schedule(AsyncIOScheduler(timezone="UTC"))
     await ops.serve(live_check(  # a busy port stops the start here
         scheduler, feeds, states=monitor.states, heartbeat=lambda: jobs.beat,
-        stale_after_s=max(60.0, 4 * settings.health_interval_s)))
+        stale_after_s=max(60.0, 4 * settings.health_interval_s), store=writes.report))
     tasks: list[asyncio.Task[Any]] = []
     try:
         await run.chats.start(writer, live=True)  # connects in the background; never blocks
@@ -86,6 +96,11 @@ async def _serve(run: Run, stop: asyncio.Event, clock: Clock, feeds: Sequence[Fe
         await asyncio.gather(*tasks, return_exceptions=True)
         with contextlib.suppress(Exception):
             await jobs.deliver()
+        await writes.retry()
+        if writes.held:
+            logger.error("store: %d held items could not be stored before exit (%s); they are "
+                         "lost", len(writes.held), writes.fault)
+        await writes.settle()
         await run.stop()
     return run.summary
 

@@ -21,7 +21,9 @@ class DeliveryConfig:
     retry_base_ms: int = 2_000
     retry_cap_ms: int = 300_000
     deadline_ms: int = 3_600_000  # from the first attempt; later an alert is stale, not late
-    max_maybe_sent: int = 2  # attempts that may have been delivered: the at-most-twice cap
+    # Requests that left without an acknowledgement (kills in flight, timeouts after the
+    # write) before an item is given up: at most this many copies reach one chat.
+    max_maybe_sent: int = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +31,7 @@ class OutboxItem:
     alert: Alert
     destination: str
     attempts: int
-    maybe_sent: int = 0  # earlier attempts that may have been delivered (see Outbox.begin)
+    maybe_sent: int = 0  # earlier requests that left unacknowledged (see Outbox.begin)
     first_ms: int | None = None
 
 
@@ -39,10 +41,14 @@ PENDING, SENT, DEAD = "pending", "sent", "dead"
 class Outbox:
     """Durable delivery state: pending -> sent (acknowledged) or dead (permanent failure).
 
-    At most twice: `begin` counts an attempt as maybe delivered before it goes out, and
-    the outcome takes that back when the platform said no. A crash in flight or a timeout
-    after the request was written leaves it counted; an item is sent again only while
-    fewer than `max_maybe_sent` attempts may have reached the chat.
+    At least once: an item stays pending until the platform acknowledges it or it provably
+    cannot be delivered (refused, gone, past its deadline, out of attempts). `begin` counts
+    an attempt as maybe delivered when its request leaves (after the rate limiters, see
+    bot/chat/attempt.py), and the outcome takes that back when the platform said no. A
+    crash in flight or a timeout after the write leaves it counted: each such request is
+    one possible duplicate, and `maybe_sent` on the row says how many there were. After
+    `max_maybe_sent` unacknowledged requests an item is given up (dead, with an operator
+    notice) rather than sent again: that bounds duplicates per alert and chat.
     """
 
     def __init__(self, store: Store, config: DeliveryConfig | None = None) -> None:
@@ -82,7 +88,7 @@ class Outbox:
                 for p, d, n, m, f in rows]
 
     def begin(self, item: OutboxItem, now_ms: int) -> None:
-        """Record an attempt as maybe delivered, before the request leaves."""
+        """Record an attempt as maybe delivered: its request is about to be written."""
         self._conn.execute(
             "UPDATE outbox SET maybe_sent = ?, first_ms = coalesce(first_ms, ?) "
             "WHERE alert_key = ? AND destination = ?",
@@ -106,7 +112,8 @@ class Outbox:
         maybe = item.maybe_sent + int(maybe_sent)
         status = PENDING
         if maybe >= self.config.max_maybe_sent:
-            status, error = SENT, f"maybe delivered {maybe} times, not resent: {error}"
+            status, error = DEAD, (f"sent {maybe} times without an acknowledgement, "
+                                   f"not sent again: {error}")
         elif permanent or attempts >= self.config.max_attempts or self._expired(item, now_ms):
             status = DEAD
         delay = min(self.config.retry_cap_ms, self.config.retry_base_ms * 2 ** (attempts - 1))
@@ -114,13 +121,11 @@ class Outbox:
             "UPDATE outbox SET status = ?, attempts = ?, maybe_sent = ?, next_ms = ?, error = ?, "
             "sent_ms = ?, first_ms = coalesce(first_ms, ?) WHERE alert_key = ? AND destination = ?",
             (status, attempts, maybe, now_ms + delay, error[:500],
-             now_ms if status == SENT else None, now_ms, item.alert.key, item.destination),
+             None, now_ms, item.alert.key, item.destination),
         )
         if status == DEAD:
             logger.error("outbox: giving up on %s -> %s: %s", item.alert.key, item.destination,
                          error)
-        elif status == SENT:
-            logger.warning("outbox: %s -> %s %s", item.alert.key, item.destination, error)
         return status
 
     def defer(self, item: OutboxItem, until_ms: int, now_ms: int, error: str) -> str:
@@ -142,16 +147,17 @@ class Outbox:
             )
         return PENDING
 
-    def settle_maybe(self, item: OutboxItem, now_ms: int) -> None:
-        """Close an item that may already have been delivered twice (crashes in flight)."""
+    def give_up_unacknowledged(self, item: OutboxItem, now_ms: int) -> None:
+        """Close an item whose requests left `maybe_sent` times and were never acknowledged
+        (crashes in flight): dead, not sent again, so one chat gets it at most that often."""
+        error = (f"sent {item.maybe_sent} times without an acknowledgement (crashes in "
+                 "flight), not sent again")
         self._conn.execute(
-            "UPDATE outbox SET status = 'sent', sent_ms = ?, error = ? "
-            "WHERE alert_key = ? AND destination = ?",
-            (now_ms, f"maybe delivered {item.maybe_sent} times, not resent", item.alert.key,
-             item.destination),
+            "UPDATE outbox SET status = 'dead', error = ? WHERE alert_key = ? AND destination = ?",
+            (error, item.alert.key, item.destination),
         )
-        logger.warning("outbox: %s -> %s may have been delivered %d times; not resent",
-                       item.alert.key, item.destination, item.maybe_sent)
+        logger.error("outbox: giving up on %s -> %s: %s", item.alert.key, item.destination,
+                     error)
 
     def drop_destination(self, destination: str, error: str) -> int:
         """The destination is gone (blocked, kicked): its pending items die unsent."""

@@ -30,6 +30,7 @@ from telegram.error import (
 from telegram.ext import AIORateLimiter
 
 from bot.alerts import Alert
+from bot.chat.attempt import leaving
 from bot.chat.base import DeliveryError
 from bot.chat.quiet import QuietSource
 from bot.destination import Destination
@@ -79,7 +80,7 @@ def rate_limiter(limits: TelegramLimits) -> AIORateLimiter:
     # With max_retries=0 the limiter logs every RetryAfter as an ERROR with a traceback;
     # the outbox handles it and logs one line, so that logger only adds noise.
     logging.getLogger("telegram.ext.AIORateLimiter").setLevel(logging.CRITICAL)
-    return AIORateLimiter(
+    return CountingLimiter(
         overall_max_rate=burst, overall_time_period=burst / rate,
         group_max_rate=1, group_time_period=60 / (limits.group_per_min * limits.margin),
         max_retries=0,
@@ -104,6 +105,24 @@ def limiter_ready(limiter: object | None, chat: str) -> bool:
         if bucket is not None and hasattr(bucket, "has_capacity") and not bucket.has_capacity():
             return False
     return True
+
+
+class CountingLimiter(AIORateLimiter):
+    """PTB's limiter; a request it lets through counts as leaving (bot/chat/attempt.py).
+
+    Its waits come before the callback that writes the request, so a kill while an alert
+    waits here costs no attempt: only requests that left can have reached a chat.
+    """
+
+    async def process_request(self, callback: Callable[..., Any], args: Any,
+                              kwargs: dict[str, Any], endpoint: str, data: dict[str, Any],
+                              rate_limit_args: int | None) -> Any:
+        async def leave(*a: Any, **kw: Any) -> Any:
+            await leaving()
+            return await callback(*a, **kw)
+
+        return await super().process_request(leave, args, kwargs, endpoint, data,
+                                             rate_limit_args)
 
 
 class ChatPacer:
@@ -230,6 +249,10 @@ class TelegramNotifier:
         self.redact = redact
         self.quiet_chats = quiet_chats
         self.ready = False  # set by the service once getMe has answered
+        # The attempt counts as its request leaves: in our limiter when the bot has it,
+        # else right after the chat pacer.
+        self._limiter_counts = isinstance(getattr(bot, "rate_limiter", None), CountingLimiter)
+        self.counts_departure = True
 
     async def send(self, alert: Alert, destination: str) -> None:
         chat = Destination.parse(destination).chat_id
@@ -260,6 +283,8 @@ class TelegramNotifier:
                        quiet: bool = False, markup: InlineKeyboardMarkup | None = None,
                        edit_message_id: int | None = None) -> Any:
         async with self.pacer.slot(chat):
+            if not self._limiter_counts:
+                await leaving()
             try:
                 if edit_message_id is not None:
                     return await self.bot.edit_message_text(

@@ -111,7 +111,7 @@ def test_live_run_serves_health_and_metrics_and_says_not_ok_without_feeds(tmp_pa
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
-    assert status == 503 and body == {"ok": False, "scheduler": "running",
+    assert status == 503 and body == {"ok": False, "scheduler": "running", "store": "ok",
                                         "venues": {"binance": "down"}}
     assert samples["liqbot_healthy"][()] == 0
     assert samples["liqbot_feed_connected"][(("venue", "binance"),)] == 0

@@ -2,6 +2,7 @@
 
 from bot.ops.health import HealthConfig, HealthMonitor, save_status, status_report
 from bot.render import duration, render_status
+from bot.run.lock import acquire_lock, release_lock
 from feeds.net.ws import FeedStats
 from feeds.store import Store
 
@@ -45,12 +46,22 @@ def test_status_report_round_trips_through_the_database(tmp_path):
     save_status(store, [stats(connected_since=0, last_event=40 * MIN, events=12),
                         stats(exchange="bybit", connected_since=0, last_event=41 * MIN)],
                 {"binance": "up", "bybit": "up"}, 42 * MIN)
-    report = status_report(store, 42 * MIN)
+    lock = acquire_lock(store.path)  # a running bot holds it
+    try:
+        report = status_report(store, 42 * MIN)
+    finally:
+        release_lock(lock)
     rows = {v["exchange"]: v for v in report["venues"]}
-    assert rows["binance"]["totals"] == "lower bound" and rows["binance"]["gap_open"]
-    assert rows["bybit"]["totals"] == "complete"
+    assert report["running"] and rows["binance"]["totals"] == "lower bound"
+    assert rows["binance"]["gap_open"] and rows["bybit"]["totals"] == "complete"
     text = render_status(report, 42 * MIN)
     assert "binance: up · connected 42m · last event 2m ago" in text
+    # Stopped (or killed: the kernel drops the lock): the same snapshot says so.
+    report = status_report(store, 50 * MIN)
+    text = render_status(report, 50 * MIN)
+    assert not report["running"] and text.startswith("liqbot is not running")
+    assert "binance: stopped · disconnected · last event 10m ago" in text
+    assert "bybit: stopped" in text and "totals lower bound" in text
     store.close()
 
 

@@ -25,7 +25,7 @@ from tests.helpers.fake_ws import FakeExchange, wait_until
 async def test_metrics_parse_and_counters_move():
     metrics = Metrics()
     metrics.bind_feeds([StubFeed("binance", True), StubFeed("binance", False),
-                        StubFeed("okx", False)])
+                        StubFeed("okx", False)], started_s=1_767_225_600.0)
     server = await start_ops_server(LISTEN, metrics, lambda: True)
     try:
         async with asyncio.timeout(10):
@@ -44,8 +44,14 @@ async def test_metrics_parse_and_counters_move():
             a = parse_metrics((await get(server.url + "/metrics"))[2])
     finally:
         await server.stop()
-    okx = (("venue", "okx"),)
-    assert "liqbot_events_total" not in b and a["liqbot_events_total"][okx] == 1
+    okx, binance = (("venue", "okx"),), (("venue", "binance"),)
+    # Every configured venue is there from start: a rule can fire for one that never sent.
+    for name in ("liqbot_events_total", "liqbot_events_usd_total", "liqbot_feed_gaps_total",
+                 "liqbot_feed_gap_seconds_total", "liqbot_feed_lag_seconds_count"):
+        assert b[name] == {binance: 0, okx: 0}, name
+    assert b["liqbot_feed_last_event_timestamp_seconds"] == {binance: 1_767_225_600.0,
+                                                             okx: 1_767_225_600.0}
+    assert a["liqbot_events_total"] == {binance: 1, okx: 1}
     assert a["liqbot_events_usd_total"][okx] == 100_000
     assert a["liqbot_feed_lag_seconds_count"][okx] == 1
     assert a["liqbot_feed_lag_seconds_sum"][okx] == 1.5

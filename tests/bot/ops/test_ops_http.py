@@ -167,12 +167,24 @@ async def test_healthcheck_command_exit_status_follows_healthz():
     assert await probe() == 1  # nothing listening: unhealthy, not a hang
 
 
-async def test_a_silent_socket_is_not_live_and_stuck_jobs_are_not_healthy(scheduler):
+async def test_a_quiet_open_socket_is_healthy_and_stuck_jobs_are_not(scheduler):
+    # README: 200 while a venue has an open socket; a quiet market is not a broken process.
     feeds = [StubFeed("binance", True)]
-    assert not live_check(scheduler, feeds, states=lambda: {"binance": "silent"})().ok
+    report = live_check(scheduler, feeds, states=lambda: {"binance": "silent"})()
+    assert report.ok and report.checks["venues"] == {"binance": "silent"}
     beat = [time.monotonic()]
     check = live_check(scheduler, feeds, heartbeat=lambda: beat[0], stale_after_s=30)
     assert check().ok
     beat[0] -= 31  # the health job has not finished for longer than allowed
     report = check()
     assert not report.ok and report.checks["scheduler"] == "stuck"
+
+
+async def test_a_failing_write_is_not_healthy_and_says_why(scheduler):
+    fault: dict[str, object] = {}
+    check = live_check(scheduler, [StubFeed("binance", True)],
+                       store=lambda: fault or "ok")
+    assert check().ok and check().checks["store"] == "ok"
+    fault.update(error="database or disk is full", held=650)
+    report = check()
+    assert not report.ok and report.checks["store"]["error"] == "database or disk is full"

@@ -103,11 +103,13 @@ async def test_silent_feed_raises_one_health_notice_and_status_shows_it(tmp_path
                                             notifiers={"console": ConsoleNotifier(out)}))
         await wait_until(lambda: "no liquidation data" in out.getvalue(), 10, 0.05)
         await asyncio.sleep(0.5)  # more checks: still one notice
+        running = await asyncio.to_thread(run_liqbot_status, tmp_path / "live.db")
         stop.set()
         await asyncio.wait_for(task, 10)
     assert out.getvalue().count("binance: no liquidation data") == 1
-    r = await asyncio.to_thread(run_liqbot_status, tmp_path / "live.db")
-    assert "binance: silent · connected" in r
+    assert "binance: silent · connected" in running
+    stopped = await asyncio.to_thread(run_liqbot_status, tmp_path / "live.db")
+    assert stopped.startswith("liqbot is not running") and "binance: stopped" in stopped
 
 
 def run_liqbot_status(db) -> str:

@@ -203,19 +203,18 @@ async def test_rejected_markup_gets_exactly_one_plain_text_resend(rig):
 
 
 @with_limits(RELAXED[0], TelegramLimits(timeout_s=0.3, chat_interval_s=0.01))
-async def test_timeout_after_the_write_is_retried_and_delivers_at_most_twice(rig):
+async def test_timeout_after_the_write_is_retried_until_acknowledged_and_counted(rig):
     rig.fake.delays["42"] = [0.5]  # the server takes the message, answers too late
-    rig.fake.delays["43"] = [0.5, 0.5]  # twice: then we stop, it may be there twice already
+    rig.fake.delays["43"] = [0.5, 0.5]  # twice: the third copy is acknowledged
     await rig.record(ALERT, 42, 43)
     await rig.deliver()
     rows = await rig.rows()
     assert rows["telegram:42"][:3] == ("pending", 1, 1)  # maybe sent once
     await rig.drain()
     rows = await rig.rows()
-    assert len(rig.fake.sent_to(42)) == 2 and rows["telegram:42"][0] == "sent"
-    assert len(rig.fake.sent_to(43)) == 2 and rows["telegram:43"][0] == "sent"
-    assert "maybe delivered 2 times" in rows["telegram:43"][3]
-    assert [c.chat for c in rig.fake.calls].count("43") == 2  # no third try
+    assert len(rig.fake.sent_to(42)) == 2 and rows["telegram:42"][:3] == ("sent", 2, 2)
+    assert len(rig.fake.sent_to(43)) == 3 and rows["telegram:43"][:3] == ("sent", 3, 3)
+    assert [c.chat for c in rig.fake.calls].count("43") == 3  # every copy counted
 
 
 async def test_server_errors_back_off_then_give_up_with_one_notice(rig):
@@ -283,13 +282,23 @@ async def test_a_chat_gets_its_alerts_in_order_even_behind_a_retry(rig):
     assert [t.split(" — ")[1].split(" · ")[0] for t in titles] == ["AAA", "BBB"]
 
 
-async def test_an_item_maybe_sent_twice_is_not_sent_a_third_time(rig):
+async def test_an_item_maybe_sent_is_retried_until_acknowledged_then_counts_its_copies(rig):
     await rig.record(ALERT, 42)
     await rig.writer.run(rig.store.database.conn.execute,  # two crashes while it was in flight
                          "UPDATE outbox SET maybe_sent = 2")
     await rig.deliver()
+    status, _, maybe, _ = (await rig.rows())["telegram:42"]
+    assert (status, maybe) == ("sent", 3)  # at least once; 3 requests left in all
+    assert len(rig.fake.sent) == 1
+
+
+async def test_an_item_sent_five_times_unacknowledged_is_given_up_not_sent_again(rig):
+    await rig.record(ALERT, 42)
+    await rig.writer.run(rig.store.database.conn.execute,  # five crashes while in flight
+                         "UPDATE outbox SET maybe_sent = 5")
+    await rig.deliver()
     status, _, maybe, error = (await rig.rows())["telegram:42"]
-    assert (status, maybe) == ("sent", 2) and "not resent" in error
+    assert (status, maybe) == ("dead", 5) and "without an acknowledgement" in error
     assert rig.fake.sent == []
 
 
