@@ -152,8 +152,9 @@ class Liquidation:
         own id when it gives one, so two fills alike in all of those stay two. Without an id
         the text is what it always was: rows stored before ids were keyed keep their key.
         """
+        # `_value_`, not `.value`: the enum's property costs as much as the rest of the key.
         text = (
-            f"{self.exchange}|{self.symbol}|{self.position_side.value}|{self.ts_ms}|"
+            f"{self.exchange}|{self.symbol}|{self.position_side._value_}|{self.ts_ms}|"
             f"{self.price.normalize()}|{self.qty_base.normalize()}"
         )
         if self.venue_id is not None:

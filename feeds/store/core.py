@@ -276,7 +276,9 @@ class Store:
 
 def _event_row(e: Liquidation, keep_raw: bool) -> tuple[Any, ...]:
     return (
-        e.event_key(), e.exchange, e.symbol, e.coin, e.position_side.value, str(e.qty_base),
+        # The side binds as its text ('long'): Side is a StrEnum, and `.value` is a Python
+        # descriptor that costs more per event than the rest of this tuple's fields.
+        e.event_key(), e.exchange, e.symbol, e.coin, e.position_side, str(e.qty_base),
         str(e.price), float(e.notional_usd), e.ts_ms, e.ts_recv_ms, int(e.sampled),
         _raw_text(e.raw) if keep_raw else None,
     )
