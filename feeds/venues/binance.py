@@ -5,7 +5,6 @@ The stream is sampled: at most one liquidation per symbol per 1000 ms (PROTOCOLS
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -34,6 +33,7 @@ from feeds.venues.parsing import (
     need,
     non_negative,
     positive,
+    read_json_file,
     text,
     ts_ms,
 )
@@ -144,12 +144,7 @@ def parse_exchange_info(payload: Any, where: str = "exchangeInfo") -> Specs:
 
 def read_exchange_info(path: str | Path) -> Specs:
     """Read a saved `GET /fapi/v1/exchangeInfo` response; problems are ParseErrors."""
-    try:
-        payload = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ParseError(f"{path}: cannot read exchangeInfo file: {exc.strerror}") from None
-    except ValueError as exc:
-        raise ParseError(f"{path}: not JSON: {exc}") from None
+    payload = read_json_file(path, "exchangeInfo")
     return parse_exchange_info(payload, where=str(path))
 
 

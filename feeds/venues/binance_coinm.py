@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -18,7 +17,7 @@ from feeds.net.ws import Frame, Sink, WsFeed
 from feeds.venues import binance
 from feeds.venues.base import FeedOptions, VenueFeed
 from feeds.venues.instruments import InstrumentTable, Specs
-from feeds.venues.parsing import need, positive, text
+from feeds.venues.parsing import need, positive, read_json_file, text
 
 logger = logging.getLogger(__name__)
 
@@ -105,12 +104,7 @@ def base_assets(specs: Specs) -> dict[str, str]:
 
 def read_exchange_info(path: str | Path) -> Specs:
     """Read a saved `GET /dapi/v1/exchangeInfo` response; problems are ParseErrors."""
-    try:
-        payload = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ParseError(f"{path}: cannot read exchangeInfo file: {exc.strerror}") from None
-    except ValueError as exc:
-        raise ParseError(f"{path}: not JSON: {exc}") from None
+    payload = read_json_file(path, "exchangeInfo")
     return parse_exchange_info(payload, where=str(path))
 
 

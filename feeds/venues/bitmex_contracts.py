@@ -6,14 +6,13 @@ instruments file over the shipped snapshot) and turns contracts into a base quan
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
 from feeds.model import ParseError, canonical_coin
-from feeds.venues.parsing import dec, need, positive, text
+from feeds.venues.parsing import dec, need, positive, read_json_file, text
 from feeds.venues.reference import REFERENCE, to_usd
 
 # Shipped with the package: recorded /api/v1/instrument/active rows (feeds/venues/data/README.md),
@@ -130,12 +129,7 @@ def _contract_of(row: dict[str, Any], symbol: str) -> Contract:
 
 def load_instruments(path: str | Path) -> dict[str, Contract]:
     """Read a saved `GET /api/v1/instrument/active` response; ParseError names the file."""
-    try:
-        rows = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ParseError(f"{path}: cannot read instruments file: {exc.strerror}") from None
-    except ValueError as exc:
-        raise ParseError(f"{path}: not JSON: {exc}") from None
+    rows = read_json_file(path, "instruments")
     if not isinstance(rows, list):
         raise ParseError(f"{path}: expected the instrument list of /api/v1/instrument/active")
     specs: dict[str, Contract] = {}

@@ -5,12 +5,14 @@ The funding helpers at the end serve the REST parsers of several venues.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -36,6 +38,16 @@ def loads(text: str | bytes) -> Any:
         return orjson.loads(text)
     except (ValueError, RecursionError) as exc:
         raise ParseError(f"not JSON: {exc}") from None
+
+
+def read_json_file(path: str | Path, what: str) -> Any:
+    """A saved venue answer (an instruments or exchangeInfo file); a ParseError names the file."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ParseError(f"{path}: cannot read {what} file: {exc.strerror}") from None
+    except ValueError as exc:
+        raise ParseError(f"{path}: not JSON: {exc}") from None
 
 
 def need(obj: Any, key: str, where: str) -> Any:

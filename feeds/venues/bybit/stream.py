@@ -12,7 +12,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from decimal import DecimalException
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection
@@ -28,6 +27,7 @@ from feeds.venues.parsing import (
     loads,
     need,
     positive,
+    read_json_file,
     text,
     ts_ms,
 )
@@ -321,10 +321,7 @@ def decoder(instruments_path: str | None = None) -> Callable[[str], list[Liquida
     """`liqbot decode --exchange bybit`; an instruments-info file settles linear vs inverse."""
     kinds: Specs = {}
     if instruments_path is not None:
-        try:
-            payload = json.loads(Path(instruments_path).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ParseError(f"{instruments_path}: unreadable instruments file: {exc}") from None
+        payload = read_json_file(instruments_path, "instruments")
         kinds, _ = parse_instruments_page(payload, instruments_path)
 
     def is_inverse(symbol: str) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from feeds.venues.parsing import (
     need,
     non_negative,
     positive,
+    read_json_file,
     text,
     ts_ms,
 )
@@ -78,12 +78,7 @@ def parse_okx_instruments(payload: Any, where: str = "instruments") -> dict[str,
 
 def read_okx_instruments(path: str | Path) -> dict[str, ContractSpec]:
     """Read one instruments file; every problem is a ParseError naming the file."""
-    try:
-        payload = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ParseError(f"{path}: cannot read instruments file: {exc.strerror}") from None
-    except ValueError as exc:
-        raise ParseError(f"{path}: not JSON: {exc}") from None
+    payload = read_json_file(path, "instruments")
     return parse_okx_instruments(payload, where=str(path))
 
 
