@@ -78,8 +78,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=7, help="random seed (bootstrap and placebo)")
     p.add_argument("--sweep", nargs="+", metavar="KEY=V1,V2",
                    help="walk-forward sweep over these values (or `default` for a 120-point grid)")
-    p.add_argument("--folds", type=int, default=1,
-                   help="walk-forward folds: tune on period i, test on i+1 (default 1)")
+    p.add_argument("--folds", type=int, default=3,
+                   help="walk-forward folds: tune on period i, test on i+1 (default 3)")
     p.add_argument("--db", help="also keep the results in this liqbot database: alerts and "
                    "/backtest quote the latest")
     return p

@@ -21,6 +21,7 @@ from backtests.html import render_html
 from backtests.outcomes import parse_horizons
 from backtests.report import build_blocks, render_markdown
 from backtests.results import generate_results, write_results
+from backtests.snooping import blocks_of, snooping
 from backtests.study import Study, StudyConfig, run_study, with_params
 from backtests.sweep import parse_grid, periods_of, progress_bar, run_sweep, score, walk_forward
 from backtests.terminal import render_table
@@ -86,7 +87,9 @@ def _sweep(args: argparse.Namespace, bars: Bars, cache: WindowCache, config: Stu
            span: tuple[int, int] | None = None) -> dict[str, Any]:
     candidates = parse_grid(args.sweep, config.params, config.cooldown_ms)
     periods = _periods(bars, args.folds, span)
-    scored = run_sweep(bars, candidates, config, periods, cache=cache,
+    blocks = blocks_of((periods[0][0], periods[-1][1]))
+    # One pass scores the walk-forward periods and the CSCV blocks alike.
+    scored = run_sweep(bars, candidates, config, [*periods, *blocks], cache=cache,
                        on_progress=progress_bar(sys.stderr))
     defaults = score(bars, decide_arrays(cache, config.params, config.cooldown_ms)[0], config,
                      periods)
@@ -96,7 +99,10 @@ def _sweep(args: argparse.Namespace, bars: Bars, cache: WindowCache, config: Stu
             bars, with_params(config, f.choice.params, f.choice.cooldown_ms), cache=cache,
             period=f.test)
         for f in folds]
-    return {"folds": folds, "sweep_size": len(candidates), "test_studies": tests}
+    snoop = snooping([c.label for c, _, _ in scored], [sc for _, _, sc in scored], periods,
+                     blocks, config.cost, config.small_n)
+    return {"folds": folds, "sweep_size": len(candidates), "test_studies": tests,
+            "snooping": snoop}
 
 
 def _keep_track(db: str | None, results: dict[str, Any], err: TextIO) -> None:
@@ -142,7 +148,10 @@ def run_backtest(args: argparse.Namespace, out: TextIO | None = None,
         err.write(f"liqbot backtest: error: --out {folder}: {exc.strerror}\n")
         return 1
     draw_all(study, bars, folder)
+    snoop = extra.pop("snooping", None)
     results = generate_results(study, bars, **extra, held_out=span is not None)
+    if snoop is not None and results.get("sweep"):
+        results["sweep"]["snooping"] = snoop
     write_results(results, folder / "results.json")
     blocks = build_blocks(results, {name: cap for name, (cap, _) in CHARTS.items()})
     (folder / "report.md").write_text(render_markdown(blocks), encoding="utf-8")

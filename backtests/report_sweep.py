@@ -54,6 +54,48 @@ def _test_table(rows: list[dict[str, Any]]) -> Block:
                                    "p mean", "p hit", ""), rows=tuple(out))
 
 
+def _num(x: float | None, digits: int = 2) -> str:
+    return "–" if x is None else f"{x:+.{digits}f}"
+
+
+def _family_rows(fams: list[dict[str, Any]]) -> Block:
+    rows = []
+    for f in fams:
+        rho = " ".join(_num(g["spearman"]) for g in f["folds"]) or "–"
+        rows.append((kind_info(f["kind"]).plural, f"{f['hypothesis']} ({f['trade']})", rho,
+                     _num(f["mean_spearman"]), str(f["oos_n"]),
+                     "–" if f["oos_net_mean"] is None else pct(f["oos_net_mean"]),
+                     "–" if f["pbo"] is None else f"{f['pbo']:.2f}", f["verdict"]))
+    return Block("table", headers=("Kind", "Trade", "IS/OOS Spearman per fold", "Mean",
+                                   "OOS n", "OOS net", "PBO", "Verdict"), rows=tuple(rows))
+
+
+def snooping_blocks(sw: dict[str, Any]) -> list[Block]:
+    """Per kind and direction: rank agreement and PBO; absent from older results files."""
+    sn = sw.get("snooping")
+    if not sn:
+        return []
+    fams = sn["families"]
+    edge = [f for f in fams if f["verdict"] != "no edge"]
+    verdict = ("No edge: for every kind and direction the tuned choice fails out of sample, "
+               "its in-sample ranking does not carry over, or PBO is 0.5 or more."
+               if not edge else
+               "Not ruled out for " + ", ".join(
+                   f"{kind_info(f['kind']).plural} traded {f['hypothesis']}" for f in edge)
+               + " (positive out-of-sample net, PBO under 0.5, positive rank agreement); "
+               "treat as a lead to check on a hold-out, not as an edge.")
+    return [Block("h2", "Data snooping: tuned per kind and direction"),
+            Block("p", "Each kind is tuned separately for each trade direction (continuation "
+                  "and reversal), on each fold's tuning period alone, and read on the next. "
+                  "Spearman compares every configuration's in-sample and out-of-sample net "
+                  "mean rank (near 0 or below: tuning picks noise). PBO, the probability of "
+                  "backtest overfitting (combinatorially symmetric cross-validation over "
+                  f"{len(sn['blocks'])} equal blocks, all half/half splits), is the share of "
+                  "splits where the in-sample winner ranks at or below the out-of-sample "
+                  "median."),
+            _family_rows(fams), Block("p", verdict)]
+
+
 def sweep_blocks(results: dict[str, Any]) -> list[Block]:
     sw = results.get("sweep")
     if not sw:
@@ -72,4 +114,4 @@ def sweep_blocks(results: dict[str, Any]) -> list[Block]:
         if f["choice"] is not None and i < len(tests) and tests[i] is not None:
             blocks += [Block("p", "The chosen configuration in the test period, against random "
                              "entry times from that period only:"), _test_table(tests[i])]
-    return blocks
+    return blocks + snooping_blocks(sw)

@@ -121,12 +121,18 @@ def score(bars: Bars, alerts: Alerts, config: StudyConfig,
         entry[m] = fwd.entry_ms
     out = []
     for a, b in periods:
-        x = signed[(entry >= a) & (entry + h.ms <= b) & np.isfinite(signed)]
+        m = (entry >= a) & (entry + h.ms <= b) & np.isfinite(signed)
+        x = signed[m]
         mean = float(x.mean()) if x.size else float("nan")
+        # Per kind, sums rather than means: the snooping test adds periods up (CSCV halves).
+        kinds = {k.value: {"n": int(xk.size), "sum": float(xk.sum()),
+                           "up": int((xk > 0).sum()), "down": int((xk < 0).sum())}
+                 for ki, k in enumerate(KINDS) for xk in (signed[m & (alerts.kind == ki)],)}
         out.append({"n": int(x.size), "continuation": mean - config.cost,
                     "reversal": -mean - config.cost,
                     "hit": float((x > 0).mean()) if x.size else float("nan"),
-                    "hit_reversal": float((x < 0).mean()) if x.size else float("nan")})
+                    "hit_reversal": float((x < 0).mean()) if x.size else float("nan"),
+                    "kinds": kinds})
     return out
 
 

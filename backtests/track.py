@@ -62,7 +62,8 @@ def compact(results: dict[str, Any]) -> dict[str, Any]:
         p = r.get("placebo") or {}
         rows.append({**{k: r[k] for k in _ROW_KEYS}, "cohort": r.get("cohort", FIRST),
                      "random_hit": p.get("hit"), "p_hit": p.get("p_hit"),
-                     "p_mean": p.get("p_mean")})
+                     "p_mean": p.get("p_mean"), "q_hit": p.get("q_hit"),
+                     "q_mean": p.get("q_mean")})
     return {"version": VERSION, "generated_at": results["generated_at"],
             "period": [data["start"], data["end"]],
             "files": [f.rsplit("/", 1)[-1] for f in data["files"]],
@@ -160,7 +161,10 @@ def _cohort_rows(saved: dict[str, Any], kind: str) -> list[dict[str, Any]]:
 
 
 def _p(r: dict[str, Any]) -> str:
-    return "p n/a" if r["p_hit"] is None else f"p={r['p_hit']:.2f}"
+    if r["p_hit"] is None:
+        return "p n/a"
+    q = r.get("q_hit")  # absent from track records saved before q-values
+    return f"p={r['p_hit']:.2f}" + ("" if q is None else f", q={q:.2f}")
 
 
 def _kind_lines(saved: dict[str, Any], kind: str) -> list[str]:
@@ -194,5 +198,7 @@ def render_backtest_summary(store: MetaStore, kind: str | None = None) -> str:
     kinds = [KIND_WORDS[kind.lower()]] if kind else [k.value for k in KINDS]
     head = (f"Latest backtest: {', '.join(saved['files'])}, {saved['period'][0][:10]}→"
             f"{saved['period'][1][:10]}; entries at the next bar's open, "
-            f"{saved['cost'] * 100:.2f}% round-trip costs; p: hit rate against random times.")
+            f"{saved['cost'] * 100:.2f}% round-trip costs; p: hit rate against random times"
+            + ("; q: the same, corrected for the study's many tests (Benjamini–Hochberg)."
+               if any(r.get("q_hit") is not None for r in saved["rows"]) else "."))
     return "\n".join([head, *(line for k in kinds for line in _kind_lines(saved, k))])

@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from backtests.bars import Bars, build_bars  # noqa: E402
 from backtests.engine import live_windows  # noqa: E402
 from backtests.reference import run_reference  # noqa: E402
+from backtests.snooping import blocks_of, snooping  # noqa: E402
 from backtests.study import StudyConfig  # noqa: E402
 from backtests.sweep import Candidate, periods_of, progress_bar, run_sweep  # noqa: E402
 from backtests.synthetic import COINS, synthetic_history  # noqa: E402
@@ -124,8 +125,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     config = StudyConfig()
     t, wall = time.process_time(), time.perf_counter()
-    results = run_sweep(bars, cands, config, periods_of(bars, 1), cache=WindowCache(bars),
+    # As `liqbot backtest --sweep` does: walk-forward periods plus the CSCV blocks, then PBO.
+    periods = periods_of(bars, 1)
+    blocks = blocks_of((periods[0][0], periods[-1][1]))
+    results = run_sweep(bars, cands, config, [*periods, *blocks], cache=WindowCache(bars),
                         on_progress=progress_bar())
+    snooping([c.label for c, _, _ in results], [sc for _, _, sc in results], periods, blocks,
+             config.cost, config.small_n)
     ours, ours_wall = time.process_time() - t, time.perf_counter() - wall
     alerts = {c.label: found.keys(bars) for c, found, _ in results}
 
