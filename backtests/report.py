@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from backtests.blocks import Block, band, money, pct, pval, share
+from backtests.execution import execution_lines
 from backtests.report_sweep import sweep_blocks
 from backtests.results import cohort_label, scope_label
 from signals.kinds import KINDS, kind_info
@@ -283,6 +284,14 @@ def _settings(results: dict[str, Any]) -> Block:
     return Block("list", items=items)
 
 
+def _execution(results: dict[str, Any]) -> list[Block]:
+    lines = execution_lines(results, {k.value: i.plural for k, i in KINDS.items()})
+    if not lines:
+        return []
+    return [Block("h2", "Executed trades: late entry, funding, slippage, one at a time"),
+            Block("p", lines[0]), Block("list", items=tuple(lines[1:]))]
+
+
 def build_blocks(results: dict[str, Any], charts: dict[str, str]) -> list[Block]:
     """The whole report; `charts` maps file name -> caption (images already written)."""
     h = results["config"]["main_horizon"]
@@ -294,6 +303,7 @@ def build_blocks(results: dict[str, Any], charts: dict[str, str]) -> list[Block]
               Block("h2", "How to read this"), Block("list", items=_HOW),
               Block("h2", "Results by kind, cohort, scope and horizon"),
               _summary_table(results),
+              *_execution(results),
               Block("h2", f"Hit rate by severity ({h}; a peak's severity is its episode's)"),
               _severity_table(results),
               Block("h2", "Baseline: unconditional drift (every eligible hour)"),

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from backtests.bars import Bars
+from backtests.execution import execute
 from backtests.study import ALL, FIRST, SignalOutcome, Study
 from backtests.sweep import Fold
 from feeds.model import HOUR_MS, MARKET, iso_z
@@ -156,7 +157,9 @@ def _results(study: Study, bars: Bars, folds: list[Fold] | None, sweep_size: int
                    "fees_bps": c.fees_bps, "slippage_bps": c.slippage_bps,
                    "round_trip_cost": c.cost, "placebo_draws": c.placebo_draws, "seed": c.seed,
                    "small_n": c.small_n, "min_coverage": c.min_coverage,
-                   "null": c.null_settings()},
+                   "null": c.null_settings(), "latency_s": c.latency_s,
+                   "impact_bps_per_10m": c.impact_bps, "impact_cap_bps": c.impact_cap_bps},
+        "execution": execute(study.signals, bars, c),
         "signals": [_signal(s, bars.bar_ms, {h.name: h.ms for h in c.horizons})
                     for s in study.signals],
         # "all" pools scopes (de-clustered across them); with one scope it repeats that scope.
