@@ -16,6 +16,7 @@ from backtests.bars import Bars
 from backtests.execution import execute
 from backtests.study import ALL, FIRST, SignalOutcome, Study
 from backtests.sweep import Fold
+from backtests.volatility import TESTED, volatility_rows
 from feeds.model import HOUR_MS, MARKET, iso_z
 from feeds.store import window_name
 from signals.params import SEVERITY_NAMES
@@ -160,6 +161,8 @@ def _results(study: Study, bars: Bars, folds: list[Fold] | None, sweep_size: int
                    "null": c.null_settings(), "latency_s": c.latency_s,
                    "impact_bps_per_10m": c.impact_bps, "impact_cap_bps": c.impact_cap_bps},
         "execution": execute(study.signals, bars, c),
+        "volatility": [] if study.pools is None else
+        volatility_rows(study.signals, bars, study.pools, c),
         "signals": [_signal(s, bars.bar_ms, {h.name: h.ms for h in c.horizons})
                     for s in study.signals],
         # "all" pools scopes (de-clustered across them); with one scope it repeats that scope.
@@ -253,12 +256,16 @@ def add_qvalues(data: dict[str, Any]) -> None:
     # The primary hypotheses also print their circular-shift p.
     slots += [(r["shifted"], "p_mean") for r in _primary_rows(data).values()
               if r and (r.get("shifted") or {}).get("p_mean") is not None]
+    # Volatility outcomes: the size of the move against matched random times.
+    slots += [(r[key], "p") for r in data.get("volatility", []) for key in TESTED
+              if r.get(key) and r[key].get("p") is not None]
     for (placebo, key), q in zip(slots, bh_qvalues([p[k] for p, k in slots]), strict=True):
         placebo["q" + key[1:]] = q
     data["fdr"] = {"method": "Benjamini-Hochberg", "m": len(slots),
                    "family": "p mean and p hit of every row the report prints (the table by "
                    "cohort, scope and horizon; severity rows at the main horizon; the sweep's "
-                   "test rows), and the primary hypotheses' circular-shift p; the uniform "
+                   "test rows), the primary hypotheses' circular-shift p, and the volatility "
+                   "outcomes' p (absolute return and range); the uniform "
                    "placebo's p-values and the other rows' shift p-values are kept for "
                    "comparison only"}
 
