@@ -16,7 +16,7 @@ from backtests.bars import Bars
 from backtests.execution import execute
 from backtests.study import ALL, FIRST, SignalOutcome, Study
 from backtests.sweep import Fold
-from backtests.volatility import TESTED, volatility_rows
+from backtests.volatility import TESTED, normal_ranges, volatility_rows
 from feeds.model import HOUR_MS, MARKET, iso_z
 from feeds.store import window_name
 from signals.params import SEVERITY_NAMES
@@ -163,8 +163,10 @@ def _results(study: Study, bars: Bars, folds: list[Fold] | None, sweep_size: int
         "execution": execute(study.signals, bars, c),
         "volatility": [] if study.pools is None else
         volatility_rows(study.signals, bars, study.pools, c),
-        "signals": [_signal(s, bars.bar_ms, {h.name: h.ms for h in c.horizons})
-                    for s in study.signals],
+        "signals": [{**_signal(s, bars.bar_ms, {h.name: h.ms for h in c.horizons}),
+                     "normal_range": nr}
+                    for s, nr in zip(study.signals, normal_ranges(study.signals, bars, c),
+                                     strict=True)],
         # "all" pools scopes (de-clustered across them); with one scope it repeats that scope.
         "summary": [_group(g) for g in study.groups],
         "scopes_with_episodes": scopes,

@@ -138,3 +138,33 @@ def volatility_table(results: dict[str, Any], labels: dict[str, str]
          str(r["n"]), cell(r["abs_return"], True), cell(r["range"], True), cell(r["mfe"], False),
          cell(r["mae"], False)) for r in results.get("volatility", [])]
     return headers, rows
+
+
+def normal_ranges(signals: Sequence[SignalOutcome], bars: Bars, config: StudyConfig
+                  ) -> list[dict[str, float | None]]:
+    """Per signal and horizon, the 'normal' range known at its entry: the mean range of
+    every entry in the trailing `drift_days` whose hold had closed by then (as the drift
+    benchmark), so a quote's "× normal" never uses the future."""
+    from backtests.null import _window_mean
+
+    cache: dict[tuple[str, str], Floats] = {}
+    out: list[dict[str, float | None]] = []
+    for s in signals:
+        row: dict[str, float | None] = {}
+        prices = bars.prices.get(s.record.scope)
+        for h in config.horizons:
+            if prices is None or s.entry_ms is None:
+                row[h.name] = None
+                continue
+            key = (s.record.scope, h.name)
+            if key not in cache:
+                k = np.arange(prices.open.size)
+                n = bars_for(h, prices)
+                rng = _sizes(bars, s.record.scope, k, h, 1)["range"]
+                span = max(1, int(config.drift_days * 24 * HOUR_MS) // prices.span_ms)
+                cache[key] = _window_mean(rng, k - span, k - n + 1, max(1, span // 8))
+            k0 = (s.entry_ms - prices.origin_ms) // prices.span_ms
+            v = cache[key][k0] if 0 <= k0 < cache[key].size else np.nan
+            row[h.name] = float(v) if np.isfinite(v) else None
+        out.append(row)
+    return out
