@@ -65,6 +65,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="fees per side, bps (default 5)")
     p.add_argument("--slippage-bps", type=number(), default=5.0,
                    help="slippage per side, bps (default 5)")
+    p.add_argument("--latency-s", type=number(), default=60.0,
+                   help="executed trades enter this long after the window closes, when the "
+                        "data has 1m/5m prices (default 60)")
+    p.add_argument("--impact-bps", type=number(), default=1.0,
+                   help="extra entry slippage per $10M liquidated in the window (default 1)")
     p.add_argument("--placebo-draws", type=int, default=10_000,
                    help="random-time draws per row (10000)")
     p.add_argument("--bootstrap-draws", type=int, default=10_000,

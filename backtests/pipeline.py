@@ -53,7 +53,9 @@ def study_config(args: argparse.Namespace) -> StudyConfig:
     return StudyConfig(params=params, cooldown_ms=cooldown, horizons=tuple(horizons),
                        main_horizon=main, fees_bps=args.fees_bps, slippage_bps=args.slippage_bps,
                        placebo_draws=args.placebo_draws, seed=args.seed,
-                       bootstrap_draws=getattr(args, "bootstrap_draws", 10_000))
+                       bootstrap_draws=getattr(args, "bootstrap_draws", 10_000),
+                       latency_s=getattr(args, "latency_s", 60.0),
+                       impact_bps=getattr(args, "impact_bps", 1.0))
 
 
 def study_period(args: argparse.Namespace, bars: Bars) -> tuple[int, int] | None:

@@ -10,8 +10,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from backtests.blocks import Block, band, money, pct, pval, share
+from backtests.execution import execution_lines
 from backtests.report_sweep import sweep_blocks
 from backtests.results import cohort_label, scope_label
+from backtests.volatility import volatility_table
 from signals.kinds import KINDS, kind_info
 
 
@@ -283,6 +285,27 @@ def _settings(results: dict[str, Any]) -> Block:
     return Block("list", items=items)
 
 
+def _execution(results: dict[str, Any]) -> list[Block]:
+    lines = execution_lines(results, {k.value: i.plural for k, i in KINDS.items()})
+    if not lines:
+        return []
+    return [Block("h2", "Executed trades: late entry, funding, slippage, one at a time"),
+            Block("p", lines[0]), Block("list", items=tuple(lines[1:]))]
+
+
+def _volatility(results: dict[str, Any]) -> list[Block]:
+    headers, rows = volatility_table(results, {k.value: i.plural for k, i in KINDS.items()})
+    if not rows:
+        return []
+    return [Block("h2", "Size of the next move against matched random times"),
+            Block("p", "Mean absolute return, realised range (max high − min low over the "
+                  "hold, over entry) and excursions in the continuation direction; × is the "
+                  "alerts' mean over the matched random times' (same volatility bin, hour "
+                  "block and spacing). p and q as above (the q-values share the report's "
+                  "family)."),
+            Block("table", headers=headers, rows=tuple(rows))]
+
+
 def build_blocks(results: dict[str, Any], charts: dict[str, str]) -> list[Block]:
     """The whole report; `charts` maps file name -> caption (images already written)."""
     h = results["config"]["main_horizon"]
@@ -294,6 +317,7 @@ def build_blocks(results: dict[str, Any], charts: dict[str, str]) -> list[Block]
               Block("h2", "How to read this"), Block("list", items=_HOW),
               Block("h2", "Results by kind, cohort, scope and horizon"),
               _summary_table(results),
+              *_execution(results), *_volatility(results),
               Block("h2", f"Hit rate by severity ({h}; a peak's severity is its episode's)"),
               _severity_table(results),
               Block("h2", "Baseline: unconditional drift (every eligible hour)"),

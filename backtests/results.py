@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from backtests.bars import Bars
+from backtests.execution import execute
 from backtests.study import ALL, FIRST, SignalOutcome, Study
 from backtests.sweep import Fold
+from backtests.volatility import TESTED, normal_ranges, volatility_rows
 from feeds.model import HOUR_MS, MARKET, iso_z
 from feeds.store import window_name
 from signals.params import SEVERITY_NAMES
@@ -156,9 +158,15 @@ def _results(study: Study, bars: Bars, folds: list[Fold] | None, sweep_size: int
                    "fees_bps": c.fees_bps, "slippage_bps": c.slippage_bps,
                    "round_trip_cost": c.cost, "placebo_draws": c.placebo_draws, "seed": c.seed,
                    "small_n": c.small_n, "min_coverage": c.min_coverage,
-                   "null": c.null_settings()},
-        "signals": [_signal(s, bars.bar_ms, {h.name: h.ms for h in c.horizons})
-                    for s in study.signals],
+                   "null": c.null_settings(), "latency_s": c.latency_s,
+                   "impact_bps_per_10m": c.impact_bps, "impact_cap_bps": c.impact_cap_bps},
+        "execution": execute(study.signals, bars, c),
+        "volatility": [] if study.pools is None else
+        volatility_rows(study.signals, bars, study.pools, c),
+        "signals": [{**_signal(s, bars.bar_ms, {h.name: h.ms for h in c.horizons}),
+                     "normal_range": nr}
+                    for s, nr in zip(study.signals, normal_ranges(study.signals, bars, c),
+                                     strict=True)],
         # "all" pools scopes (de-clustered across them); with one scope it repeats that scope.
         "summary": [_group(g) for g in study.groups],
         "scopes_with_episodes": scopes,
@@ -250,12 +258,16 @@ def add_qvalues(data: dict[str, Any]) -> None:
     # The primary hypotheses also print their circular-shift p.
     slots += [(r["shifted"], "p_mean") for r in _primary_rows(data).values()
               if r and (r.get("shifted") or {}).get("p_mean") is not None]
+    # Volatility outcomes: the size of the move against matched random times.
+    slots += [(r[key], "p") for r in data.get("volatility", []) for key in TESTED
+              if r.get(key) and r[key].get("p") is not None]
     for (placebo, key), q in zip(slots, bh_qvalues([p[k] for p, k in slots]), strict=True):
         placebo["q" + key[1:]] = q
     data["fdr"] = {"method": "Benjamini-Hochberg", "m": len(slots),
                    "family": "p mean and p hit of every row the report prints (the table by "
                    "cohort, scope and horizon; severity rows at the main horizon; the sweep's "
-                   "test rows), and the primary hypotheses' circular-shift p; the uniform "
+                   "test rows), the primary hypotheses' circular-shift p, and the volatility "
+                   "outcomes' p (absolute return and range); the uniform "
                    "placebo's p-values and the other rows' shift p-values are kept for "
                    "comparison only"}
 

@@ -78,12 +78,16 @@ class StudyConfig:
     hour_bins: int = 6  # hour-of-day blocks (6: four hours each)
     min_stratum: int = 20  # a thinner (volatility, hour) stratum widens to every hour
     block_hours: float = 24.0  # alerts chained within this form one bootstrap block
+    latency_s: float = 60.0  # executed trades: entry this long after the window closes
+    impact_bps: float = 1.0  # executed trades: extra entry slippage per $10M liquidated
+    impact_cap_bps: float = 50.0
 
     def __post_init__(self) -> None:
         names = [h.name for h in self.horizons]
         if self.main_horizon not in names:
             raise ValueError(f"main horizon {self.main_horizon} is not among {', '.join(names)}")
-        if min(self.fees_bps, self.slippage_bps) < 0 or self.placebo_draws < 10:
+        if min(self.fees_bps, self.slippage_bps, self.latency_s, self.impact_bps,
+               self.impact_cap_bps) < 0 or self.placebo_draws < 10:
             raise ValueError("costs must be >= 0 and placebo draws >= 10")
         if self.bootstrap_draws < 10 or min(self.drift_days, self.vol_hours) <= 0 or \
                 self.vol_bins < 1 or 24 % max(self.hour_bins, 1) or self.block_hours < 0:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from backtests.blocks import pct, pval, share
+from backtests.execution import execution_lines
 from backtests.report import budget_line, headline_row, primary_lines, rows_for, verdict
 from backtests.results import cohort_label, scope_label
 from signals.kinds import KINDS, kind_info
@@ -51,4 +52,5 @@ def render_table(results: dict[str, Any]) -> str:
         row = headline_row(results, kind)
         if row is not None and row["n"]:
             lines.append(f"{info.plural} (first alerts): {verdict(row)}.")
+    lines += execution_lines(results, {k.value: i.plural for k, i in KINDS.items()})
     return "\n".join(lines)

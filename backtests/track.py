@@ -22,6 +22,7 @@ from signals.params import SEVERITY_NAMES
 
 META_KEY = "backtest_latest"
 VERSION = 2  # 2: per-episode rows ("episodes") for the point-in-time quote; rows name cohorts
+VOL_Q = 0.10  # a volatility lead is quoted only when its range q-value is at most this
 MIN_QUOTE_N = 5  # below this a "track record" would be one or two anecdotes: say so instead
 _ROW_KEYS = ("kind", "scope", "severity", "horizon", "n", "mean", "median", "hit",
              "hit_reversal", "net_continuation", "net_reversal", "small_n")
@@ -54,6 +55,32 @@ def _episodes(results: dict[str, Any], horizon: str) -> list[list[Any]]:
     return sorted(out, key=lambda e: (e[5], e[0], e[1], e[2]))
 
 
+def _moves(results: dict[str, Any], horizon: str) -> list[list[Any]]:
+    """Per counted episode: kind, scope, cohort, severity, close, range, normal range."""
+    out = []
+    for s in results["signals"]:
+        fav, adv = (s.get("favourable") or {}).get(horizon), (s.get("adverse") or {}).get(horizon)
+        normal = (s.get("normal_range") or {}).get(horizon)
+        close = (s.get("closes_ms") or {}).get(horizon)
+        if fav is None or adv is None or not normal or close is None:
+            continue
+        out += [[s["kind"], s["symbol"], cohort, s["severity"], close, fav - adv, normal]
+                for cohort in s.get("cohorts", [])]
+    return sorted(out, key=lambda e: (e[4], e[0], e[1], e[2]))
+
+
+def _vol_edges(results: dict[str, Any], horizon: str) -> list[list[str]]:
+    """[kind, cohort] whose alerts were followed by wider ranges than matched random times
+    at the main horizon, surviving the report's correction (q <= VOL_Q)."""
+    out = []
+    for r in results.get("volatility", []):
+        x = r.get("range") or {}
+        if r["horizon"] == horizon and (x.get("ratio") or 0) > 1 and \
+                x.get("q") is not None and x["q"] <= VOL_Q:
+            out.append([r["kind"], r["cohort"]])
+    return out
+
+
 def compact(results: dict[str, Any]) -> dict[str, Any]:
     """The part of results.json that alerts and /backtest quote."""
     data, c = results["data"], results["config"]
@@ -70,7 +97,9 @@ def compact(results: dict[str, Any]) -> dict[str, Any]:
             "price_coins": data.get("price_coins", {}), "main_horizon": c["main_horizon"],
             "cost": c["round_trip_cost"], "small_n": c["small_n"],
             "scopes_with_episodes": results.get("scopes_with_episodes", []), "rows": rows,
-            "episodes": _episodes(results, c["main_horizon"])}
+            "episodes": _episodes(results, c["main_horizon"]),
+            "moves": _moves(results, c["main_horizon"]),
+            "vol_edges": _vol_edges(results, c["main_horizon"])}
 
 
 def save_latest(store: MetaStore, results: dict[str, Any]) -> None:
@@ -151,7 +180,26 @@ def track_record(store: MetaStore, kind: str, severity: int, scope: str, *, at_m
             f"{_label(saved, {e[1] for e in found})} median {_pct(median(returns))} at "
             f"{saved['main_horizon']}, {info.way} {hits / n * 100:.0f}% of the time "
             f"({period}, p={sign_test(hits, n):.2f} vs a coin flip)")
+    text += _move_quote(saved, kind, cohort, severity, scope, at_ms)
     return text + (" — small sample" if n < saved["small_n"] else "")
+
+
+def _move_quote(saved: dict[str, Any], kind: str, cohort: str, severity: int, scope: str,
+                at_ms: int) -> str:
+    """"; next 4h range typically 1.8% high to low, 1.6× normal (n=31)" when the study found
+    such alerts followed by wider moves than matched random times; else nothing."""
+    if [kind, cohort] not in saved.get("vol_edges", []):
+        return ""
+    before = [m for m in saved.get("moves", [])
+              if (m[0], m[2], m[3]) == (kind, cohort, severity) and m[4] <= at_ms]
+    same = [m for m in before if m[1] == scope]
+    found = same if len(same) >= MIN_QUOTE_N or scope == MARKET else \
+        [m for m in before if m[1] != MARKET]
+    if len(found) < MIN_QUOTE_N:
+        return ""
+    ranges, normal = [float(m[5]) for m in found], [float(m[6]) for m in found]
+    return (f"; next {saved['main_horizon']} range typically {median(ranges) * 100:.1f}% high "
+            f"to low, {sum(ranges) / sum(normal):.1f}× normal (n={len(found)})")
 
 
 def _cohort_rows(saved: dict[str, Any], kind: str) -> list[dict[str, Any]]:

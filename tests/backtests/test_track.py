@@ -216,3 +216,24 @@ def test_a_replay_after_a_saved_backtest_quotes_only_episodes_closed_before_each
             quoted += 1
     assert blocks[0][-1].startswith("no track record before this alert")
     assert quoted  # and later alerts do get a record once enough has closed
+
+
+def _with_moves(q):
+    """RESULTS with ranges per squeeze (2% each, 'normal' 1.25%) and a range row of q."""
+    signals = [{**s, "favourable": {"4h": 0.012}, "adverse": {"4h": -0.008},
+                "normal_range": {"4h": 0.0125}} for s in SIGNALS]
+    vol = [{"kind": "short_squeeze", "cohort": "first", "horizon": "4h", "n": 8,
+            "range": {"mean": 0.02, "ratio": 1.6, "p": 0.001, "q": q}}]
+    return {**RESULTS, "signals": signals, "volatility": vol}
+
+
+def test_a_volatility_lead_is_quoted_point_in_time_only_when_it_survived_correction(store):
+    save_latest(store, _with_moves(0.05))
+    line = track_record(store, "short_squeeze", 1, "BTC", at_ms=_at(6, 4))
+    assert line.startswith("after 6 similar") and line.endswith(
+        "; next 4h range typically 2.0% high to low, 1.6× normal (n=6) — small sample")
+    # Too few closed before the alert: the size quote is left out with the rest.
+    assert "range" not in track_record(store, "short_squeeze", 1, "BTC", at_ms=_at(3, 4))
+    assert "range" not in track_record(store, "long_cascade", 2, "ETH", at_ms=_at(30))
+    save_latest(store, _with_moves(0.3))
+    assert "range" not in track_record(store, "short_squeeze", 1, "BTC", at_ms=_at(6, 4))
