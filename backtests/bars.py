@@ -237,7 +237,9 @@ def _funding(items: Sequence[Funding]) -> dict[str, tuple[FundingSeries, ...]]:
 def _prices(
     candles: Sequence[Candle], coins: Sequence[str], bar_ms: int
 ) -> tuple[dict[str, PriceSeries], list[str]]:
-    """One price series per coin (the bar's span if any, most bars, then venue name).
+    """One price series per coin: the bar's span if any, a perpetual's before a spot market's
+    (trades and liquidations happen on the perp; `-spot` venues are named so by the loaders),
+    then most bars, then venue name.
 
     Market-wide signals are measured on BTC when it has prices, else on the first coin.
     """
@@ -246,8 +248,9 @@ def _prices(
         pools.setdefault((c.coin.upper(), c.exchange, c.span_ms), []).append(c)
     out: dict[str, PriceSeries] = {}
     for coin in sorted({k[0] for k in pools}):
-        options = [(k[2] != bar_ms, k[2], -len(v), k[1]) for k, v in pools.items() if k[0] == coin]
-        _, span, _, exchange = min(options)
+        options = [(k[2] != bar_ms, k[2], k[1].endswith("-spot"), -len(v), k[1])
+                   for k, v in pools.items() if k[0] == coin]
+        _, span, _, _, exchange = min(options)
         out[coin] = _price_series(pools[(coin, exchange, span)], exchange, coin)
     notes = [f"returns for {c} from {p.source}" for c, p in sorted(out.items()) if c in coins]
     priced = [c for c in ("BTC", *coins) if c in out]

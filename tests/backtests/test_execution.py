@@ -76,3 +76,19 @@ def test_costs_are_charged_on_both_sides_plus_impact() -> None:
     out = execute([_signal(T0 + HOUR_MS, total=20e6)], bars, c)["kinds"]["short_squeeze"]
     assert out["continuation"]["mean"] == pytest.approx(-(20 + 2) / 10_000)
     assert out["continuation"]["hit"] == 0.0
+
+
+def test_returns_come_from_the_perp_when_the_data_has_one() -> None:
+    from backtests.bars import _prices as pick
+    from feeds.model import Candle
+
+    def candles(exchange: str, n: int, price: float) -> list[Candle]:
+        return [Candle(exchange, "BTC", i * HOUR_MS, HOUR_MS, price, price, price, price)
+                for i in range(n)]
+
+    # The spot series is longer, yet the perpetual's prices are the ones a trade would get.
+    series, notes = pick(candles("binance-spot", 48, 100.0) + candles("binance", 24, 101.0),
+                         ["BTC"], HOUR_MS)
+    assert series["BTC"].source.startswith("binance BTC") and "binance BTC" in notes[0]
+    spot_only, _ = pick(candles("binance-spot", 48, 100.0), ["BTC"], HOUR_MS)
+    assert spot_only["BTC"].source.startswith("binance-spot BTC")
