@@ -62,6 +62,11 @@ class ChartSpec:
         return cls(scope, int(window), int(end))
 
     @classmethod
+    def of(cls, alert: Any) -> ChartSpec:
+        """The chart of an alert (bot.alerts.Alert): its scope's window, as the alert saw it."""
+        return cls(alert.scope, alert.window_ms, alert.end_ms)
+
+    @classmethod
     def now(cls, scope: str, window_ms: int, now_ms: int) -> ChartSpec:
         """The window ending at the next whole minute: `/chart` twice in a minute is one draw."""
         return cls(scope, window_ms, ceil_ms(now_ms, MINUTE_MS))
