@@ -232,6 +232,14 @@ class ChartMaker:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
+async def alert_chart(maker: ChartMaker | None, alert: Any) -> bytes | None:
+    """The chart an alert goes out with: extreme alerts only, when a maker is set and the
+    store holds something to draw."""
+    if maker is None or not alert.extreme:
+        return None
+    return await maker.png(ChartSpec.of(alert))
+
+
 _MAKERS: weakref.WeakKeyDictionary[Any, ChartMaker] = weakref.WeakKeyDictionary()
 
 
