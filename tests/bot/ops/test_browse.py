@@ -219,6 +219,8 @@ async def test_canned_queries_open_on_their_results(alerted_db):
         first_table = page.index("<table")
         before = page[:first_table]
         assert "<textarea" not in before and "<pre" not in before, name  # no SQL above it
+        shown = (await ds.client.get(f"/{alerted_db.stem}/{name}?_show_sql=1")).text
+        assert '<pre id="sql-query">' in shown[:shown.index("<table")]  # asked for: there
 
 
 def test_cell_rules_leave_other_values_alone():
