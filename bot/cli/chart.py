@@ -42,7 +42,7 @@ def run(args: argparse.Namespace, settings: Settings, at_ms: int | None, out: Te
     from feeds.store import Store, parse_window
 
     try:
-        window = parse_window(args.window)
+        parse_window(args.window)  # checked before the database is opened
         symbol = parse_symbol(args.symbol) if args.symbol else None
     except ValueError as exc:
         raise ConfigError(f"--symbol/--window: {exc}") from None
