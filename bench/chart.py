@@ -1,6 +1,6 @@
 """Chart rendering: one alert chart (store reads + draw + PNG) against an empty figure's save.
 
-    python -m bench.chart [--events 200000] [--repeat 15]
+    python bench/chart.py [--events 200000] [--repeat 15]
 
 The store holds two days of synthetic events (bench/common.py) and 5-minute candles; each
 round draws the BTC chart of a 1h window and the market-wide one, cold (no cache), as
@@ -14,13 +14,25 @@ from __future__ import annotations
 import argparse
 import io
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import COINS, T0_MS, loadavg, peak_rss_mib, progress, synth_events, table, verdict
-from feeds.model import HOUR_MS, MARKET, Candle
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python bench/chart.py`
+
+from bench.common import (  # noqa: E402
+    COINS,
+    T0_MS,
+    loadavg,
+    peak_rss_mib,
+    progress,
+    synth_events,
+    table,
+    verdict,
+)
+from feeds.model import HOUR_MS, MARKET, Candle  # noqa: E402
 
 TARGET_MS = 300.0
 
@@ -94,7 +106,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     checks = {"png": all(p.startswith(b"\x89PNG") for p in pngs), "target": ok}
     print(f"peak RSS {peak_rss_mib():.0f} MiB")
     return {"checks_ok": checks["png"], "checks": checks, "median_ms": results,
-            "baseline_ms": base_med}
+            "baseline_ms": base_med, "passed": checks["png"] and ok}
 
 
 if __name__ == "__main__":
