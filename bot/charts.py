@@ -33,6 +33,7 @@ _BARS = 96  # bars across the chart: 15-minute bars over a day
 # Colours of the liquidated side, as the kinds it defines are drawn (signals.kinds).
 _SHORTS, _LONGS = "tab:green", "tab:red"
 _PRICE_OF_MARKET = "BTC"  # market-wide charts draw the bellwether's price
+WARM_AFTER_S = 20.0  # when a run imports matplotlib ahead of its first chart (ChartMaker)
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,11 +185,26 @@ class ChartMaker:
         self._drawing: dict[str, asyncio.Future[bytes | None]] = {}
         self.draws = 0  # for tests and metrics: how many charts were actually drawn
         self._warm: asyncio.Future[None] | None = None
+        self._warm_handle: asyncio.TimerHandle | None = None
 
-    def warm_up(self) -> None:
-        """Start importing matplotlib on the chart thread (a run calls this when it starts)."""
-        if self._warm is None:
-            self._warm = asyncio.get_running_loop().run_in_executor(self._pool, warm)
+    def warm_up(self, after_s: float = WARM_AFTER_S) -> None:
+        """Import matplotlib on the chart thread `after_s` from now, unless a chart came first.
+
+        Not at once: the import holds the GIL for about a second, and a run's first seconds
+        are when its sockets connect and its first answers go out. An extreme alert in that
+        time draws all the same, the import included."""
+        if self._warm is not None or self._warm_handle is not None:  # each service asks
+            return
+        loop = asyncio.get_running_loop()
+
+        def start() -> None:
+            if self._warm is None:
+                try:
+                    self._warm = loop.run_in_executor(self._pool, warm)
+                except RuntimeError:  # closed meanwhile: nothing will draw
+                    pass
+
+        self._warm_handle = loop.call_later(after_s, start)
 
     async def png(self, spec: ChartSpec) -> bytes | None:
         """The chart of `spec` as PNG bytes; None when the store holds nothing to draw, or
@@ -226,9 +242,13 @@ class ChartMaker:
             logger.exception("chart: drawing %s failed; sending text only", spec.key)
             return None
         self.draws += 1
+        if self._warm_handle is not None:  # drawn: matplotlib is in, nothing left to warm
+            self._warm_handle.cancel()
         return png
 
     def close(self) -> None:
+        if self._warm_handle is not None:
+            self._warm_handle.cancel()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 

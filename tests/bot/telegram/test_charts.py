@@ -121,3 +121,21 @@ async def test_chart_command_answers_with_a_png(tmp_path):
     assert "Largest: " in caption  # /liqs and /chart name the window's biggest event
     assert nothing == "Nothing to chart for DOGE: no liquidations or prices in the last 24h."
     assert bad.startswith("unknown window '7d'")
+
+
+async def test_matplotlib_is_imported_ahead_once_and_only_after_the_start(tmp_path):
+    from bot.charts import ChartMaker
+    from bot.state.writer import Writer
+
+    writer = Writer(str(tmp_path / "w.db"))
+    try:
+        maker = ChartMaker(writer.run, writer.store)
+        maker.warm_up(after_s=0.2)
+        maker.warm_up(after_s=0.2)  # Telegram and Discord both ask: one import
+        assert maker._warm is None  # not at once: the run's first seconds are busy
+        await asyncio.sleep(0.4)
+        assert maker._warm is not None
+        await maker._warm
+        maker.close()
+    finally:
+        writer.close()
