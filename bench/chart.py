@@ -117,6 +117,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         def chart(spec: ChartSpec) -> None:
             pngs.append(render_png(load_chart(store, spec)))
 
+        read_med, read_max = _median_ms(lambda: load_chart(store, specs[1]), args.repeat)
         base_med, base_max = _median_ms(_empty_save, args.repeat)
         rows, results = [], {}
         for spec in specs:
@@ -129,6 +130,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         data = load_chart(store, specs[0])  # the store read is the writer thread's part
         idle_ms, busy_ms = asyncio.run(_loop_lag_ms(lambda: render_png(data)))
         store.close()
+    rows.append(["  of which the store read (*)", f"{read_med:.0f}", f"{read_max:.0f}", "", ""])
     rows.append(["baseline: empty figure save", f"{base_med:.0f}", f"{base_max:.0f}", "1.0x", ""])
     print(f"chart bench: {args.repeat} draws each, {loadavg()}; matplotlib import + warm-up "
           f"{import_ms:.0f} ms (once per run, on the chart thread)")
