@@ -139,3 +139,25 @@ async def test_matplotlib_is_imported_ahead_once_and_only_after_the_start(tmp_pa
         maker.close()
     finally:
         writer.close()
+
+
+async def test_a_chart_answer_past_the_caption_limit_is_the_photo_then_the_text(rig):
+    await _seeded(rig)
+    spec = ChartSpec.of(BTC_EXTREME)
+    await rig.service.notifier.send_chart_reply("42", spec, "x" * 1100, None)
+    await rig.service.notifier.send_chart_reply("42", spec, "short caption", None)
+    calls = [(c.method, c.params.get("caption")) for c in rig.fake.calls if c.chat == "42"]
+    assert calls == [("sendPhoto", None), ("sendMessage", None), ("sendPhoto", "short caption")]
+    assert rig.fake.sent[1]["plain"] == "x" * 1100
+    assert rig.service.notifier.charts.draws == 1  # the same window: drawn once
+
+
+async def test_a_quiet_chat_gets_its_photo_silently(rig):
+    await _seeded(rig)
+    from bot.state.subscriptions import Subscription, Subscriptions
+
+    await rig.writer.run(Subscriptions(rig.store).put, Subscription("telegram", "42",
+                                                                    quiet=True), 0)
+    await rig.record(BTC_EXTREME, 42)
+    assert await rig.deliver() == 1
+    assert "photo" in rig.fake.sent[0] and rig.fake.sent[0]["disable_notification"] is True
