@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -195,16 +196,31 @@ def reply_chunks(text: str) -> list[str]:
 REPLY_COLOUR = 0x5865F2  # command answers: Discord's own blurple, apart from the kinds' colours
 
 
+# "Top: BTC $4M · ETH $500K": a labelled line of an answer, shown as an embed field.
+_LABELLED = re.compile(r"^(Top|Venues|Largest|Lower bound|Not in the sums): (.+)$")
+
+
 def reply_embed(text: str, image: str | None = None) -> Embed | None:
-    """A command's answer as one embed: its first line the title, the rest the description
-    (each line escaped). None when it does not fit one embed: it then goes as text."""
-    title, _, rest = text.partition("\n")
-    body = "\n".join(escape(line) for line in rest.split("\n")) if rest else ""
+    """A command's answer as one embed: its first line the title, labelled lines (`Top:`,
+    `Venues:`, `Largest:` …) fields, the rest the description, every part escaped. None when
+    it does not fit one embed: it then goes as text."""
+    title, *rest = text.split("\n")
+    lines: list[str] = []
+    fields: list[dict[str, Any]] = []
+    for line in rest:
+        m = _LABELLED.match(line)
+        if m and len(fields) < FIELDS_LIMIT and dlen(escape(m[2])) <= FIELD_VALUE_LIMIT:
+            fields.append({"name": m[1], "value": escape(m[2]), "inline": m[1] != "Largest"})
+        else:
+            lines.append(escape(line))
+    body = "\n".join(lines)
     if dlen(escape(title)) > TITLE_LIMIT or dlen(body) > DESCRIPTION_LIMIT:
         return None
     embed: Embed = {"title": escape(title), "color": REPLY_COLOUR, "footer": {"text": "liqbot"}}
     if body.strip():
         embed["description"] = body
+    if fields:
+        embed["fields"] = fields
     if image:
         embed["image"] = {"url": f"attachment://{image}"}
     return embed if embed_size(embed) <= EMBED_TOTAL_LIMIT else None

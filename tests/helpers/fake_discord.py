@@ -102,16 +102,19 @@ class Response:
 
     @property
     def text(self) -> str:
-        """What a user reads: the content, else the first embed's title and description."""
+        """What a user reads: the content, else the first embed's title, description, fields."""
         return shown_text(self.data)
 
 
 def shown_text(message: dict[str, Any]) -> str:
-    """A message's content, or its first embed's title and description, one under the other."""
+    """A message's content, or its first embed's title, description and `name: value` fields,
+    one under the other."""
     if message.get("content"):
         return str(message["content"])
     embed = (message.get("embeds") or [{}])[0]
-    return "\n".join(p for p in (embed.get("title", ""), embed.get("description", "")) if p)
+    parts = [embed.get("title", ""), embed.get("description", "")]
+    parts += [f"{f['name']}: {f['value']}" for f in embed.get("fields", [])]
+    return "\n".join(p for p in parts if p)
 
 
 class FakeDiscord:

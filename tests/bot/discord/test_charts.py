@@ -119,3 +119,13 @@ async def test_help_names_the_slash_options_not_telegram_syntax(live):
     assert "/chart [symbol] [window]" in text and "/start" not in text
     assert "e.g. /liqs symbol:BTC window:4h" in text
     assert "/liqs BTC 4h" not in text  # Telegram's way of typing it
+
+
+async def test_liqs_answers_as_an_embed_with_its_breakdowns_as_fields(live):
+    r = await live.ask(slash("liqs"))
+    (embed,) = r.data["embeds"]
+    assert embed["title"] == "All coins: $4.6M liquidated in 1h, 67% shorts"
+    fields = {f["name"]: f["value"] for f in embed["fields"]}
+    assert fields["Top"] == "BTC $4M · ETH $500K · SOL $100K"
+    assert fields["Largest"].startswith("binance BTCUSDT short $3M @ 100,000")
+    assert not payload_problems(r.data)
