@@ -102,3 +102,20 @@ def test_chart_bars_come_from_events_or_else_from_one_aggregate_source(tmp_path)
     assert bar_ms == HOUR_MS and [(b.long_usd, b.short_usd) for b in bars] == [(5.0, 7.0)]
     assert ALERT.extreme and not make_alert(severity=2).extreme
     store.close()
+
+
+def test_top_leaves_out_coins_under_one_percent_of_the_window(tmp_path):
+    from bot.commands import Ctx, dispatch
+
+    store = Store(tmp_path / "t.db")
+    store.insert_liquidations([
+        make_liq(notional_usd=Decimal(5_000_000), ts_exchange_ms=T0 + 60_000),
+        make_liq(symbol="ETHUSDT", price=Decimal(3000), qty_base=Decimal(100),
+                 ts_exchange_ms=T0 + 120_000),  # $300K: 5.7 %
+        make_liq(symbol="DOGEUSDT", price=Decimal("0.2"), qty_base=Decimal(100_000),
+                 ts_exchange_ms=T0 + 180_000)])  # $20K: 0.4 %, dust
+    reply = dispatch(store, Ctx("telegram", "1", T0 + HOUR_MS), "top", ["1h"])
+    assert reply.text.splitlines()[1:] == ["1. BTC $5M · 100% shorts", "2. ETH $300K · 100% shorts"]
+    liqs = dispatch(store, Ctx("telegram", "1", T0 + HOUR_MS), "liqs", []).text
+    assert "Top: BTC $5M · ETH $300K\n" in liqs and "DOGE" not in liqs
+    store.close()
