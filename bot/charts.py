@@ -147,7 +147,7 @@ def render_png(data: ChartData, *, dpi: int = 100) -> bytes:
                label="longs liquidated")
     ax_liq.axhline(0, color="0.3", lw=0.6)
     ax_liq.yaxis.set_major_formatter(FuncFormatter(_short_money))
-    ax_liq.legend(loc="upper left", fontsize=8, frameon=False)
+    ax_liq.legend(loc="upper left", fontsize=8, framealpha=0.85, edgecolor="none")
     step = 4 if spec.span_ms <= DAY_MS else 8
     first = -(spec.span_ms // HOUR_MS)
     ticks = list(range(int(first), 1, step))
