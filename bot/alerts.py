@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from signals import Signal
+from signals.params import SEVERITY_NAMES
+
+EXTREME = max(SEVERITY_NAMES)  # "extreme": the alerts that carry a chart
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +38,14 @@ class Alert:
     # The baseline's covered share; thin_history: too little for relative tiers to count.
     coverage: float | None = None
     thin_history: bool = False
+    # The biggest single liquidation of the window (feeds.store.charts.LargestLiquidation as a
+    # dict: exchange, symbol, coin, side, usd, price, ts_ms); None when only aggregates exist.
+    largest: dict[str, Any] | None = None
+
+    @property
+    def extreme(self) -> bool:
+        """The top severity: these alerts carry a chart."""
+        return self.severity >= EXTREME
 
     @property
     def total_usd(self) -> float:
@@ -46,6 +57,8 @@ class Alert:
     @classmethod
     def from_json(cls, text: str) -> Alert:
         data: dict[str, Any] = json.loads(text)
+        # A payload written by a newer version may carry fields this one lacks: drop them.
+        data = {k: v for k, v in data.items() if k in _FIELDS}
         for key in ("top_coins", "top_exchanges"):
             data[key] = [tuple(x) for x in data.get(key, [])]
         return cls(**data)
@@ -63,3 +76,6 @@ class Alert:
             price_change=st.context.price_change, funding_8h=st.context.funding_8h,
             reasons=list(s.reasons), coverage=st.coverage, thin_history=s.thin_history,
         )
+
+
+_FIELDS = frozenset(f.name for f in fields(Alert))

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 
-from bot.render import money, render_status, render_totals
+from bot.render import money, render_status, render_totals, without_dust
 from bot.state.subscriptions import ALL_KINDS, Subscription, Subscriptions
 from feeds.model import MARKET, coin_of
-from feeds.store import WINDOWS_MS, Store, parse_window
+from feeds.store import WINDOWS_MS, Store, parse_window, window_name
 from feeds.venues.registry import SAMPLED_VENUES
 from signals.kinds import KIND_WORDS
 
@@ -44,6 +44,9 @@ class Reply:
     # Rows of (label, data) buttons; adapters map them to inline keyboards / components.
     buttons: tuple[tuple[tuple[str, str], ...], ...] = ()
     error: bool = False
+    # A chart to send with the text as its caption (bot.charts.ChartSpec.key): the spec, not
+    # the picture, so a committed answer stays small and a restart draws it again.
+    chart: str | None = None
 
 
 Handler = Callable[[Store, Ctx, Sequence[str]], Reply]
@@ -98,15 +101,23 @@ def cmd_help(store: Store, ctx: Ctx, args: Sequence[str]) -> Reply:
 
 def cmd_liqs(store: Store, ctx: Ctx, args: Sequence[str]) -> Reply:
     symbol, window, _ = _symbol_and_window(args, COMMANDS["liqs"].usage)
+    return Reply(_totals_text(store, ctx, symbol, window))
+
+
+def _totals_text(store: Store, ctx: Ctx, symbol: str | None, window: int) -> str:
+    """`/liqs` (and `/chart`'s caption): the totals and the window's largest liquidation."""
     totals = store.totals(ctx.now_ms, window, coin=symbol, sampled_venues=SAMPLED_VENUES)
-    return Reply(render_totals(totals, window, symbol or "All coins"))
+    largest = store.largest_liquidation(symbol, totals.start_ms, totals.end_ms)
+    return render_totals(totals, window, symbol or "All coins",
+                         asdict(largest) if largest else None)
 
 
 def cmd_top(store: Store, ctx: Ctx, args: Sequence[str]) -> Reply:
     symbol, window, name = _symbol_and_window(args, COMMANDS["top"].usage)
     if symbol:
         raise CommandError(f"/top takes only a window. Usage: {COMMANDS['top'].usage}")
-    coins = [c for c in store.totals(ctx.now_ms, window).by("coin") if c[0] != MARKET][:10]
+    totals = store.totals(ctx.now_ms, window)
+    coins = [c for c in without_dust(totals.by("coin"), totals.total_usd) if c[0] != MARKET][:10]
     if not coins:
         return Reply(f"No liquidations recorded in the last {name}.")
     lines = [f"Top liquidated coins, last {name}:"]
@@ -187,6 +198,18 @@ def cmd_backtest(store: Store, ctx: Ctx, args: Sequence[str]) -> Reply:
                  "an operator runs `liqbot backtest`.")
 
 
+def cmd_chart(store: Store, ctx: Ctx, args: Sequence[str]) -> Reply:
+    from bot.charts import ChartSpec, load_chart
+
+    symbol, window, name = _symbol_and_window(args, COMMANDS["chart"].usage)
+    spec = ChartSpec.now(symbol or MARKET, window, ctx.now_ms)
+    label = symbol or "All coins"
+    if load_chart(store, spec).empty:
+        return Reply(f"Nothing to chart for {label}: no liquidations or prices in the last "
+                     f"{window_name(spec.span_ms)}.")
+    return Reply(_totals_text(store, ctx, symbol, window), chart=spec.key)
+
+
 def cmd_status(store: Store, ctx: Ctx, args: Sequence[str]) -> Reply:
     from bot.ops.health import status_report
 
@@ -239,6 +262,8 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
     Command("help", "/help", "this list", cmd_help),
     Command("liqs", "/liqs [SYMBOL] [WINDOW]", "totals, e.g. /liqs BTC 4h", cmd_liqs),
     Command("top", "/top [WINDOW]", "most liquidated coins", cmd_top),
+    Command("chart", "/chart [SYMBOL] [WINDOW]", "a day of price and liquidations, e.g. "
+            "/chart BTC 1h", cmd_chart),
     Command("funding", "/funding [SYMBOL]", "funding rates per venue", cmd_funding),
     Command("subscribe", "/subscribe [squeeze|cascade] [min USD] [SYMBOLS]",
             "get alerts here, e.g. /subscribe squeeze 10M BTC ETH", cmd_subscribe, admin=True),

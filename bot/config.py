@@ -56,6 +56,9 @@ class Settings:
     discord_token: str | None = None
     discord_webhook_urls: tuple[str, ...] = ()
     discord_channel_ids: tuple[str, ...] = ()
+    # How webhook posts are signed (Discord shows these instead of the webhook's own).
+    discord_webhook_username: str = "liqbot"
+    discord_webhook_avatar_url: str | None = None
     coinglass_api_key: str | None = None
     coinglass_symbols: tuple[str, ...] = ("BTC", "ETH", "SOL")
     coinglass_plan: str | None = None  # hobbyist, startup, ...: its rate and history limits
@@ -98,7 +101,9 @@ _FILE_KEYS: dict[str, dict[str, str]] = {
     "telegram": {"token": "telegram_token", "api_url": "telegram_api_url",
                  "chat_ids": "telegram_chat_ids", "admin_chat_ids": "telegram_admin_chat_ids"},
     "discord": {"token": "discord_token", "webhook_urls": "discord_webhook_urls",
-                "channel_ids": "discord_channel_ids"},
+                "channel_ids": "discord_channel_ids",
+                "webhook_username": "discord_webhook_username",
+                "webhook_avatar_url": "discord_webhook_avatar_url"},
     "coinglass": {"api_key": "coinglass_api_key", "symbols": "coinglass_symbols",
                   "plan": "coinglass_plan", "url": "coinglass_url"},
     "funding": {"venues": "funding_venues", "interval_s": "funding_interval_s",
@@ -115,6 +120,8 @@ _ENV_KEYS = {
     "LIQBOT_DISCORD_TOKEN": "discord_token",
     "LIQBOT_DISCORD_WEBHOOK_URLS": "discord_webhook_urls",
     "LIQBOT_DISCORD_CHANNEL_IDS": "discord_channel_ids",
+    "LIQBOT_DISCORD_WEBHOOK_USERNAME": "discord_webhook_username",
+    "LIQBOT_DISCORD_WEBHOOK_AVATAR_URL": "discord_webhook_avatar_url",
     "LIQBOT_COINGLASS_API_KEY": "coinglass_api_key",
     "LIQBOT_LOG_LEVEL": "log_level",
     "LIQBOT_LOG_JSON": "log_json",

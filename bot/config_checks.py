@@ -43,6 +43,8 @@ ENV_NAMES = {
     "telegram.admin_chat_ids": "LIQBOT_TELEGRAM_ADMIN_CHAT_IDS",
     "discord.token": "LIQBOT_DISCORD_TOKEN", "discord.webhook_urls": "LIQBOT_DISCORD_WEBHOOK_URLS",
     "discord.channel_ids": "LIQBOT_DISCORD_CHANNEL_IDS",
+    "discord.webhook_username": "LIQBOT_DISCORD_WEBHOOK_USERNAME",
+    "discord.webhook_avatar_url": "LIQBOT_DISCORD_WEBHOOK_AVATAR_URL",
     "coinglass.api_key": "LIQBOT_COINGLASS_API_KEY",
 }
 
@@ -108,6 +110,20 @@ def _check_urls(s: Settings) -> None:
             check_url(f"{table}.{venue}", url, ("http", "https"))
     for url in s.discord_webhook_urls:
         check_url("discord.webhook_urls", url, ("http", "https"), secret=True)
+    if s.discord_webhook_avatar_url is not None:
+        check_url("discord.webhook_avatar_url", s.discord_webhook_avatar_url, ("http", "https"))
+    _check_webhook_name(s.discord_webhook_username)
+
+
+def _check_webhook_name(name: str) -> None:
+    """Discord refuses (400) a webhook name over 80 characters, or one naming Discord or its
+    old system bot Clyde: caught here rather than on the first alert."""
+    if not 1 <= len(name.strip()) <= 80 or not name.isprintable():
+        raise _error("discord.webhook_username", f"expected 1-80 printable characters, got "
+                                                 f"{name[:40]!r}")
+    if any(word in name.lower() for word in ("discord", "clyde")):
+        raise _error("discord.webhook_username", f"Discord refuses names containing "
+                                                 f"'discord' or 'clyde', got {name[:40]!r}")
 
 
 def _check_windows(windows: tuple[str, ...]) -> None:

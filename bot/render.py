@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 from bot.alerts import Alert
 from feeds.model import MARKET, ms_to_dt
@@ -85,9 +86,48 @@ def span(start_ms: int, end_ms: int) -> str:
     return f"{a:%Y-%m-%d %H:%M}–{b:%H:%M} UTC"
 
 
-def top(items: Sequence[tuple[str, float, float]], limit: int = 3) -> str:
-    """`BTC $84.2M · ETH $1.2M`: the biggest `limit` names and their totals."""
-    return " · ".join(f"{name} {money(lg + sh)}" for name, lg, sh in items[:limit])
+DUST = 0.01  # a coin or venue under 1 % of the window's total is not worth a line's room
+
+
+def without_dust(items: Sequence[tuple[str, float, float]],
+                 total: float | None = None) -> list[tuple[str, float, float]]:
+    """`items` less those under DUST of `total` (default: their own sum)."""
+    whole = sum(lg + sh for _, lg, sh in items) if total is None else total
+    return [i for i in items if whole <= 0 or i[1] + i[2] >= DUST * whole]
+
+
+def top(items: Sequence[tuple[str, float, float]], limit: int = 3,
+        total: float | None = None) -> str:
+    """`BTC $84.2M · ETH $1.2M`: the biggest `limit` names and their totals, dust left out."""
+    return " · ".join(f"{name} {money(lg + sh)}"
+                      for name, lg, sh in without_dust(items, total)[:limit])
+
+
+def price_text(price: float) -> str:
+    """A traded price as traders read it: `67,210`, `3,512.4`, `0.1834`."""
+    if price >= 10_000:
+        return f"{price:,.0f}"
+    if price >= 100:
+        return f"{price:,.1f}"
+    return f"{price:.4g}"
+
+
+def largest_text(largest: Mapping[str, Any]) -> str:
+    """`OKX BTC-USDT-SWAP long $2.1M @ 67,210 (08:12 UTC)`: the window's biggest single event."""
+    return (f"{largest['exchange']} {largest['symbol']} {largest['side']} "
+            f"{money(largest['usd'])} @ {price_text(largest['price'])} "
+            f"({ms_to_dt(largest['ts_ms']):%H:%M} UTC)")
+
+
+def hashtags(a: Alert) -> str:
+    """`#BTC #squeeze`: the coin (for a market-wide alert its leading coins) and the kind."""
+    if a.scope != MARKET:
+        coins = [a.scope]
+    else:
+        coins = [c for c, _, _ in without_dust(a.top_coins, a.total_usd) if c != MARKET][:3]
+    info = find_kind(a.kind)
+    words = [*coins, info.words[0] if info else a.kind]
+    return " ".join("#" + "".join(ch for ch in w if ch.isalnum() or ch == "_") for w in words)
 
 
 def _kind_title(kind: str) -> str:
@@ -117,9 +157,11 @@ def alert_lines(a: Alert) -> list[str]:
         when += f" · {a.ratio:.1f}× the trailing average"
     lines.append(when + thin_note(a))
     if a.scope == MARKET and len(a.top_coins) > 1:
-        lines.append("Top: " + top(a.top_coins))
+        lines.append("Top: " + top(a.top_coins, 3, a.total_usd))
     if a.top_exchanges and a.top_exchanges[0][0] != MARKET:
-        lines.append("Venues: " + top(a.top_exchanges, 4))
+        lines.append("Venues: " + top(a.top_exchanges, 4, a.total_usd))
+    if a.largest:
+        lines.append("Largest: " + largest_text(a.largest))
     context = []
     if a.price_change is not None:
         context.append(f"Price {signed_pct(a.price_change)}")
@@ -131,6 +173,7 @@ def alert_lines(a: Alert) -> list[str]:
         lines.append("Lower bound: sampled venue feeds (Binance/OKX) omit some liquidations.")
     if a.track_record:
         lines.append(a.track_record)
+    lines.append(hashtags(a))
     return lines
 
 
@@ -164,8 +207,10 @@ def render_text(a: Alert) -> str:
     return "\n".join(alert_lines(a))
 
 
-def render_totals(t: Totals, window_ms: int, label: str) -> str:
-    """The answer to `/liqs` and `liqbot totals`: headline, split and breakdowns."""
+def render_totals(t: Totals, window_ms: int, label: str,
+                  largest: Mapping[str, Any] | None = None) -> str:
+    """The answer to `/liqs` and `liqbot totals`: headline, split, breakdowns (dust left out)
+    and, when the store has events for it, the window's largest single liquidation."""
     if t.total_usd <= 0:
         return f"No liquidations recorded for {label} in the last {window_name(window_ms)}."
     lines = [
@@ -175,10 +220,12 @@ def render_totals(t: Totals, window_ms: int, label: str) -> str:
     ]
     coins = t.by("coin")
     if len(coins) > 1:
-        lines.append("Top: " + top(coins, 5))
+        lines.append("Top: " + top(coins, 5, t.total_usd))
     venues = t.by("exchange")
     if venues and venues[0][0] != MARKET:
-        lines.append("Venues: " + top(venues, 5))
+        lines.append("Venues: " + top(venues, 5, t.total_usd))
+    if largest:
+        lines.append("Largest: " + largest_text(largest))
     if t.sampled_exchanges:
         names = ", ".join(sorted(t.sampled_exchanges))
         lines.append(f"Lower bound: {names} feed(s) are sampled.")

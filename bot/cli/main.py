@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 from backtests import cli as backtest_cli
+from bot.cli import chart as cli_chart
 from bot.cli import ops as cli_ops
 from bot.config import ConfigError, Settings, load_settings
 from bot.ops.logs import settings_secrets, setup_logging
@@ -66,6 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("--json", action="store_true", help="machine-readable output")
 
     cli_ops.add_parsers(sub, _common)
+    cli_chart.add_parser(sub, _common)
 
     dec = sub.add_parser("decode", help="raw exchange frames on stdin -> normalized JSON lines")
     dec.add_argument("--exchange", required=True,
@@ -260,6 +262,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_backfill(args)
         if args.command == "status":
             return cmd_status(args, sys.stdout)
+        if args.command == "chart":
+            return cli_chart.run(args, _settings(args), _parse_at(args.at), sys.stdout)
         if args.command in cli_ops.COMMANDS:
             settings = _settings(args)
             _setup_logging(args, settings)

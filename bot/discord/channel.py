@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 from collections.abc import Awaitable
 from typing import Any
@@ -11,6 +12,7 @@ import aiohttp
 import discord
 
 from bot.alerts import Alert
+from bot.charts import PNG_NAME, ChartMaker, alert_chart
 from bot.chat.attempt import leaving
 from bot.chat.base import DeliveryError
 from bot.chat.quiet import QuietSource
@@ -53,6 +55,7 @@ class ChannelNotifier:
         self.quiet_chats = quiet_chats
         self.gate = RateGate()
         self.ready = False  # set by the service once the bot has logged in
+        self.charts: ChartMaker | None = None  # set by the service once the store is open
         # discord.py waits out its rate limits inside `channel.send`; aiohttp's request-start
         # trace runs after them, in the sending task, so the attempt counts as it leaves.
         # Set before login, when discord.py builds its session with the trace.
@@ -69,10 +72,13 @@ class ChannelNotifier:
                                 retry_after_s=wait)
         quiet = chat in await self.quiet_chats() if self.quiet_chats else False
         channel = self.client.get_partial_messageable(int(chat))
+        png = await alert_chart(self.charts, alert)
+        # A chart rides in the embed as an attachment; discord.py uploads it multipart.
+        extra: dict[str, Any] = {"file": discord.File(io.BytesIO(png), PNG_NAME)} if png else {}
         try:
             await self._send(destination, channel.send(
-                embed=discord.Embed.from_dict(render_embed(alert)), silent=quiet,
-                allowed_mentions=discord.AllowedMentions.none()))
+                embed=discord.Embed.from_dict(render_embed(alert, PNG_NAME if png else None)),
+                silent=quiet, allowed_mentions=discord.AllowedMentions.none(), **extra))
         except Refused as refused:
             logger.warning("%s refused the embed of %s (%s); resending as plain content",
                            destination, alert.key, refused)

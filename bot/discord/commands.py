@@ -218,10 +218,6 @@ WINDOW = "5m, 15m, 30m, 1h, 4h or 24h (default 1h)"
 def slash_commands(app: Answerer) -> list[app_commands.Command[Any, Any, None]]:
     """One app command per COMMANDS entry; option names and types are the public schema."""
 
-    @app_commands.command(name="start", description=_help("start"))
-    async def start(interaction: Interaction) -> None:
-        await app.command(interaction, "start", [])
-
     @app_commands.command(name="help", description=_help("help"))
     async def help_(interaction: Interaction) -> None:
         await app.command(interaction, "help", [])
@@ -237,6 +233,13 @@ def slash_commands(app: Answerer) -> list[app_commands.Command[Any, Any, None]]:
     @app_commands.describe(window=WINDOW)
     async def top(interaction: Interaction, window: Window | None = None) -> None:
         await app.command(interaction, "top", [window])
+
+    @app_commands.command(name="chart", description=_help("chart"))
+    @app_commands.describe(symbol=SYMBOL, window=WINDOW)
+    @app_commands.autocomplete(symbol=app.symbols)
+    async def chart(interaction: Interaction, symbol: Coin | None = None,
+                    window: Window | None = None) -> None:
+        await app.command(interaction, "chart", [symbol, window])
 
     @app_commands.command(name="funding", description=_help("funding"))
     @app_commands.describe(symbol="a coin, e.g. BTC (default BTC)")
@@ -275,7 +278,8 @@ def slash_commands(app: Answerer) -> list[app_commands.Command[Any, Any, None]]:
     async def status(interaction: Interaction) -> None:
         await app.command(interaction, "status", [])
 
-    return [start, help_, liqs, top, funding, subscribe, unsubscribe, settings, backtest, status]
+    # No /start: Discord has no start button; /help says what the bot does.
+    return [help_, liqs, top, chart, funding, subscribe, unsubscribe, settings, backtest, status]
 
 
 def build_tree(client: discord.Client, app: Answerer,

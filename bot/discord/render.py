@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -23,7 +24,9 @@ from bot.render import (
     UNRENDERABLE,
     alert_lines,
     fallback_lines,
+    hashtags,
     headline,
+    largest_text,
     money_exact,
     safe_alert_lines,
     signed_pct,
@@ -45,6 +48,7 @@ DESCRIPTION_LIMIT = 4096
 FIELDS_LIMIT = 25
 FIELD_NAME_LIMIT = 256
 FIELD_VALUE_LIMIT = 1024
+FOOTER_LIMIT = 2048
 EMBED_TOTAL_LIMIT = 6000
 
 # Kinds have their colour (signals.kinds); one this version does not know is grey.
@@ -103,9 +107,11 @@ def _fields(a: Alert) -> list[tuple[str, str, bool]]:
     fields = [("Split", f"Shorts {money_exact(a.short_usd)} · Longs {money_exact(a.long_usd)}",
                False), ("Window", _span(a), False)]
     if a.scope == MARKET and len(a.top_coins) > 1:
-        fields.append(("Top symbols", top(a.top_coins, 3), True))
+        fields.append(("Top symbols", top(a.top_coins, 3, a.total_usd), True))
     if a.top_exchanges and a.top_exchanges[0][0] != MARKET:
-        fields.append(("Venues", top(a.top_exchanges, 4), True))
+        fields.append(("Venues", top(a.top_exchanges, 4, a.total_usd), True))
+    if a.largest:
+        fields.append(("Largest", largest_text(a.largest), False))
     if a.price_change is not None:
         fields.append(("Price", signed_pct(a.price_change), True))
     if a.funding_8h is not None:
@@ -129,11 +135,15 @@ def _title(a: Alert) -> str:
     return alert_lines(a)[0]
 
 
-def render_embed(alert: Alert) -> Embed:
-    """The alert as one embed dict, within every per-field limit and the 6000 total."""
+def render_embed(alert: Alert, image: str | None = None) -> Embed:
+    """The alert as one embed dict, within every per-field limit and the 6000 total.
+
+    `image`: the file name of a chart uploaded with the message (`attachment://` it)."""
+    tags = ""
     try:
         title, head, fields = _title(alert), headline(alert.long_usd, alert.short_usd,
                                                       alert.window_ms), _fields(alert)
+        tags = hashtags(alert)
     except UNRENDERABLE as exc:
         (title, head), fields = fallback_lines(alert, exc), []
     embed: Embed = {
@@ -144,10 +154,12 @@ def render_embed(alert: Alert) -> Embed:
         "fields": [{"name": fit(name, FIELD_NAME_LIMIT), "value": fit(value, FIELD_VALUE_LIMIT),
                     "inline": inline} for name, value, inline in fields if value.strip()
                    ][:FIELDS_LIMIT],
-        "footer": {"text": "liqbot"},
+        "footer": {"text": fit(f"liqbot · {tags}" if tags else "liqbot", FOOTER_LIMIT, str)},
     }
     if (stamp := _timestamp(alert.end_ms)) is not None:
         embed["timestamp"] = stamp
+    if image:
+        embed["image"] = {"url": f"attachment://{image}"}
     return _within_total(embed)
 
 
@@ -179,3 +191,55 @@ def split_text(lines: Sequence[str], limit: int = CONTENT_LIMIT) -> list[str]:
 def reply_chunks(text: str) -> list[str]:
     """A command reply as escaped messages of at most 2000 characters (never empty)."""
     return chunk_reply(text, split_text)
+
+
+REPLY_COLOUR = 0x5865F2  # command answers: Discord's own blurple, apart from the kinds' colours
+
+
+# "Top: BTC $4M · ETH $500K": a labelled line of an answer, shown as an embed field.
+_LABELLED = re.compile(r"^(Top|Venues|Largest|Lower bound|Not in the sums): (.+)$")
+
+
+def reply_embed(text: str, image: str | None = None) -> Embed | None:
+    """A command's answer as one embed: its first line the title, labelled lines (`Top:`,
+    `Venues:`, `Largest:` …) fields, the rest the description, every part escaped. None when
+    it does not fit one embed: it then goes as text."""
+    title, *rest = text.split("\n")
+    lines: list[str] = []
+    fields: list[dict[str, Any]] = []
+    for line in rest:
+        m = _LABELLED.match(line)
+        if m and len(fields) < FIELDS_LIMIT and dlen(escape(m[2])) <= FIELD_VALUE_LIMIT:
+            fields.append({"name": m[1], "value": escape(m[2]), "inline": m[1] != "Largest"})
+        else:
+            lines.append(escape(line))
+    body = "\n".join(lines)
+    if dlen(escape(title)) > TITLE_LIMIT or dlen(body) > DESCRIPTION_LIMIT:
+        return None
+    embed: Embed = {"title": escape(title), "color": REPLY_COLOUR, "footer": {"text": "liqbot"}}
+    if body.strip():
+        embed["description"] = body
+    if fields:
+        embed["fields"] = fields
+    if image:
+        embed["image"] = {"url": f"attachment://{image}"}
+    return embed if embed_size(embed) <= EMBED_TOTAL_LIMIT else None
+
+
+HELP_EXAMPLES = ("/liqs symbol:BTC window:4h", "/chart symbol:ETH window:1h",
+                 "/subscribe kinds:squeeze min_usd:10M symbols:BTC ETH")
+
+
+def help_text(tree: Any) -> str:
+    """`/help` on Discord: each slash command with its options as Discord shows them
+    (`[symbol]` optional), from the command tree itself, so it cannot drift from it."""
+    lines = ["liqbot watches crypto liquidations and alerts on short squeezes and long "
+             "cascades.", ""]
+    for command in tree.get_commands():
+        options = " ".join(p.name if p.required else f"[{p.name}]"
+                           for p in getattr(command, "parameters", []))
+        # The shared descriptions carry Telegram examples ("e.g. /liqs BTC 4h"): cut them.
+        about = command.description.split(", e.g.")[0].split(" e.g.")[0]
+        lines.append(f"/{command.name}{' ' + options if options else ''} — {about}")
+    lines += ["", "e.g. " + " · ".join(HELP_EXAMPLES)]
+    return "\n".join(lines)

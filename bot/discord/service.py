@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import io
 import logging
 import time
 from collections.abc import Awaitable, Sequence
@@ -22,6 +23,7 @@ import discord
 from discord import app_commands
 from discord.app_commands import Choice
 
+from bot.charts import PNG_NAME, ChartMaker, ChartSpec, chart_maker
 from bot.chat.base import ChatService
 from bot.chat.lifecycle import ConnectedService, keep_trying
 from bot.chat.quiet import QuietChats
@@ -40,7 +42,7 @@ from bot.discord.commands import (
     settings_view,
 )
 from bot.discord.delivery import DiscordLimits
-from bot.discord.render import reply_chunks
+from bot.discord.render import help_text, reply_chunks, reply_embed
 from bot.discord.webhook import UNCONFIGURED, WebhookNotifier, parse_webhook_url
 from bot.ops import redact
 from bot.state.subscriptions import Subscriptions
@@ -55,6 +57,8 @@ DIGEST_KEY = "discord:commands_sha256:{app_id}"
 ACK_WITHIN_S = 2.0  # Discord drops an interaction not answered within 3 s: defer before that
 NO_MENTIONS = discord.AllowedMentions.none()
 Interaction = discord.Interaction[Any]
+# Answers shown as embeds; the rest (help, settings, errors) stay plain text with buttons.
+EMBEDDED = frozenset({"liqs", "top", "status", "backtest", "chart", "funding"})
 
 
 def discord_services(settings: Settings) -> list[ChatService]:
@@ -88,10 +92,14 @@ class DiscordWebhookService:
             logger.warning("discord: a webhook is listed twice; it gets each alert once")
         self.clock = clock or WallClock()
         self._quiet = QuietChats(WEBHOOK_PLATFORM)
-        self.notifier = WebhookNotifier(self.webhooks, limits, self._quiet)
+        self.notifier = WebhookNotifier(self.webhooks, limits, self._quiet,
+                                        username=settings.discord_webhook_username,
+                                        avatar_url=settings.discord_webhook_avatar_url)
 
     async def start(self, writer: Writer, *, live: bool) -> None:
         self._quiet.writer = writer
+        self.notifier.charts = chart_maker(writer)
+        self.notifier.charts.warm_up()
         await writer.run(register_webhooks, writer.store, list(self.webhooks),
                          self.clock.now_ms())
 
@@ -163,6 +171,7 @@ class DiscordService(ConnectedService):
                          startup_wait_s=startup_wait_s)
         self.notifier = ChannelNotifier(self.client, limits, self.quiet)
         self.live = False
+        self.charts: ChartMaker | None = None
         self.synced: bool | None = None  # None: not tried; False: unchanged; True: uploaded
         self._coins: tuple[float, list[str]] = (0.0, [])
 
@@ -171,6 +180,8 @@ class DiscordService(ConnectedService):
     async def start(self, writer: Writer, *, live: bool) -> None:
         """Register static channels, then log in (and in live mode connect) in the background."""
         self.live = live
+        self.charts = self.notifier.charts = chart_maker(writer)
+        self.charts.warm_up()
         await writer.run(Subscriptions(writer.store).ensure_static, CHANNEL_PLATFORM,
                          self.settings.discord_channel_ids, self.clock.now_ms())
         await self.launch(writer, self._run(), live=live)
@@ -240,9 +251,44 @@ class DiscordService(ConnectedService):
                       args: Sequence[str | None]) -> None:
         """Run one command through `dispatch` on the writer thread and answer with its reply."""
         ctx = self.ctx(interaction)
+        if name == "help":  # the slash commands and their options, not Telegram's syntax
+            await self.answer(interaction, Reply(help_text(self.client.tree)))
+            return
         words = [w for a in args if a for w in str(a).split()]
         work = self.writer.run(dispatch, self.store, ctx, name, words)
-        await self.answer(interaction, await self._in_time(interaction, work))
+        reply = await self._in_time(interaction, work)
+        if name in EMBEDDED and not reply.error:
+            await self.answer_embed(interaction, reply)
+        else:
+            await self.answer(interaction, reply)
+
+    async def answer_embed(self, interaction: Interaction, reply: Reply) -> None:
+        """An answer as an embed (a chart under it for `/chart`); as text when it is too long
+        for one embed."""
+        png = None
+        if reply.chart and self.charts is not None:
+            if not interaction.response.is_done():  # drawing may outlast Discord's 3 s
+                await interaction.response.defer(thinking=True)
+            png = await self.charts.png(ChartSpec.parse(reply.chart))
+        embed = reply_embed(reply.text, PNG_NAME if png else None)
+        if embed is None:
+            await self.answer(interaction, reply)
+            return
+        options: dict[str, Any] = {"embed": discord.Embed.from_dict(embed),
+                                   "allowed_mentions": NO_MENTIONS}
+        if png is not None:
+            options["file"] = discord.File(io.BytesIO(png), PNG_NAME)
+        view = settings_view(reply)
+        if view is not None:
+            options["view"] = view
+        try:
+            if interaction.response.is_done():
+                await interaction.followup.send(**options)
+            else:
+                await interaction.response.send_message(**options)
+        except discord.HTTPException as exc:
+            logger.warning("discord: reply in %s failed: %s", interaction.channel_id,
+                           self.redact(str(exc)))
 
     async def press(self, interaction: Interaction, data: str) -> None:
         """A settings button: Manage Server is checked here, and again by `press`."""

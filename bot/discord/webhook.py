@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl, urlencode
 import aiohttp
 
 from bot.alerts import Alert
+from bot.charts import PNG_NAME, ChartMaker, alert_chart
 from bot.chat.attempt import leaving
 from bot.chat.base import DeliveryError
 from bot.chat.quiet import QuietSource
@@ -88,8 +89,14 @@ class WebhookNotifier:
     counts_departure = True  # `_request` calls leaving() after the pacer (bot/chat/attempt.py)
 
     def __init__(self, webhooks: Mapping[str, Webhook], limits: DiscordLimits | None = None,
-                 quiet_chats: QuietSource | None = None) -> None:
+                 quiet_chats: QuietSource | None = None, *, username: str | None = None,
+                 avatar_url: str | None = None) -> None:
         self.webhooks = dict(webhooks)
+        # Every post signs as this name and picture, not the webhook's own (Execute Webhook's
+        # `username` and `avatar_url`).
+        self.identity = {k: v for k, v in (("username", username),
+                                           ("avatar_url", avatar_url)) if v}
+        self.charts: ChartMaker | None = None  # set by the service once the store is open
         self.limits = limits or DiscordLimits()
         self.parallel = self.limits.parallel
         self.quiet_chats = quiet_chats
@@ -116,9 +123,11 @@ class WebhookNotifier:
         if hook_id in self.disabled:
             raise DeliveryError(f"{destination}: disabled after Discord refused it", gone=True)
         flags = SUPPRESS_NOTIFICATIONS if await self._quiet(hook_id) else 0
+        png = await alert_chart(self.charts, alert)
         try:
             try:
-                await self.post(hook, {"embeds": [render_embed(alert)], "flags": flags})
+                await self.post(hook, {"embeds": [render_embed(alert, PNG_NAME if png else None)],
+                                       "flags": flags}, {PNG_NAME: png} if png else None)
             except Refused as refused:
                 logger.warning("%s refused the embed of %s (%s); resending as plain content",
                                destination, alert.key, refused)
@@ -130,13 +139,19 @@ class WebhookNotifier:
                 self.disabled.add(hook_id)
             raise
 
-    async def post(self, hook: Webhook, payload: dict[str, Any]) -> Any:
-        """Execute the webhook, waiting out short rate limits and retrying brief 5xx."""
-        payload = {**payload, "allowed_mentions": NO_MENTIONS}
+    async def post(self, hook: Webhook, payload: dict[str, Any],
+                   files: Mapping[str, bytes] | None = None) -> Any:
+        """Execute the webhook, waiting out short rate limits and retrying brief 5xx.
+
+        `files` (name -> bytes) go up as a multipart message, which an embed shows by
+        `attachment://name`."""
+        payload = {**self.identity, **payload, "allowed_mentions": NO_MENTIONS}
+        if files:
+            payload["attachments"] = [{"id": i, "filename": n} for i, n in enumerate(files)]
         limited = failed = 0
         while True:
             await self._wait_turn(hook)
-            status, body, headers = await self._request(hook, payload, failed)
+            status, body, headers = await self._request(hook, payload, failed, files)
             self.gate.learn(hook.id, headers)
             if status < 300:
                 return body
@@ -169,13 +184,15 @@ class WebhookNotifier:
         if wait > 0:
             await asyncio.sleep(wait)
 
-    async def _request(self, hook: Webhook, payload: dict[str, Any],
-                       failed: int) -> tuple[int, Any, Mapping[str, str]]:
+    async def _request(self, hook: Webhook, payload: dict[str, Any], failed: int,
+                       files: Mapping[str, bytes] | None = None,
+                       ) -> tuple[int, Any, Mapping[str, str]]:
         await self.pacer.turn()
         await leaving()
+        # A form is consumed by one request: each attempt builds its own.
+        body: dict[str, Any] = {"data": _form(payload, files)} if files else {"json": payload}
         try:
-            async with self.session.post(hook.url, params={"wait": "true"},
-                                         json=payload) as resp:
+            async with self.session.post(hook.url, params={"wait": "true"}, **body) as resp:
                 raw = await resp.read()
                 return resp.status, _json(raw), resp.headers
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
@@ -184,7 +201,7 @@ class WebhookNotifier:
                 raise error from None
             # Refused before anything was written: one more quick try costs nothing.
             await asyncio.sleep(self.limits.backoff_s * 2 ** failed)
-            return await self._request(hook, payload, failed + 1)
+            return await self._request(hook, payload, failed + 1, files)
 
     async def _quiet(self, hook_id: str) -> bool:
         return hook_id in await self.quiet_chats() if self.quiet_chats else False
@@ -195,6 +212,15 @@ class WebhookNotifier:
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
+
+
+def _form(payload: dict[str, Any], files: Mapping[str, bytes]) -> aiohttp.FormData:
+    """A message with files as Discord takes it: `payload_json`, then `files[i]` parts."""
+    form = aiohttp.FormData()
+    form.add_field("payload_json", json.dumps(payload), content_type="application/json")
+    for i, (name, data) in enumerate(files.items()):
+        form.add_field(f"files[{i}]", data, filename=name, content_type="image/png")
+    return form
 
 
 def _json(raw: bytes) -> Any:

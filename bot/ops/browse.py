@@ -23,6 +23,8 @@ from bot.ops.backup import backup, read_only_uri
 
 logger = logging.getLogger(__name__)
 EXTRA_HINT = "pip install 'liqbot[browse]'"
+# Our Datasette plugins: how cells show (ISO times, dollars, severity names).
+PLUGINS_DIR = Path(__file__).parent / "datasette_plugins"
 
 # Every timestamp is integer ms UTC in the store; Datasette shows the ISO form beside it.
 _HOUR = "strftime('%Y-%m-%dT%H:00Z', start_ms / 1000, 'unixepoch')"
@@ -105,14 +107,15 @@ FROM ep LEFT JOIN bt ON bt.idx = (
 ORDER BY ep.episode_ms DESC LIMIT 500
 """
 
-QUERIES: dict[str, dict[str, str]] = {
-    "biggest_hours": {"title": "Biggest hours", "sql": BIGGEST_HOURS.strip(),
+# `hide_sql`: a canned query's page opens on its results; "Show SQL" still shows the query.
+QUERIES: dict[str, dict[str, Any]] = {
+    "biggest_hours": {"title": "Biggest hours", "sql": BIGGEST_HOURS.strip(), "hide_sql": True,
                       "description": "The 100 largest liquidation hours, per source: our own "
                                      "events, or an imported aggregate (never summed together)."},
-    "episodes": {"title": "Episodes and their outcomes", "sql": EPISODES.strip(),
+    "episodes": {"title": "Episodes and their outcomes", "sql": EPISODES.strip(), "hide_sql": True,
                  "description": "One row per alert episode: peak size and severity, deliveries, "
                                 "and what the latest backtest says about its kind."},
-    "alerts_sent": {"title": "Alerts sent", "sql": ALERTS_SENT.strip(),
+    "alerts_sent": {"title": "Alerts sent", "sql": ALERTS_SENT.strip(), "hide_sql": True,
                     "description": "Every alert and destination with its delivery state."},
 }
 
@@ -121,7 +124,9 @@ def metadata(db_name: str) -> dict[str, Any]:
     """Datasette metadata for a database Datasette calls `db_name` (the file's stem)."""
     return {
         "title": "liqbot",
-        "description": "Liquidations, alerts and deliveries. Times are ms since 1970, UTC.",
+        "description": "Liquidations, alerts and deliveries. Pages show times in UTC, amounts "
+                       "in dollars and severities by name; the JSON and CSV keep the stored "
+                       "values (times in ms since 1970, UTC).",
         "databases": {db_name: {
             "queries": QUERIES,
             "tables": {"events": {"sort_desc": "ts_ms"}, "alerts": {"sort_desc": "signal_ms"},
@@ -138,6 +143,7 @@ def datasette_argv(db: Path, metadata_path: Path, *, host: str, port: int, immut
                    open_browser: bool = False) -> list[str]:
     """The Datasette command line: read-only (or immutable for a snapshot), loopback first."""
     argv = [sys.executable, "-m", "datasette", "serve", "--metadata", str(metadata_path),
+            "--plugins-dir", str(PLUGINS_DIR),
             "--host", host, "--port", str(port), "--setting", "sql_time_limit_ms", "5000"]
     argv += ["--immutable", str(db)] if immutable else [str(db)]
     return argv + (["--open"] if open_browser else [])

@@ -20,7 +20,7 @@ from bot.policy import Policy, PolicyConfig
 from bot.state.outbox import Outbox
 from bot.state.subscriptions import Router
 from bot.state.writer import Writer
-from feeds.model import DAY_MS, Bucket, Candle, Funding, Liquidation, OpenInterest
+from feeds.model import DAY_MS, MARKET, Bucket, Candle, Funding, Liquidation, OpenInterest
 from feeds.store import Store, Totals, parse_window
 from feeds.venues.registry import SAMPLED_VENUES
 from signals import SignalParams, evaluate
@@ -72,7 +72,13 @@ class Pipeline:
         and scope family, episodes closed by the alert's decision time."""
         record = track_record(self.store, alert.kind, alert.severity, alert.scope,
                               at_ms=alert.end_ms, escalation=alert.escalation)
-        return dataclasses.replace(alert, track_record=record) if record else alert
+        if record:
+            alert = dataclasses.replace(alert, track_record=record)
+        # The window's biggest single event, from our own events (aggregates have none).
+        biggest = self.store.largest_liquidation(None if alert.scope == MARKET else alert.scope,
+                                                 alert.start_ms, alert.end_ms)
+        return dataclasses.replace(alert, largest=dataclasses.asdict(biggest)) if biggest \
+            else alert
 
     def prune(self, now_ms: int, retention_days: float) -> int:
         return self.store.prune_events(now_ms - int(retention_days * DAY_MS))

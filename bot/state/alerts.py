@@ -37,3 +37,14 @@ class AlertLog:
              now_ms, a.to_json()),
         )
         return cur.rowcount > 0
+
+    def find(self, key: str | None = None, *, min_severity: int = 1) -> Alert | None:
+        """One recorded alert: the one with `key`, else the latest of at least `min_severity`."""
+        if key is not None:
+            row = self._conn.execute("SELECT payload FROM alerts WHERE key = ?",
+                                     (key,)).fetchone()
+        else:
+            row = self._conn.execute(
+                "SELECT payload FROM alerts WHERE severity >= ? "
+                "ORDER BY signal_ms DESC, key LIMIT 1", (min_severity,)).fetchone()
+        return None if row is None else Alert.from_json(row[0])

@@ -30,11 +30,19 @@ from telegram.error import (
 from telegram.ext import AIORateLimiter
 
 from bot.alerts import Alert
+from bot.charts import PNG_NAME, ChartMaker, ChartSpec
 from bot.chat.attempt import leaving
 from bot.chat.base import DeliveryError
 from bot.chat.quiet import QuietSource
 from bot.destination import Destination
-from bot.telegram.render import render_html, render_plain
+from bot.telegram.render import (
+    CAPTION_LIMIT,
+    caption_fits,
+    render_caption,
+    render_html,
+    render_plain,
+    reply_chunks,
+)
 from bot.telegram.transport import written
 
 logger = logging.getLogger(__name__)
@@ -218,6 +226,11 @@ def _rendered(alert: Alert, style: str, render: Callable[[Alert], list[str]]) ->
     return _RENDERED[key]
 
 
+def _caption(alert: Alert) -> list[str]:
+    caption = render_caption(alert)
+    return list(caption) if caption else []
+
+
 def _html(alert: Alert) -> list[str]:
     return _rendered(alert, "html", render_html)
 
@@ -253,10 +266,13 @@ class TelegramNotifier:
         # else right after the chat pacer.
         self._limiter_counts = isinstance(getattr(bot, "rate_limiter", None), CountingLimiter)
         self.counts_departure = True
+        self.charts: ChartMaker | None = None  # set by the service once the store is open
 
     async def send(self, alert: Alert, destination: str) -> None:
         chat = Destination.parse(destination).chat_id
         quiet = chat in await self.quiet_chats() if self.quiet_chats else False
+        if await self._send_with_chart(alert, chat, quiet):
+            return
         try:
             await self.send_texts(chat, _html(alert), ParseMode.HTML, quiet=quiet)
         except TelegramError as exc:
@@ -268,6 +284,64 @@ class TelegramNotifier:
                 await self.send_texts(chat, _plain(alert), None, quiet=quiet)
             except TelegramError as again:
                 raise classify(again, self.redact) from None
+
+    async def _send_with_chart(self, alert: Alert, chat: str, quiet: bool) -> bool:
+        """An extreme alert as one photo with the alert as its caption; False when it goes as
+        text instead (no chart maker, nothing to draw, or past the caption limit).
+
+        The chart is drawn again from the store on a retry (the outbox keeps the alert, and
+        the alert names its window), from the cache when the same run drew it already.
+        """
+        if not alert.extreme or self.charts is None:
+            return False
+        caption = _rendered(alert, "caption", _caption)
+        if not caption:
+            logger.info("telegram: %s is past the %d-character caption limit; sent as text",
+                        alert.key, CAPTION_LIMIT)
+            return False
+        png = await self.charts.png(ChartSpec.of(alert))
+        if png is None:
+            return False
+        html_caption, plain_caption = caption
+        try:
+            await self.send_photo(chat, png, html_caption, ParseMode.HTML, quiet=quiet)
+        except TelegramError as exc:
+            if not is_markup_error(exc):
+                raise classify(exc, self.redact) from None
+            logger.warning("telegram: %s rejected the HTML caption of %s (%s); resending plain",
+                           chat, alert.key, self.redact(exc.message))
+            try:
+                await self.send_photo(chat, png, plain_caption, None, quiet=quiet)
+            except TelegramError as again:
+                raise classify(again, self.redact) from None
+        return True
+
+    async def send_chart_reply(self, chat: str, spec: ChartSpec, text: str,
+                               markup: InlineKeyboardMarkup | None) -> None:
+        """A `/chart` answer: the picture with the text as its caption; text alone when there
+        is nothing to draw, and the text after a caption-less picture when it is too long."""
+        png = await self.charts.png(spec) if self.charts is not None else None
+        if png is None:
+            await self.send_texts(chat, reply_chunks(text), None, markup=markup)
+        elif caption_fits(text):
+            await self.send_photo(chat, png, text, None, markup=markup)
+        else:
+            await self.send_photo(chat, png, "", None)
+            await self.send_texts(chat, reply_chunks(text), None, markup=markup)
+
+    async def send_photo(self, chat: str, png: bytes, caption: str, parse_mode: str | None, *,
+                         quiet: bool = False, markup: InlineKeyboardMarkup | None = None) -> Any:
+        """One sendPhoto (multipart upload), paced and counted like a text message."""
+        async with self.pacer.slot(chat):
+            if not self._limiter_counts:
+                await leaving()
+            try:
+                return await self.bot.send_photo(
+                    chat_ref(chat), photo=png, filename=PNG_NAME, caption=caption or None,
+                    parse_mode=parse_mode, disable_notification=quiet, reply_markup=markup)
+            except RetryAfter as exc:
+                self.pacer.hold(chat, retry_after_s(exc))
+                raise
 
     async def send_texts(self, chat: str, texts: list[str], parse_mode: str | None, *,
                          quiet: bool = False, markup: InlineKeyboardMarkup | None = None,

@@ -18,6 +18,8 @@ from bot.render import safe_alert_lines, utf16_len
 logger = logging.getLogger(__name__)
 
 TEXT_LIMIT = 4096  # characters after entity parsing (PLATFORMS.md §5)
+# A photo's caption: 0-1024 characters after entity parsing (Bot API, sendPhoto).
+CAPTION_LIMIT = 1024
 
 Format = Callable[[int, str], str]  # (line number, plain line) -> message line
 
@@ -71,6 +73,21 @@ def render_html(alert: Alert) -> list[str]:
 def render_plain(alert: Alert) -> list[str]:
     """The same alert without markup: the fallback when Telegram rejects the HTML."""
     return split_lines(safe_alert_lines(alert), _plain_line)
+
+
+def caption_fits(plain: str) -> bool:
+    """Does this text (as Telegram counts it, markup parsed away) fit a photo's caption?"""
+    return 0 < tg_len(plain) <= CAPTION_LIMIT
+
+
+def render_caption(alert: Alert) -> tuple[str, str] | None:
+    """The alert as one photo caption, (HTML, plain); None when it is past the caption limit
+    (the alert then goes as text messages)."""
+    plain = render_plain(alert)
+    if len(plain) != 1 or not caption_fits(plain[0]):
+        return None
+    html_parts = render_html(alert)
+    return (html_parts[0], plain[0]) if len(html_parts) == 1 else None
 
 
 def reply_chunks(text: str) -> list[str]:

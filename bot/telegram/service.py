@@ -30,6 +30,7 @@ from telegram.ext import (
     filters,
 )
 
+from bot.charts import ChartSpec, chart_maker
 from bot.chat.lifecycle import ConnectedService, keep_trying
 from bot.commands import COMMANDS, Ctx, Reply, dispatch, press
 from bot.config import Settings
@@ -92,6 +93,8 @@ class TelegramService(ConnectedService):
         """Register static chats, then connect in the background."""
         await writer.run(Subscriptions(writer.store).ensure_static, PLATFORM,
                          self.settings.telegram_chat_ids, self.clock.now_ms(), reenable=True)
+        self.notifier.charts = chart_maker(writer)
+        self.notifier.charts.warm_up()
         await self.launch(writer, self._connect(live), live=live)
 
     async def stop(self, grace_s: float = 2.0) -> None:
@@ -250,7 +253,7 @@ class TelegramService(ConnectedService):
             reply: Reply = action(store)
             pending = {"chat": ctx.chat_id, "text": reply.text, "error": reply.error,
                        "buttons": [list(map(list, row)) for row in reply.buttons],
-                       "edit": edit_message_id}
+                       "edit": edit_message_id, "chart": reply.chart}
             # A refused button press is answered on the button (answerCallbackQuery) only.
             keep = not (reply.error and edit_message_id is not None)
             queue.finish(update_id, json.dumps(pending) if keep else None)
@@ -279,6 +282,9 @@ class TelegramService(ConnectedService):
         chat, markup = pending["chat"], keyboard(reply)
         if pending.get("edit") is not None:
             await self._edit(chat, pending["edit"], reply.text, markup)
+        elif pending.get("chart"):
+            await self.notifier.send_chart_reply(chat, ChartSpec.parse(pending["chart"]),
+                                                 reply.text, markup)
         else:
             await self.notifier.send_texts(chat, reply_chunks(reply.text), None, markup=markup)
 

@@ -27,7 +27,7 @@ from feeds.model import (
     ceil_ms,
 )
 from feeds.plausible import Gate
-from feeds.store import buckets, coverage
+from feeds.store import buckets, charts, coverage
 from feeds.store.db import Database, StoreError, Transaction, split_sql
 from feeds.store.schema import MIGRATIONS, SCHEMA_KEY
 from feeds.store.totals import (
@@ -260,6 +260,20 @@ class Store:
         if not rows or rows[0][0] <= 0:
             return None
         return float(rows[-1][1] / rows[0][0] - 1.0)
+
+    def liq_bars(self, coin: str | None, start_ms: int, end_ms: int,
+                 bar_ms: int) -> tuple[list[charts.LiqBar], int]:
+        """Long/short USD per bar of [start, end) and the bar used (feeds/store/charts.py)."""
+        return charts.liq_bars(self._conn, coin, start_ms, end_ms, bar_ms)
+
+    def price_line(self, coin: str, start_ms: int, end_ms: int) -> list[charts.PricePoint]:
+        """Close prices of `coin` over [start, end) from one venue's finest candles."""
+        return charts.price_line(self._conn, coin, start_ms, end_ms)
+
+    def largest_liquidation(self, coin: str | None, start_ms: int,
+                            end_ms: int) -> charts.LargestLiquidation | None:
+        """The single biggest liquidation event of [start, end) (the market when None)."""
+        return charts.largest_liquidation(self._conn, coin, start_ms, end_ms)
 
     def latest_ms(self) -> int | None:
         """End of the newest data in the store (events or aggregate rows), or None."""

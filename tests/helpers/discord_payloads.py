@@ -58,3 +58,16 @@ def payload_problems(body: Any, *, allow_empty: bool = False) -> list[str]:
     if sum(embed_total(e) for e in embeds) > 6000:
         out.append("embeds over 6000 in total")
     return out
+
+
+def attachment_problems(body: Any, files: dict[str, bytes]) -> list[str]:
+    """An embed's `attachment://NAME` must name a file uploaded with the message."""
+    if not isinstance(body, dict):
+        return []
+    out = []
+    for embed in body.get("embeds") or []:
+        for part in ("image", "thumbnail"):
+            url = str((embed.get(part) or {}).get("url", ""))
+            if url.startswith("attachment://") and url[len("attachment://"):] not in files:
+                out.append(f"embed {part} names {url}, which was not uploaded")
+    return out

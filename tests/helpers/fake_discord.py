@@ -29,10 +29,10 @@ from typing import Any
 
 import discord
 import yarl
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 from discord.gateway import DiscordWebSocket
 
-from tests.helpers.discord_payloads import payload_problems
+from tests.helpers.discord_payloads import attachment_problems, payload_problems
 from tests.helpers.fake_discord_gateway import FakeGateway
 
 TOKEN = "MTAxNDI0MjQyNDI0MjQyNDI0Mg.fake.bot-token-for-tests-0123456789"
@@ -81,6 +81,7 @@ class Call:
     query: dict[str, str]
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)  # X-RateLimit-* sent back
+    files: dict[str, bytes] = field(default_factory=dict)  # multipart uploads, by file name
 
 
 @dataclass
@@ -98,6 +99,22 @@ class Response:
     @property
     def content(self) -> str:
         return str(self.data.get("content", ""))
+
+    @property
+    def text(self) -> str:
+        """What a user reads: the content, else the first embed's title, description, fields."""
+        return shown_text(self.data)
+
+
+def shown_text(message: dict[str, Any]) -> str:
+    """A message's content, or its first embed's title, description and `name: value` fields,
+    one under the other."""
+    if message.get("content"):
+        return str(message["content"])
+    embed = (message.get("embeds") or [{}])[0]
+    parts = [embed.get("title", ""), embed.get("description", "")]
+    parts += [f"{f['name']}: {f['value']}" for f in embed.get("fields", [])]
+    return "\n".join(p for p in parts if p)
 
 
 class FakeDiscord:
@@ -256,15 +273,32 @@ class FakeDiscord:
             await asyncio.sleep(stall)
 
     async def _log(self, request: web.Request, key: Key | None) -> Call:
-        raw = await request.read()
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = raw.decode("utf-8", "replace")
+        files: dict[str, bytes] = {}
+        if request.content_type.startswith("multipart/"):
+            # A message with files: the JSON in `payload_json`, each file a part of its own.
+            body: Any = None
+            async for part in await request.multipart():
+                if not isinstance(part, BodyPartReader):
+                    continue
+                if part.name == "payload_json":
+                    body = json.loads(await part.text())
+                elif part.filename:
+                    files[part.filename] = bytes(await part.read())
+        else:
+            raw = await request.read()
+            try:
+                body = json.loads(raw) if raw else None
+            except ValueError:
+                body = raw.decode("utf-8", "replace")
         call = Call(time.monotonic(), request.method, request.path, key, body,
-                    dict(request.query))
+                    dict(request.query), files=files)
         self.calls.append(call)
         return call
+
+    @staticmethod
+    def _kept(call: Call, body: Any) -> Any:
+        """What a test reads of an accepted message: its JSON, and its files under `_files`."""
+        return {**body, "_files": call.files} if call.files else body
 
     def _finish(self, call: Call, response: web.Response) -> web.Response:
         call.status = response.status
@@ -305,10 +339,12 @@ class FakeDiscord:
     async def callback(self, request: web.Request) -> web.Response:
         call = await self._log(request, ("interaction", request.match_info["iid"]))
         body = call.body or {}
-        if (refused := self._check_payload(body.get("data") or {}, allow_empty=True)):
+        if (refused := self._check_payload(body.get("data") or {}, allow_empty=True,
+                                           files=call.files)):
             return self._finish(call, refused)
         iid = request.match_info["iid"]
-        self.responses.append(Response(iid, int(body.get("type", 0)), body.get("data") or {}))
+        self.responses.append(Response(iid, int(body.get("type", 0)),
+                                       self._kept(call, body.get("data") or {})))
         return self._finish(call, djson({"interaction": {
             "id": iid, "type": 2, "response_message_id": str(next(self._ids)),
             "response_message_loading": body.get("type") == 5,
@@ -321,9 +357,9 @@ class FakeDiscord:
             return self._finish(call, djson({"message": "401: Unauthorized", "code": 0}, 401))
         if (early := await self._gate(call, self.limits.channel)) is not None:
             return self._finish(call, early)
-        if (refused := self._check_payload(call.body)) is not None:
+        if (refused := self._check_payload(call.body, files=call.files)) is not None:
             return self._finish(call, refused)
-        self.messages[("channel", cid)].append(call.body)
+        self.messages[("channel", cid)].append(self._kept(call, call.body))
         await self._stall(("channel", cid))
         return self._finish(call, djson(self._message(call.body, cid),
                                         **call.headers))
@@ -332,9 +368,9 @@ class FakeDiscord:
         wid, wtoken = request.match_info["wid"], request.match_info["wtoken"]
         if wid == APP_ID:  # an interaction follow-up, authorised by the interaction token
             call = await self._log(request, ("followup", wtoken))
-            if (refused := self._check_payload(call.body)) is not None:
+            if (refused := self._check_payload(call.body, files=call.files)) is not None:
                 return self._finish(call, refused)
-            self.followups.append(call.body)
+            self.followups.append(self._kept(call, call.body))
             return self._finish(call, djson(self._message(call.body, CHANNEL_ID, wid)))
         call = await self._log(request, ("webhook", wid))
         if wid in self.gone or wid not in self.webhooks:
@@ -344,9 +380,9 @@ class FakeDiscord:
                                             401))
         if (early := await self._gate(call, self.limits.webhook)) is not None:
             return self._finish(call, early)
-        if (refused := self._check_payload(call.body)) is not None:
+        if (refused := self._check_payload(call.body, files=call.files)) is not None:
             return self._finish(call, refused)
-        self.messages[("webhook", wid)].append(call.body)
+        self.messages[("webhook", wid)].append(self._kept(call, call.body))
         await self._stall(("webhook", wid))
         if request.query.get("wait") not in ("1", "true"):
             return self._finish(call, web.Response(status=204))
@@ -365,8 +401,10 @@ class FakeDiscord:
             msg["webhook_id"] = webhook_id
         return msg
 
-    def _check_payload(self, body: Any, *, allow_empty: bool = False) -> web.Response | None:
-        problems = payload_problems(body, allow_empty=allow_empty)
+    def _check_payload(self, body: Any, *, allow_empty: bool = False,
+                       files: dict[str, bytes] | None = None) -> web.Response | None:
+        problems = payload_problems(body, allow_empty=allow_empty or bool(files))
+        problems += attachment_problems(body, files or {})
         if not problems:
             return None
         self.rejected.append(body)

@@ -34,10 +34,12 @@ from aiohttp import web
 from tests.helpers.telegram_html import parse_html, utf16_len
 
 BOT = {"id": 9, "is_bot": True, "first_name": "Liq", "username": "liq_bot"}
-SEND_METHODS = frozenset({"sendMessage", "editMessageText"})
+SEND_METHODS = frozenset({"sendMessage", "editMessageText", "sendPhoto"})
 FIXED = {"deleteWebhook": True, "setMyCommands": True, "deleteMyCommands": True,
          "answerCallbackQuery": True, "close": True}
 TEXT_LIMIT = 4096
+CAPTION_LIMIT = 1024  # sendPhoto: 0-1024 characters after entity parsing
+PHOTO_MAX_BYTES = 10 * 1024 * 1024  # sendPhoto: at most 10 MB, width + height <= 10000
 ANONYMOUS_ADMIN = {"id": 1087968824, "is_bot": True, "first_name": "Group",
                    "username": "GroupAnonymousBot"}
 
@@ -137,7 +139,9 @@ class FakeBotApi:
             form: dict[str, Any] = await request.json()
         else:
             form = dict(await request.post())
-        params = {k: v if k == "text" else _field(v) for k, v in form.items()}
+        params = {k: v if k in ("text", "caption") else _field(v) for k, v in form.items()}
+        if isinstance(params.get("photo"), web.FileField):  # a multipart upload: keep its bytes
+            params["photo"] = params["photo"].file.read()
         method = request.match_info["method"]
         chat = str(params["chat_id"]) if "chat_id" in params else None
         call = Call(now, method, params, chat=chat)
@@ -231,7 +235,12 @@ class FakeBotApi:
 
     def _accept(self, call: Call) -> web.Response:
         p = call.params
-        text = str(p.get("text") or "")
+        if call.method == "sendPhoto":
+            problem = _photo_problem(p.get("photo"))
+            if problem:
+                call.status = 400
+                return _answer(fail(400, f"Bad Request: {problem}"))
+        text = str(p.get("caption" if call.method == "sendPhoto" else "text") or "")
         if p.get("parse_mode") == "HTML":
             try:
                 plain = parse_html(text)
@@ -240,20 +249,31 @@ class FakeBotApi:
                 return _answer(fail(400, f"Bad Request: can't parse entities: {exc}"))
         else:
             plain = text
-        if not plain.strip():
+        photo = call.method == "sendPhoto"
+        if not plain.strip() and not photo:  # a photo needs no caption
             call.status = 400
             return _answer(fail(400, "Bad Request: message text is empty"))
-        if utf16_len(plain) > TEXT_LIMIT:
+        if utf16_len(plain) > (CAPTION_LIMIT if photo else TEXT_LIMIT):
             call.status = 400
-            return _answer(fail(400, "Bad Request: message is too long"))
+            return _answer(fail(400, "Bad Request: message caption is too long" if photo
+                                else "Bad Request: message is too long"))
         record = {**p, "plain": plain, "t": call.t}
         (self.edits if call.method == "editMessageText" else self.sent).append(record)
         self._sent_event.set()
         self._changed.set()
         chat_id = p["chat_id"]
-        return _ok({"message_id": p.get("message_id") or next(self._message_ids),
-                    "date": int(time.time()), "text": plain, "from": BOT,
-                    "chat": _chat(chat_id)})
+        message = {"message_id": p.get("message_id") or next(self._message_ids),
+                   "date": int(time.time()), "from": BOT, "chat": _chat(chat_id)}
+        if photo:  # a photo message: the sizes Telegram made of it, and the caption
+            width, height = png_size(p["photo"]) or (0, 0)
+            message["photo"] = [{"file_id": f"ph{message['message_id']}",
+                                 "file_unique_id": f"u{message['message_id']}",
+                                 "width": width, "height": height}]
+            if plain:
+                message["caption"] = plain
+        else:
+            message["text"] = plain
+        return _ok(message)
 
     async def wait_sent(self, n: int, within_s: float = 10.0) -> list[dict[str, Any]]:
         """Wait until at least `n` messages were accepted; return them."""
@@ -352,6 +372,25 @@ def _admin(user_id: int) -> dict[str, Any]:
     return {"status": "administrator", "user": {"id": user_id, "is_bot": False,
                                                 "first_name": "Admin"},
             **{r: r != "is_anonymous" for r in rights}}
+
+
+def png_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG's IHDR chunk; None when `data` is not a PNG."""
+    if len(data) < 24 or not data.startswith(b"\x89PNG\r\n\x1a\n") or data[12:16] != b"IHDR":
+        return None
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def _photo_problem(photo: Any) -> str | None:
+    """What Telegram would refuse in an uploaded photo (this fake takes PNG only)."""
+    if not isinstance(photo, bytes):
+        return "there is no photo in the request"
+    if len(photo) > PHOTO_MAX_BYTES:
+        return "file is too big"
+    size = png_size(photo)
+    if size is None or not all(size) or sum(size) > 10000 or max(size) / min(size) > 20:
+        return "IMAGE_PROCESS_FAILED"
+    return None
 
 
 def _ok(result: Any) -> web.Response:

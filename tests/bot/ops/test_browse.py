@@ -6,6 +6,7 @@ import asyncio
 import importlib.util
 import io
 import json
+import re
 import signal
 import socket
 import sqlite3
@@ -180,3 +181,53 @@ def test_host_names_are_judged_without_crashing():
 
     assert _loopback("localhost") and _loopback("127.0.0.1") and _loopback("::1")
     assert not _loopback("0.0.0.0") and not _loopback("db.example.org")
+
+
+def _datasette(db: Path):
+    from datasette.app import Datasette
+
+    from bot.ops.browse import PLUGINS_DIR
+
+    return Datasette([str(db)], metadata=metadata(db.stem), plugins_dir=str(PLUGINS_DIR))
+
+
+@needs_datasette
+async def test_pages_show_iso_times_dollars_and_severity_names(alerted_db):
+    ds = _datasette(alerted_db)
+    await ds.invoke_startup()
+    events = (await ds.client.get(f"/{alerted_db.stem}/events")).text
+    assert re.search(r">2026-01-1\d \d\d:\d\d:\d\d(\.\d{3})? UTC<", events)  # ts_ms, ISO
+    assert re.search(r"\$\d{1,3}(,\d{3})+<", events)  # usd as $92,109,038, not 92109038.0
+    alerts = (await ds.client.get(f"/{alerted_db.stem}/alerts")).text
+    assert re.search(r">(notable \(1\)|large \(2\)|extreme \(3\))<", alerts)  # by name
+    assert re.search(r'col-window type-str">\d+[mh]<', alerts)  # "1h", not "3600000"
+    assert "1768352400000" not in alerts.split("<tbody>")[1]  # no raw ms in the cells
+    hours = (await ds.client.get(f"/{alerted_db.stem}/biggest_hours")).text
+    assert re.search(r"\$\d{1,3}(,\d{3})+<", hours)
+    # The JSON keeps what is stored: scripts see numbers, not display text.
+    raw = (await ds.client.get(f"/{alerted_db.stem}/alerts.json?_shape=array")).json()
+    assert all(isinstance(r["severity"], int) and isinstance(r["signal_ms"], int) for r in raw)
+
+
+@needs_datasette
+async def test_canned_queries_open_on_their_results(alerted_db):
+    ds = _datasette(alerted_db)
+    await ds.invoke_startup()
+    for name in QUERIES:
+        page = (await ds.client.get(f"/{alerted_db.stem}/{name}")).text
+        assert "?_show_sql=1" in page, name  # the query is one click away, not in the way
+        first_table = page.index("<table")
+        before = page[:first_table]
+        assert "<textarea" not in before and "<pre" not in before, name  # no SQL above it
+        shown = (await ds.client.get(f"/{alerted_db.stem}/{name}?_show_sql=1")).text
+        assert '<pre id="sql-query">' in shown[:shown.index("<table")]  # asked for: there
+
+
+def test_cell_rules_leave_other_values_alone():
+    from bot.ops.datasette_plugins.liqbot_cells import cell_text
+
+    assert cell_text("usd", 92109038.0) == "$92,109,038" and cell_text("usd", 12.5) == "$12.50"
+    assert cell_text("ts_ms", 1768338000123) == "2026-01-13 21:00:00.123 UTC"
+    assert cell_text("next_ms", 0) is None and cell_text("severity", 7) is None
+    assert cell_text("span_ms", 3_600_000) == "1h" and cell_text("kind", "x") is None
+    assert cell_text("usd", None) is None and cell_text("usd", b"\x00") is None

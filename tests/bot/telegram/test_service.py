@@ -125,10 +125,12 @@ async def test_subscribe_then_a_replayed_squeeze_sends_the_alert(fake, tmp_path)
     squeeze, cascade = fake.sent[-2:]
     assert (squeeze["chat_id"], cascade["chat_id"]) == (42, 43)
     assert squeeze["parse_mode"] == "HTML"
-    assert squeeze["text"].splitlines()[:2] == ["<b>🚨 SHORT SQUEEZE — BTC · extreme</b>",
-                                                "<b>$61M liquidated in 1h, 98% shorts</b>"]
+    # The extreme squeeze is a photo of its chart, the alert its caption; the large cascade text.
+    assert "photo" in squeeze and "photo" not in cascade
+    assert squeeze["caption"].splitlines()[:2] == ["<b>🚨 SHORT SQUEEZE — BTC · extreme</b>",
+                                                   "<b>$61M liquidated in 1h, 98% shorts</b>"]
     printed = out.getvalue().split("\n\n")
-    assert parse_html(squeeze["text"]) == printed[0]  # the chat gets what the console printed
+    assert parse_html(squeeze["caption"]) == printed[0]  # the chat gets what the console printed
     assert parse_html(cascade["text"]) == printed[1]
 
 

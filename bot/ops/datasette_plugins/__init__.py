@@ -1,0 +1,1 @@
+"""Datasette plugins `liqbot browse` loads with `--plugins-dir` (each module is one plugin)."""
