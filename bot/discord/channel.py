@@ -67,7 +67,7 @@ class ChannelNotifier:
         if (wait := self.gate.wait_s(GLOBAL)) > 0:  # nothing is sent: no invalid request
             raise DeliveryError(f"{destination}: rate limited for {wait:.1f}s",
                                 retry_after_s=wait)
-        quiet = chat in await self.quiet_chats() if self.quiet_chats else False
+        quiet = chat in await self.quiet_chats(alert) if self.quiet_chats else False
         channel = self.client.get_partial_messageable(int(chat))
         try:
             await self._send(destination, channel.send(

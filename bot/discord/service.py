@@ -245,14 +245,15 @@ class DiscordService(ConnectedService):
         await self.answer(interaction, await self._in_time(interaction, work))
 
     async def press(self, interaction: Interaction, data: str) -> None:
-        """A settings button: Manage Server is checked here, and again by `press`."""
+        """A button: settings need Manage Server, checked here and again by `press`; a
+        Refresh or a view is anyone's."""
         ctx = self.ctx(interaction)
-        if ctx.is_group and not ctx.is_admin:
+        if ctx.is_group and not ctx.is_admin and not data.startswith(("run:", "new:")):
             await self.answer(interaction, Reply(MANAGER_ONLY, error=True))
             return
         work = self.writer.run(press_button, self.store, ctx, data)
         reply = await self._in_time(interaction, work)
-        if reply.error or interaction.response.is_done():
+        if reply.error or not reply.edit or interaction.response.is_done():
             await self.answer(interaction, reply)
             return
         await interaction.response.edit_message(content=reply_chunks(reply.text)[0],
