@@ -35,6 +35,8 @@ class Alert:
     # The baseline's covered share; thin_history: too little for relative tiers to count.
     coverage: float | None = None
     thin_history: bool = False
+    # A message composed elsewhere (a chat's digest, bot/digest.py): rendered as it reads.
+    text: str | None = None
 
     @property
     def total_usd(self) -> float:

@@ -153,7 +153,8 @@ def cmd_digest(store: Store, ctx: Ctx, args: Sequence[str]) -> Reply:
     if len(args) != 1 or args[0].lower() not in DIGESTS:
         word = repr(args[1 if args and args[0].lower() in DIGESTS else 0][:24]) if args else ""
         raise CommandError(f"{word or 'which digest?'}: use daily, 4h or off")
-    return _saved(subs, replace(sub, digest=args[0].lower()), ctx)
+    # digest_ms 0: the first digest covers the first whole period from now on.
+    return _saved(subs, replace(sub, digest=args[0].lower(), digest_ms=0), ctx)
 
 
 def _set_levels(store: Store, ctx: Ctx, args: Sequence[str], mode: str, command: str) -> Reply:
@@ -201,7 +202,7 @@ def press_setting(store: Store, ctx: Ctx, data: str) -> Reply:
         sub = replace(sub, quiet=not sub.quiet)
     elif key == "dg":
         sub = replace(sub, digest=DIGESTS[(DIGESTS.index(sub.digest) + 1) % len(DIGESTS)]
-                      if sub.digest in DIGESTS else "off")
+                      if sub.digest in DIGESTS else "off", digest_ms=0)
     elif key == "lvl" and kind in ALL_KINDS and level in SEVERITIES:
         mode = MODES[(MODES.index(sub.mode(kind, level)) + 1) % len(MODES)]
         sub = sub.with_mode(kind, level, mode)

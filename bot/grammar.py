@@ -92,7 +92,7 @@ class Args:
     levels: tuple[str, ...] = ()
 
 
-_WHAT = {KIND: "a kind (squeeze, cascade)", WINDOW: "a window", SIZE: "a size",
+WHAT = {KIND: "a kind (squeeze, cascade)", WINDOW: "a window", SIZE: "a size",
          COIN: "a coin", LEVEL: "a severity (notable, large, extreme)"}
 _ORDER = (KIND, LEVEL, WINDOW, SIZE, COIN)
 
@@ -101,9 +101,9 @@ def _refuse(store: Store | None, word: str, part: str, accept: Collection[str],
             command: str) -> CommandError:
     """The one line for a word this command does not take, saying what it takes."""
     if part == COIN and not (store is not None and known_coin(store, coin_of(word))):
-        wanted = " or ".join(_WHAT[p] for p in _ORDER if p in accept) or "nothing"
+        wanted = " or ".join(WHAT[p] for p in _ORDER if p in accept) or "nothing"
         return CommandError(f"{word[:24]!r} is not {wanted}")
-    return CommandError(f"{word[:24]!r} is {_WHAT[part]}, which /{command} does not take")
+    return CommandError(f"{word[:24]!r} is {WHAT[part]}, which /{command} does not take")
 
 
 def _part_for(word: str, accept: Collection[str]) -> str:

@@ -106,6 +106,8 @@ def thin_note(a: Alert) -> str:
 
 def alert_lines(a: Alert) -> list[str]:
     """The alert as plain lines; the headline is always the second line, alone."""
+    if a.text is not None:  # a digest: composed with its own title and headline
+        return a.text.splitlines()
     scope = "market-wide" if a.scope == MARKET else a.scope
     info = find_kind(a.kind)
     title = f"{info.icon if info else '⚠️'} {_kind_title(a.kind)} — {scope}"

@@ -18,7 +18,7 @@ from discord import app_commands
 from discord.app_commands import Choice
 
 from bot.commands import COMMANDS, MIN_USD_PRESETS, Reply
-from bot.grammar import COIN, SIZE, CommandError, classify
+from bot.grammar import COIN, SIZE, WHAT, CommandError, classify
 from bot.render import money
 from bot.state.subscriptions import DIGESTS
 from feeds.store import WINDOWS_MS
@@ -169,9 +169,12 @@ def _part(expected: str, example: str) -> Callable[[str], str | None]:
             part = classify(word)
         except CommandError as exc:
             return str(exc)
-        return None if part == expected else (
-            f"{word[:16]!r} is not {'a coin' if expected == COIN else 'an amount'} "
-            f"(e.g. {example})")
+        if part == expected:
+            return None
+        what = "a coin" if expected == COIN else "an amount"
+        if part == COIN:
+            return f"{word[:16]!r} is not {what} (e.g. {example})"
+        return f"{word[:16]!r} is {WHAT[part]}, not {what} (e.g. {example})"
     return problem
 
 
@@ -287,9 +290,9 @@ def settings_commands(app: Answerer) -> list[app_commands.Command[Any, Any, None
         await app.command(interaction, "quiet", [hours, timezone])
 
     @app_commands.command(name="digest", description=_help("digest"))
-    @app_commands.describe(period="daily, 4h or off")
+    @app_commands.describe(period="daily, 4h or off (default: show the settings)")
     @manager_only()
-    async def digest(interaction: Interaction, period: Digest) -> None:
+    async def digest(interaction: Interaction, period: Digest | None = None) -> None:
         await app.command(interaction, "digest", [period])
 
     def levels(name: str) -> app_commands.Command[Any, Any, None]:

@@ -148,6 +148,9 @@ def render_embed(alert: Alert) -> Embed:
     }
     if (stamp := _timestamp(alert.end_ms)) is not None:
         embed["timestamp"] = stamp
+    if alert.text is not None:  # a digest: its own lines below the title
+        embed["description"] = fit("\n".join(alert.text.splitlines()[1:]), DESCRIPTION_LIMIT)
+        embed["fields"] = []
     return _within_total(embed)
 
 

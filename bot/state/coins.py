@@ -34,10 +34,19 @@ def instrument_coins(store: Store) -> frozenset[str]:
 
 
 def known_coin(store: Store, coin: str) -> bool:
-    """Has any venue listed, or any data named, this coin?"""
+    """Has any venue listed, or any data named, this coin?
+
+    A store that knows no coin at all (a first start, before the instrument tables came)
+    has nothing to judge by: every well-formed coin passes there rather than none.
+    """
     coin = coin.upper()
-    if coin in instrument_coins(store):
+    instruments = instrument_coins(store)
+    if coin in instruments:
         return True
     conn = store.database.conn
-    return any(conn.execute(f"SELECT 1 FROM {table} WHERE coin = ? LIMIT 1",  # noqa: S608
-                            (coin,)).fetchone() for table in _TABLES)
+    if any(conn.execute(f"SELECT 1 FROM {table} WHERE coin = ? LIMIT 1",  # noqa: S608
+                        (coin,)).fetchone() for table in _TABLES):
+        return True
+    return not instruments and not any(
+        conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone()  # noqa: S608
+        for table in _TABLES)
