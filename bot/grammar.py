@@ -92,7 +92,7 @@ class Args:
     levels: tuple[str, ...] = ()
 
 
-WHAT = {KIND: "a kind (squeeze, cascade)", WINDOW: "a window", SIZE: "a size",
+WHAT = {KIND: "a kind (squeeze, cascade)", WINDOW: "a window", SIZE: "a size (e.g. 10M)",
          COIN: "a coin", LEVEL: "a severity (notable, large, extreme)"}
 _ORDER = (KIND, LEVEL, WINDOW, SIZE, COIN)
 

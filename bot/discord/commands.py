@@ -18,7 +18,7 @@ from discord import app_commands
 from discord.app_commands import Choice
 
 from bot.commands import COMMANDS, MIN_USD_PRESETS, Reply
-from bot.grammar import COIN, SIZE, WHAT, CommandError, classify
+from bot.grammar import COIN, KIND, SIZE, WHAT, CommandError, classify
 from bot.render import money
 from bot.state.subscriptions import DIGESTS
 from feeds.store import WINDOWS_MS
@@ -158,7 +158,7 @@ class WordsOption(app_commands.Transformer):
         return " ".join(words)
 
 
-def _part(expected: str, example: str) -> Callable[[str], str | None]:
+def _part(expected: str) -> Callable[[str], str | None]:
     """A check by the shared grammar (bot/grammar.py): the word must be `expected`.
 
     Whether a coin-shaped word is a coin the store knows, `dispatch` checks, as it does
@@ -171,22 +171,31 @@ def _part(expected: str, example: str) -> Callable[[str], str | None]:
             return str(exc)
         if part == expected:
             return None
-        what = "a coin" if expected == COIN else "an amount"
-        if part == COIN:
-            return f"{word[:16]!r} is not {what} (e.g. {example})"
-        return f"{word[:16]!r} is {WHAT[part]}, not {what} (e.g. {example})"
+        if part == COIN:  # a coin by its shape only: say what was wanted, as Telegram does
+            return f"{word[:24]!r} is not {WHAT[expected]}"
+        return f"{word[:24]!r} is {WHAT[part]}, not {WHAT[expected]}"
     return problem
 
 
-_amount_problem = _part(SIZE, "10M, $500K or 1000000")
-_coin_problem = _part(COIN, "BTC")
+_amount_problem = _part(SIZE)
+_coin_problem = _part(COIN)
+
+
+class KindOption(ChoiceOption):
+    """squeeze / cascade (/ all): offered as choices, refused in the grammar's words."""
+
+    async def transform(self, interaction: Interaction, value: Any, /) -> str:
+        problem = _part(KIND)(str(value).strip())
+        if problem:
+            raise BadOption(problem)
+        return await super().transform(interaction, value)
 
 
 Amount = app_commands.Transform[str, WordsOption(_amount_problem, 16)]
 Coin = app_commands.Transform[str, WordsOption(_coin_problem, 20)]
 Coins = app_commands.Transform[str, WordsOption(_coin_problem, 100, max_words=12)]
-Kinds = app_commands.Transform[str, ChoiceOption("squeeze", "cascade", "all")]
-Kind = app_commands.Transform[str, ChoiceOption("squeeze", "cascade")]
+Kinds = app_commands.Transform[str, KindOption("squeeze", "cascade", "all")]
+Kind = app_commands.Transform[str, KindOption("squeeze", "cascade")]
 Severity = app_commands.Transform[str, ChoiceOption(*SEVERITY_NAMES.values())]
 Digest = app_commands.Transform[str, ChoiceOption(*DIGESTS)]
 

@@ -65,7 +65,7 @@ def test_liqs_totals_with_symbol_and_window(store):
     ("/subscribe squeeze DOGEFATHER", "'DOGEFATHER' is not a coin liqbot has seen"),
     ("/subscribe 4h", "'4h' is a window, which /subscribe does not take"),
     ("/liqs 1e400", "amounts above $1T"),
-    ("/funding 123", "'123' is a size, which /funding does not take"),
+    ("/funding 123", "'123' is a size (e.g. 10M), which /funding does not take"),
     ("/mute squeeze loud", "'loud' is not a kind (squeeze, cascade) or a severity"),
 ])
 def test_bad_arguments_get_one_line_of_help(store, text, fragment):

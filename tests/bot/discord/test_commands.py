@@ -136,7 +136,7 @@ async def test_bad_arguments_get_one_private_line_of_help(live):
     ({"symbols": "A" * 300}, "Too many or too long arguments"),
     ({"symbols": " ".join(["BTC"] * 20)}, "Too many or too long arguments"),
     ({"symbols": "BTC'); DELETE FROM subscriptions; --"}, "is not a coin"),
-    ({"kinds": "everything"}, "unknown choice 'everything'"),  # not one of the choices
+    ({"kinds": "everything"}, "'everything' is not a kind (squeeze, cascade)"),  # as Telegram says
 ])
 async def test_bad_subscribe_options_are_refused_in_one_private_line(live, options, says):
     r = await live.ask(slash("subscribe", permissions=MANAGER, **options))
@@ -305,10 +305,10 @@ async def test_the_bot_token_never_reaches_the_logs(tmp_path, monkeypatch, caplo
 
 
 @pytest.mark.parametrize("command, options, says", [
-    ("subscribe", {"min_usd": "ten"}, "'ten' is not an amount"),
-    ("subscribe", {"min_usd": "squeeze"}, "'squeeze' is a kind (squeeze, cascade), not an amount"),
+    ("subscribe", {"min_usd": "ten"}, "'ten' is not a size (e.g. 10M)"),
+    ("subscribe", {"min_usd": "squeeze"}, "'squeeze' is a kind (squeeze, cascade), not a size"),
     ("subscribe", {"min_usd": "10M 20M"}, "one value only"),
-    ("subscribe", {"symbols": "BTC 10M"}, "'10M' is a size, not a coin"),
+    ("subscribe", {"symbols": "BTC 10M"}, "'10M' is a size (e.g. 10M), not a coin"),
     ("subscribe", {"symbols": "cascade"}, "'cascade' is a kind (squeeze, cascade), not a coin"),
     ("liqs", {"symbol": "4h"}, "'4h' is a window, not a coin"),
     ("funding", {"symbol": "all"}, "'all' is a kind (squeeze, cascade), not a coin"),
