@@ -185,7 +185,8 @@ async def test_status_is_plain_for_users_and_detailed_in_admin_chats(live, fake,
               "connected_since_ms": None, "last_error": "ConnectionResetError: " + dns}])
     (user,) = await live.ask("/status")
     lines = user["plain"].splitlines()
-    assert lines[1:4] == ["bybit: connecting", "okx: live · last liquidation 30s ago · sampled feed",
+    assert lines[1:4] == ["bybit: connecting",
+                          "okx: live · last liquidation 30s ago · sampled feed",
                           "bitmex: down: its liquidations are missing for now"]
     assert "http" not in user["plain"] and "resolution" not in user["plain"]
     assert "disconnected" not in user["plain"]
