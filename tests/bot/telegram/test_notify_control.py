@@ -178,3 +178,13 @@ async def fake_db(tmp_path) -> AsyncIterator[tuple[FakeBotApi, str, int]]:
     store.close()
     async with FakeBotApi(TOKEN) as fake:
         yield fake, db, end
+
+
+def test_daily_digests_end_at_midnight_in_the_chats_zone_and_4h_ones_on_utc_marks():
+    now = int(datetime(2026, 12, 2, 10, 30, tzinfo=UTC).timestamp() * 1000)
+    berlin = Subscription("telegram", "1", digest="daily", tz="Europe/Berlin")
+    assert period_end(berlin, now) == int(datetime(2026, 12, 1, 23, 0, tzinfo=UTC)
+                                          .timestamp() * 1000)  # 00:00 in Berlin (UTC+1)
+    four = Subscription("telegram", "1", digest="4h", tz="Europe/Berlin")
+    assert period_end(four, now) == int(datetime(2026, 12, 2, 8, 0, tzinfo=UTC)
+                                        .timestamp() * 1000)
