@@ -94,6 +94,11 @@ async def test_start_explains_in_three_lines_and_offers_buttons_and_a_keyboard(l
     keyboard = note["reply_markup"]
     assert keyboard["is_persistent"] is True and keyboard["resize_keyboard"] is True
     assert [b["text"] for b in keyboard["keyboard"][0]] == ["/liqs", "/top", "/status"]
+    # A keyboard button sends its label as text: it runs like the typed command.
+    before = len(fake.sent)
+    fake.push_text("/top", 42)
+    (top,) = (await fake.wait_sent(before + 1))[before:]
+    assert top["plain"].startswith("Top liquidated coins, last 1h:")
 
     # "Subscribe to squeezes" subscribes this chat; the answer is a new message.
     sent = len(fake.sent)
