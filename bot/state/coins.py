@@ -12,25 +12,37 @@ import weakref
 from feeds.model import coin_of
 from feeds.store import Store
 
-# Per store: (read at, coins of the instrument tables). The tables change daily at most;
-# a command must not re-read thousands of symbols each time.
+_TTL_S = 300.0
+_RECHECK_S = 30.0  # an unknown word re-reads a list older than this
+# Per store: (read at, coins). Instrument tables change daily at most, and the coins with
+# liquidations are a scan of the 4-hour buckets (aggregates too): neither is re-read per
+# command, and the scan only when a word is not known by the cheap means first.
 _INSTRUMENTS: weakref.WeakKeyDictionary[Store, tuple[float, frozenset[str]]] = (
     weakref.WeakKeyDictionary())
-_TTL_S = 300.0
+_LIQUIDATED: weakref.WeakKeyDictionary[Store, tuple[float, frozenset[str]]] = (
+    weakref.WeakKeyDictionary())
+# Keyed or indexed by coin first: one lookup each.
+_INDEXED = ("candles", "funding")
 
-# Indexed lookups first (candles' key and funding's index lead with the coin); the bucket
-# tables are scanned, which only an unknown word pays for in full.
-_TABLES = ("candles", "funding", "buckets_4h", "buckets_1h", "agg_buckets")
+
+def _cached(cache: weakref.WeakKeyDictionary[Store, tuple[float, frozenset[str]]],
+            store: Store, sql: str, coin: bool, max_age_s: float = _TTL_S) -> frozenset[str]:
+    hit = cache.get(store)
+    if hit is not None and time.monotonic() - hit[0] < max_age_s:
+        return hit[1]
+    rows = store.database.conn.execute(sql)
+    found = frozenset((coin_of(str(r[0])) if coin else str(r[0])) for r in rows)
+    cache[store] = (time.monotonic(), found)
+    return found
 
 
 def instrument_coins(store: Store) -> frozenset[str]:
-    hit = _INSTRUMENTS.get(store)
-    if hit is not None and time.monotonic() - hit[0] < _TTL_S:
-        return hit[1]
-    rows = store.database.conn.execute("SELECT DISTINCT symbol FROM instruments")
-    coins = frozenset(coin_of(str(r[0])) for r in rows)
-    _INSTRUMENTS[store] = (time.monotonic(), coins)
-    return coins
+    return _cached(_INSTRUMENTS, store, "SELECT DISTINCT symbol FROM instruments", True)
+
+
+def liquidated_coins(store: Store, max_age_s: float = _TTL_S) -> frozenset[str]:
+    return _cached(_LIQUIDATED, store, "SELECT DISTINCT coin FROM buckets_4h UNION "
+                   "SELECT DISTINCT coin FROM agg_buckets", False, max_age_s)
 
 
 def known_coin(store: Store, coin: str) -> bool:
@@ -45,8 +57,13 @@ def known_coin(store: Store, coin: str) -> bool:
         return True
     conn = store.database.conn
     if any(conn.execute(f"SELECT 1 FROM {table} WHERE coin = ? LIMIT 1",  # noqa: S608
-                        (coin,)).fetchone() for table in _TABLES):
+                        (coin,)).fetchone() for table in _INDEXED):
         return True
-    return not instruments and not any(
+    liquidated = liquidated_coins(store)
+    if coin not in liquidated:  # a coin liquidated for the first time minutes ago
+        liquidated = liquidated_coins(store, max_age_s=_RECHECK_S)
+    if coin in liquidated:
+        return True
+    return not instruments and not liquidated and not any(
         conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone()  # noqa: S608
-        for table in _TABLES)
+        for table in _INDEXED)
