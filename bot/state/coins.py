@@ -14,10 +14,10 @@ from feeds.store import Store
 
 _TTL_S = 300.0
 _RECHECK_S = 30.0  # an unknown word re-reads a list older than this
-# Per store: (read at, coins). Instrument tables change daily at most, and the coins with
-# liquidations are a scan of the 4-hour buckets (aggregates too): neither is re-read per
-# command, and the scan only when a word is not known by the cheap means first.
-_INSTRUMENTS: weakref.WeakKeyDictionary[Store, tuple[float, frozenset[str]]] = (
+# Per store. Instrument tables change daily at most: re-read when their stamp moves. The
+# coins with liquidations are a scan of the 4-hour buckets (aggregates too): cached for
+# `_TTL_S`, and done only when a word is not known by the cheap means first.
+_INSTRUMENT_STAMP: weakref.WeakKeyDictionary[Store, tuple[tuple[int, int], frozenset[str]]] = (
     weakref.WeakKeyDictionary())
 _LIQUIDATED: weakref.WeakKeyDictionary[Store, tuple[float, frozenset[str]]] = (
     weakref.WeakKeyDictionary())
@@ -26,23 +26,31 @@ _INDEXED = ("candles", "funding")
 
 
 def _cached(cache: weakref.WeakKeyDictionary[Store, tuple[float, frozenset[str]]],
-            store: Store, sql: str, coin: bool, max_age_s: float = _TTL_S) -> frozenset[str]:
+            store: Store, sql: str, max_age_s: float = _TTL_S) -> frozenset[str]:
     hit = cache.get(store)
     if hit is not None and time.monotonic() - hit[0] < max_age_s:
         return hit[1]
-    rows = store.database.conn.execute(sql)
-    found = frozenset((coin_of(str(r[0])) if coin else str(r[0])) for r in rows)
+    found = frozenset(str(r[0]) for r in store.database.conn.execute(sql))
     cache[store] = (time.monotonic(), found)
     return found
 
 
 def instrument_coins(store: Store) -> frozenset[str]:
-    return _cached(_INSTRUMENTS, store, "SELECT DISTINCT symbol FROM instruments", True)
+    """Re-read when the tables changed (a refresh stamps `updated_ms`), else cached."""
+    conn = store.database.conn
+    stamp = conn.execute("SELECT count(*), max(updated_ms) FROM instruments").fetchone()
+    hit = _INSTRUMENT_STAMP.get(store)
+    if hit is not None and hit[0] == tuple(stamp):
+        return hit[1]
+    coins = frozenset(coin_of(str(r[0])) for r in conn.execute(
+        "SELECT DISTINCT symbol FROM instruments"))
+    _INSTRUMENT_STAMP[store] = (tuple(stamp), coins)
+    return coins
 
 
 def liquidated_coins(store: Store, max_age_s: float = _TTL_S) -> frozenset[str]:
     return _cached(_LIQUIDATED, store, "SELECT DISTINCT coin FROM buckets_4h UNION "
-                   "SELECT DISTINCT coin FROM agg_buckets", False, max_age_s)
+                   "SELECT DISTINCT coin FROM agg_buckets", max_age_s)
 
 
 def known_coin(store: Store, coin: str) -> bool:

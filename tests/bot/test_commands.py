@@ -146,3 +146,21 @@ def test_migrated_chat_keeps_subscription_and_pending_outbox(store):
     subs.migrate("telegram", "42", "-1003000000000", NOW)
     assert subs.get("telegram", "42") is None
     assert subs.get("telegram", "-1003000000000").active
+
+
+def test_a_coin_is_known_from_instruments_candles_or_liquidations(store, tmp_path):
+    from feeds.model import Candle
+    from feeds.store.instruments import replace_instruments
+
+    assert run(store, "/liqs PEPE").error  # nothing names it yet
+    replace_instruments(store, "bybit", [("1000PEPEUSDT", "{}"), ("PEPEUSDT", "{}")], NOW)
+    assert not run(store, "/liqs PEPE").error  # a venue lists it
+    store.insert_candles([Candle("binance", "WIF", T0, 60_000, 1.0, 1.0, 1.0, 1.0)])
+    assert not run(store, "/liqs WIF").error  # candles name it
+    assert not run(store, "/liqs sol").error  # liquidations name it (lower case too)
+    fresh = Store(tmp_path / "fresh.db")  # knows no coin at all: nothing to judge by
+    try:
+        reply = dispatch(fresh, Ctx("telegram", "1", NOW), "subscribe", ["DOGEFATHER"])
+        assert not reply.error and "DOGEFATHER" in reply.text
+    finally:
+        fresh.close()
