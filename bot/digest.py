@@ -20,9 +20,6 @@ from feeds.store import Store
 from signals.kinds import find_kind
 
 PERIOD_MS = {"daily": 24 * HOUR_MS, "4h": 4 * HOUR_MS}
-# A period that ended longer ago than this is skipped, not sent: nobody wants last
-# week's digests after a long outage (the chat gets the latest one).
-MAX_LATE_MS = 24 * HOUR_MS
 
 
 def period_end(sub: Subscription, now_ms: int) -> int:
@@ -96,7 +93,8 @@ def queue_due(store: Store, now_ms: int, platforms: frozenset[str] | None = None
     """Queue every chat's digest whose period has ended; how many were queued.
 
     A chat that just asked for one starts counting now: its first digest covers the
-    first whole period after the request, not the one before it.
+    first whole period after the request, not the one before it. After an outage only
+    the latest period's digest goes out: nobody wants a day of 4-hour digests at once.
     """
     queued = 0
     for sub in Subscriptions(store).digest_due():
@@ -106,8 +104,7 @@ def queue_due(store: Store, now_ms: int, platforms: frozenset[str] | None = None
         end = period_end(sub, now_ms)
         if end <= sub.digest_ms:
             continue
-        fresh = sub.digest_ms and now_ms - end <= MAX_LATE_MS
-        digest = compose(store, sub, end) if fresh else None
+        digest = compose(store, sub, end) if sub.digest_ms else None
         queue_digest(store, sub, digest, end, now_ms)
         queued += digest is not None
     return queued

@@ -291,8 +291,12 @@ class TelegramService(ConnectedService):
             return
         await self.notifier.send_texts(chat, reply_chunks(reply.text), None, markup=markup)
         if pending.get("keyboard"):  # a message has one markup: the inline one went above
-            await self.notifier.send_one(chat, KEYBOARD_NOTE, None,
-                                         markup=reply_keyboard(pending["keyboard"]))
+            try:  # a nicety: its failure must not send the answer above again
+                await self.notifier.send_one(chat, KEYBOARD_NOTE, None,
+                                             markup=reply_keyboard(pending["keyboard"]))
+            except TelegramError as exc:
+                logger.info("telegram: the keyboard for %s was not sent: %s", chat,
+                            self.redact(exc.message))
 
     async def _edit(self, chat: str, message_id: int, text: str,
                     markup: InlineKeyboardMarkup | None) -> None:

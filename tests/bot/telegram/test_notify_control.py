@@ -164,7 +164,9 @@ async def fake_db(tmp_path) -> AsyncIterator[tuple[FakeBotApi, str, int]]:
     store.insert_liquidations([
         make_liq(ts_exchange_ms=start + 2 * HOUR_MS + 60_000, notional_usd=Decimal(12_000_000)),
         make_liq(ts_exchange_ms=start + 3 * HOUR_MS, position_side=Side.LONG,
-                 notional_usd=Decimal(1_000_000))])
+                 notional_usd=Decimal(1_000_000)),
+        # After the period's end: the next period's, never in this digest's sums.
+        make_liq(ts_exchange_ms=end + 1_000, notional_usd=Decimal(50_000_000))])
     alert = make_alert(key="short_squeeze|BTC|3600000|0|3", scope="BTC",
                        start_ms=start, end_ms=start + HOUR_MS)
     store.insert_candles([
