@@ -93,11 +93,6 @@ class Subscription:
         return (self.quiet or self.mode(alert.kind, alert.severity_name) == SILENT
                 or self.in_quiet_hours(now_ms))
 
-    @property
-    def notifies_always(self) -> bool:
-        """Nothing here ever makes an alert silent (most chats: no need to look at them)."""
-        return not (self.quiet or self.quiet_hours or any(m == SILENT for _, m in self.levels))
-
     def wants(self, alert: Alert) -> bool:
         """Apply the chat's filters to one alert."""
         if not self.active or alert.kind not in self.kinds or alert.total_usd < self.min_usd:
