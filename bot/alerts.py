@@ -46,6 +46,8 @@ class Alert:
     def extreme(self) -> bool:
         """The top severity: these alerts carry a chart."""
         return self.severity >= EXTREME
+    # A message composed elsewhere (a chat's digest, bot/digest.py): rendered as it reads.
+    text: str | None = None
 
     @property
     def total_usd(self) -> float:

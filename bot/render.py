@@ -146,6 +146,8 @@ def thin_note(a: Alert) -> str:
 
 def alert_lines(a: Alert) -> list[str]:
     """The alert as plain lines; the headline is always the second line, alone."""
+    if a.text is not None:  # a digest: composed with its own title and headline
+        return a.text.splitlines()
     scope = "market-wide" if a.scope == MARKET else a.scope
     info = find_kind(a.kind)
     title = f"{info.icon if info else '⚠️'} {_kind_title(a.kind)} — {scope}"
@@ -253,8 +255,9 @@ def _ago(ts_ms: int | None, now_ms: int) -> str:
     return "never" if ts_ms is None else f"{duration(now_ms - ts_ms)} ago"
 
 
-def render_status(report: dict, now_ms: int) -> str:
-    """The answer to `/status` and `liqbot status`: one line per venue."""
+def render_status(report: dict, now_ms: int, detail: bool = False) -> str:
+    """`liqbot status` and `/status` in operators' chats: one line per venue (`detail`: and
+    its last error)."""
     if report["snapshot_at_ms"] is None:
         return "No live run has recorded its status in this database yet."
     lines = [f"Feeds as of {_ago(report['snapshot_at_ms'], now_ms)}:"]
@@ -263,13 +266,16 @@ def render_status(report: dict, now_ms: int) -> str:
                  f"it last saw them, {_ago(report['snapshot_at_ms'], now_ms)}:"]
     for v in report["venues"]:
         since = v["connected_since_ms"]
-        conn = "disconnected" if since is None else f"connected {duration(now_ms - since)}"
+        conn = f"connected {duration(now_ms - since)}" if since is not None else (
+            "connecting" if v["state"] == "up" else "disconnected")  # up, never connected: starting
         lines.append(
             f"{v['exchange']}: {v['state']} · {conn} · "
             f"last event {_ago(v['last_event_ms'], now_ms)}"
             f" · {v['events_per_min']:.1f}/min · gaps 24h {v['gaps_24h']}"
             + (" (open)" if v["gap_open"] else "") + f" · totals {v['totals']}"
         )
+        if detail and v.get("last_error"):
+            lines.append(f"  last error: {v['last_error']}")
     lines += _poller_lines(report.get("pollers") or [], now_ms)
     lines += _check_lines(report.get("coinglass_check"), now_ms)
     return "\n".join(lines)

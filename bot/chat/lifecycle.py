@@ -101,9 +101,9 @@ class ConnectedService:
     """
 
     def __init__(self, platform: str, ready: Callable[[], bool], *, startup_wait_s: float,
-                 read_quiet: Callable[[Store], set[str]] | None = None) -> None:
+                 now_ms: Callable[[], int] | None = None) -> None:
         self.startup_wait_s = startup_wait_s
-        self.quiet = QuietChats(platform, read_quiet)
+        self.quiet = QuietChats(platform, now_ms=now_ms)
         self.lifecycle = Lifecycle(platform, ready)
         self._writer: Writer | None = None
 

@@ -1,38 +1,55 @@
-"""Which chats asked for silent notifications, as every notifier reads it before a send."""
+"""Which chats get an alert without a notification sound, as every notifier asks before a send.
+
+A chat silences alerts in three ways (bot/state/subscriptions.py): all of them (the
+"silent" toggle), per kind and severity (`/silent squeeze notable`), and during its quiet
+hours in its own time zone (`/quiet 23-07 Europe/Berlin`). The hours are checked when the
+alert goes out, not when it was decided: a retry that lands after 07:00 rings.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
+from typing import Protocol
 
-from bot.state.subscriptions import Subscriptions
+from bot.alerts import Alert
+from bot.state.subscriptions import Subscription, Subscriptions
 from bot.state.writer import Writer
 from feeds.store.core import Store
 
-QuietSource = Callable[[], Awaitable[set[str]]]  # what a notifier is given: chat ids
+
+class QuietSource(Protocol):
+    """What a notifier is given: the chat ids to send `alert` to silently (None: always)."""
+
+    async def __call__(self, alert: Alert | None = None) -> set[str]: ...
 
 
-def quiet_chat_ids(store: Store, platform: str) -> set[str]:
-    return {s.chat_id for s in Subscriptions(store).active(platform) if s.quiet}
+def silencing(store: Store, platform: str) -> dict[str, Subscription]:
+    return Subscriptions(store).silencing(platform)
 
 
 class QuietChats:
-    """The quiet chat ids of one platform, re-read at most every `ttl_s`.
+    """The chats of one platform that silence some alerts, re-read at most every `ttl_s`.
 
     A fan-out sends one alert to every chat: it must not re-read subscriptions per chat.
     Empty until the service started (`writer` set).
     """
 
-    def __init__(self, platform: str, read: Callable[[Store], set[str]] | None = None,
-                 ttl_s: float = 5.0) -> None:
+    def __init__(self, platform: str,
+                 read: Callable[[Store], dict[str, Subscription]] | None = None,
+                 ttl_s: float = 5.0, now_ms: Callable[[], int] | None = None) -> None:
         self.platform, self.ttl_s = platform, ttl_s
-        self.read = read or (lambda store: quiet_chat_ids(store, platform))
+        self.read = read or (lambda store: silencing(store, platform))
+        self.now_ms = now_ms or (lambda: int(time.time() * 1000))
         self.writer: Writer | None = None
-        self._cache: tuple[float, set[str]] = (0.0, set())
+        self._cache: tuple[float, dict[str, Subscription]] = (0.0, {})
 
-    async def __call__(self) -> set[str]:
+    async def __call__(self, alert: Alert | None = None) -> set[str]:
         at, chats = self._cache
         if time.monotonic() - at > self.ttl_s and self.writer is not None:
             chats = await self.writer.run(self.read, self.writer.store)
             self._cache = (time.monotonic(), chats)
-        return chats
+        if alert is None:
+            return {c for c, s in chats.items() if s.quiet}
+        now = self.now_ms()
+        return {c for c, s in chats.items() if s.silent(alert, now)}

@@ -61,7 +61,10 @@ def run(args: argparse.Namespace, settings: Settings, at_ms: int | None, out: Te
             from bot.commands import cmd_chart
 
             words = [w for w in (symbol, args.window) if w]
-            reply = cmd_chart(store, Ctx("cli", "", at), words)
+            try:  # the chat grammar: a coin the store has never seen is refused by name
+                reply = cmd_chart(store, Ctx("cli", "", at), words)
+            except ValueError as exc:
+                raise ConfigError(f"--symbol/--window: {exc}") from None
             if reply.chart is None:
                 raise ConfigError(reply.text)
             spec, text = ChartSpec.parse(reply.chart), reply.text

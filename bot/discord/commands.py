@@ -17,17 +17,12 @@ import discord
 from discord import app_commands
 from discord.app_commands import Choice
 
-from bot.commands import (
-    COMMANDS,
-    KIND_WORDS,
-    MIN_USD_PRESETS,
-    CommandError,
-    Reply,
-    parse_symbol,
-    parse_usd,
-)
+from bot.commands import COMMANDS, MIN_USD_PRESETS, Reply
+from bot.grammar import COIN, KIND, SIZE, WHAT, CommandError, classify
 from bot.render import money
+from bot.state.subscriptions import DIGESTS
 from feeds.store import WINDOWS_MS
+from signals.params import SEVERITY_NAMES
 
 MANAGER_ONLY = "You need the Manage Server permission to change alert settings in this server."
 SETTINGS_PREFIX = "liqbot:set:"
@@ -163,33 +158,46 @@ class WordsOption(app_commands.Transformer):
         return " ".join(words)
 
 
-def _amount_problem(word: str) -> str | None:
-    try:
-        usd = parse_usd(word)
-    except CommandError as exc:
-        return str(exc)
-    return None if usd is not None else (
-        f"{word[:16]!r} is not an amount: use e.g. 10M, $500K or 1000000")
+def _part(expected: str) -> Callable[[str], str | None]:
+    """A check by the shared grammar (bot/grammar.py): the word must be `expected`.
+
+    Whether a coin-shaped word is a coin the store knows, `dispatch` checks, as it does
+    for Telegram's words: both platforms refuse the same words with the same line.
+    """
+    def problem(word: str) -> str | None:
+        try:
+            part = classify(word)
+        except CommandError as exc:
+            return str(exc)
+        if part == expected:
+            return None
+        if part == COIN:  # a coin by its shape only: say what was wanted, as Telegram does
+            return f"{word[:24]!r} is not {WHAT[expected]}"
+        return f"{word[:24]!r} is {WHAT[part]}, not {WHAT[expected]}"
+    return problem
 
 
-def _coin_problem(word: str) -> str | None:
-    lower = word.lower()
-    if lower in WINDOWS_MS or lower in KIND_WORDS or lower in ("all", "both"):
-        return f"{word[:16]!r} is not a coin (e.g. BTC)"
-    if _amount_problem(word) is None:
-        return f"{word[:16]!r} is an amount, not a coin (e.g. BTC)"
-    try:
-        parse_symbol(word)
-    except CommandError as exc:
-        return str(exc)
-    return None
+_amount_problem = _part(SIZE)
+_coin_problem = _part(COIN)
+
+
+class KindOption(ChoiceOption):
+    """squeeze / cascade (/ all): offered as choices, refused in the grammar's words."""
+
+    async def transform(self, interaction: Interaction, value: Any, /) -> str:
+        problem = _part(KIND)(str(value).strip())
+        if problem:
+            raise BadOption(problem)
+        return await super().transform(interaction, value)
 
 
 Amount = app_commands.Transform[str, WordsOption(_amount_problem, 16)]
 Coin = app_commands.Transform[str, WordsOption(_coin_problem, 20)]
 Coins = app_commands.Transform[str, WordsOption(_coin_problem, 100, max_words=12)]
-Kinds = app_commands.Transform[str, ChoiceOption("squeeze", "cascade", "all")]
-Kind = app_commands.Transform[str, ChoiceOption("squeeze", "cascade")]
+Kinds = app_commands.Transform[str, KindOption("squeeze", "cascade", "all")]
+Kind = app_commands.Transform[str, KindOption("squeeze", "cascade")]
+Severity = app_commands.Transform[str, ChoiceOption(*SEVERITY_NAMES.values())]
+Digest = app_commands.Transform[str, ChoiceOption(*DIGESTS)]
 
 
 async def usd_presets(interaction: Interaction, current: str) -> list[Choice[str]]:
@@ -217,6 +225,10 @@ WINDOW = "5m, 15m, 30m, 1h, 4h or 24h (default 1h)"
 
 def slash_commands(app: Answerer) -> list[app_commands.Command[Any, Any, None]]:
     """One app command per COMMANDS entry; option names and types are the public schema."""
+
+    @app_commands.command(name="start", description=_help("start"))
+    async def start(interaction: Interaction) -> None:
+        await app.command(interaction, "start", [])
 
     @app_commands.command(name="help", description=_help("help"))
     async def help_(interaction: Interaction) -> None:
@@ -278,8 +290,39 @@ def slash_commands(app: Answerer) -> list[app_commands.Command[Any, Any, None]]:
     async def status(interaction: Interaction) -> None:
         await app.command(interaction, "status", [])
 
-    # No /start: Discord has no start button; /help says what the bot does.
-    return [help_, liqs, top, chart, funding, subscribe, unsubscribe, settings, backtest, status]
+    # /start is the same onboarding as Telegram's: three lines and buttons.
+    return [start, help_, liqs, top, chart, funding, subscribe, unsubscribe, settings,
+            *settings_commands(app), backtest, status]
+
+
+def settings_commands(app: Answerer) -> list[app_commands.Command[Any, Any, None]]:
+    """/quiet, /digest, /silent, /mute, /unmute: a chat's notification settings."""
+
+    @app_commands.command(name="quiet", description=_help("quiet")[:100])
+    @app_commands.describe(hours="e.g. 23-07 or 22:30-06:00, or off (default: show them)",
+                           timezone="e.g. Europe/Berlin (default: the chat's, else UTC)")
+    @manager_only()
+    async def quiet(interaction: Interaction, hours: str | None = None,
+                    timezone: str | None = None) -> None:
+        await app.command(interaction, "quiet", [hours, timezone])
+
+    @app_commands.command(name="digest", description=_help("digest"))
+    @app_commands.describe(period="daily, 4h or off (default: show the settings)")
+    @manager_only()
+    async def digest(interaction: Interaction, period: Digest | None = None) -> None:
+        await app.command(interaction, "digest", [period])
+
+    def levels(name: str) -> app_commands.Command[Any, Any, None]:
+        @app_commands.command(name=name, description=_help(name))
+        @app_commands.describe(kind="one kind (default: both)",
+                               severity="one severity (default: all three)")
+        @manager_only()
+        async def set_levels(interaction: Interaction, kind: Kinds | None = None,
+                             severity: Severity | None = None) -> None:
+            await app.command(interaction, name, [kind, severity])
+        return set_levels
+
+    return [quiet, digest, levels("silent"), levels("mute"), levels("unmute")]
 
 
 def build_tree(client: discord.Client, app: Answerer,

@@ -160,6 +160,9 @@ def render_embed(alert: Alert, image: str | None = None) -> Embed:
         embed["timestamp"] = stamp
     if image:
         embed["image"] = {"url": f"attachment://{image}"}
+    if alert.text is not None:  # a digest: its own lines below the title
+        embed["description"] = fit("\n".join(alert.text.splitlines()[1:]), DESCRIPTION_LIMIT)
+        embed["fields"] = []
     return _within_total(embed)
 
 

@@ -291,15 +291,24 @@ class DiscordService(ConnectedService):
                            self.redact(str(exc)))
 
     async def press(self, interaction: Interaction, data: str) -> None:
-        """A settings button: Manage Server is checked here, and again by `press`."""
+        """A button: settings need Manage Server, checked here and again by `press`; a
+        Refresh or a view is anyone's."""
         ctx = self.ctx(interaction)
-        if ctx.is_group and not ctx.is_admin:
+        if ctx.is_group and not ctx.is_admin and not data.startswith(("run:", "new:")):
             await self.answer(interaction, Reply(MANAGER_ONLY, error=True))
             return
         work = self.writer.run(press_button, self.store, ctx, data)
         reply = await self._in_time(interaction, work)
-        if reply.error or interaction.response.is_done():
+        if reply.error or not reply.edit or interaction.response.is_done():
             await self.answer(interaction, reply)
+            return
+        # A Refresh of an answer shown as an embed (/liqs, /top) edits the embed, not text.
+        command = data.split(":")[1] if data.count(":") else ""
+        embed = reply_embed(reply.text) if command in EMBEDDED else None
+        if embed is not None:
+            await interaction.response.edit_message(
+                content=None, embed=discord.Embed.from_dict(embed), view=settings_view(reply),
+                allowed_mentions=NO_MENTIONS)
             return
         await interaction.response.edit_message(content=reply_chunks(reply.text)[0],
                                                 view=settings_view(reply),

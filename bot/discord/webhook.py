@@ -122,7 +122,7 @@ class WebhookNotifier:
             raise DeliveryError(f"{destination}: {UNCONFIGURED}", permanent=True)
         if hook_id in self.disabled:
             raise DeliveryError(f"{destination}: disabled after Discord refused it", gone=True)
-        flags = SUPPRESS_NOTIFICATIONS if await self._quiet(hook_id) else 0
+        flags = SUPPRESS_NOTIFICATIONS if await self._quiet(hook_id, alert) else 0
         png = await alert_chart(self.charts, alert)
         try:
             try:
@@ -203,8 +203,8 @@ class WebhookNotifier:
             await asyncio.sleep(self.limits.backoff_s * 2 ** failed)
             return await self._request(hook, payload, failed + 1, files)
 
-    async def _quiet(self, hook_id: str) -> bool:
-        return hook_id in await self.quiet_chats() if self.quiet_chats else False
+    async def _quiet(self, hook_id: str, alert: Alert) -> bool:
+        return hook_id in await self.quiet_chats(alert) if self.quiet_chats else False
 
     async def notice(self, text: str) -> None:
         log_notice(text)

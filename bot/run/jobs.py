@@ -11,6 +11,7 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot.digest import queue_due
 from bot.ops.health import HealthMonitor, save_status
 from bot.run.assembly import Feed, Run
 from bot.run.sources import Sources
@@ -50,6 +51,9 @@ class Jobs:
                           **common)
         scheduler.add_job(self._track(self.health), seconds=s.health_interval_s, id="health",
                           **common)
+        # Chats' digests: a period's end is noticed within a minute (and once at start).
+        scheduler.add_job(self._track(self.digest), seconds=60, id="digest",
+                          next_run_time=datetime.now(UTC), **common)
         if self.writes is not None:
             scheduler.add_job(self._track(self.writes.retry), seconds=self.writes.retry_s,
                               id="writes", **common)
@@ -93,6 +97,14 @@ class Jobs:
             task = asyncio.create_task(self._track(self.deliver)())
             self._kicks.add(task)
             task.add_done_callback(self._kicks.discard)
+
+    async def digest(self) -> None:
+        run = self.run
+        platforms = frozenset(run.pipeline.router.platforms)
+        queued = await run.writer.run(queue_due, run.writer.store, self.clock.now_ms(),
+                                      platforms)
+        if queued:
+            await self.deliver()
 
     async def deliver(self) -> None:
         async with self._delivering:

@@ -102,6 +102,17 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     CREATE INDEX updates_status ON updates (platform, status, update_id);
     """,
+    # v6 (issue 14): finer notification control per chat (bot/state/subscriptions.py).
+    """
+    -- Per kind and severity: comma list of `kind.severity=silent|off`; unlisted ones are on.
+    ALTER TABLE subscriptions ADD COLUMN levels TEXT NOT NULL DEFAULT '';
+    -- Quiet hours as `HH:MM-HH:MM` in `tz` (an IANA zone); alerts then arrive silently.
+    ALTER TABLE subscriptions ADD COLUMN quiet_hours TEXT NOT NULL DEFAULT '';
+    ALTER TABLE subscriptions ADD COLUMN tz TEXT NOT NULL DEFAULT 'UTC';
+    -- The digest: off, daily or 4h, and the end of the last period one was queued for.
+    ALTER TABLE subscriptions ADD COLUMN digest TEXT NOT NULL DEFAULT 'off';
+    ALTER TABLE subscriptions ADD COLUMN digest_ms INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 STATE_VERSION = len(MIGRATIONS)

@@ -10,7 +10,14 @@ import logging
 import os
 import time
 
-from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from telegram import (
+    BotCommand,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    Message,
+    ReplyKeyboardMarkup,
+)
 from telegram.constants import ChatMemberStatus
 from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationBuilder
@@ -22,6 +29,7 @@ from bot.telegram.transport import AiohttpRequest
 
 logger = logging.getLogger(__name__)
 
+KEYBOARD_NOTE = "The common commands are on the keyboard below."
 ANONYMOUS_ADMIN_ID = 1087968824  # GroupAnonymousBot: an admin posting as the group
 _ADMINS = (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
 
@@ -67,6 +75,12 @@ def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
         return None
     return InlineKeyboardMarkup([[InlineKeyboardButton(label, callback_data=data)
                                   for label, data in row] for row in reply.buttons])
+
+
+def reply_keyboard(rows: list[list[str]]) -> ReplyKeyboardMarkup:
+    """Commands that stay under the input field (is_persistent) until another keyboard."""
+    return ReplyKeyboardMarkup([[KeyboardButton(text) for text in row] for row in rows],
+                               resize_keyboard=True, is_persistent=True)
 
 
 def is_anonymous_admin(message: Message | None, chat_id: int) -> bool:

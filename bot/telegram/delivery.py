@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from telegram import Bot, InlineKeyboardMarkup, LinkPreviewOptions, Message
+from telegram import Bot, InlineKeyboardMarkup, LinkPreviewOptions, Message, ReplyKeyboardMarkup
 from telegram.constants import ParseMode
 from telegram.error import (
     BadRequest,
@@ -270,7 +270,7 @@ class TelegramNotifier:
 
     async def send(self, alert: Alert, destination: str) -> None:
         chat = Destination.parse(destination).chat_id
-        quiet = chat in await self.quiet_chats() if self.quiet_chats else False
+        quiet = chat in await self.quiet_chats(alert) if self.quiet_chats else False
         if await self._send_with_chart(alert, chat, quiet):
             return
         try:
@@ -354,7 +354,8 @@ class TelegramNotifier:
         return last
 
     async def send_one(self, chat: str, text: str, parse_mode: str | None, *,
-                       quiet: bool = False, markup: InlineKeyboardMarkup | None = None,
+                       quiet: bool = False,
+                       markup: InlineKeyboardMarkup | ReplyKeyboardMarkup | None = None,
                        edit_message_id: int | None = None) -> Any:
         async with self.pacer.slot(chat):
             if not self._limiter_counts:
@@ -363,7 +364,8 @@ class TelegramNotifier:
                 if edit_message_id is not None:
                     return await self.bot.edit_message_text(
                         text, chat_id=chat_ref(chat), message_id=edit_message_id,
-                        parse_mode=parse_mode, reply_markup=markup)
+                        parse_mode=parse_mode,
+                        reply_markup=markup if isinstance(markup, InlineKeyboardMarkup) else None)
                 return await self.bot.send_message(
                     chat_ref(chat), text, parse_mode=parse_mode, disable_notification=quiet,
                     link_preview_options=LinkPreviewOptions(is_disabled=True), reply_markup=markup)

@@ -39,11 +39,13 @@ from bot.state.subscriptions import Subscriptions
 from bot.state.updates import UpdateQueue
 from bot.state.writer import Writer
 from bot.telegram.app import (
+    KEYBOARD_NOTE,
     AdminCache,
     build_application,
     command_menu,
     is_anonymous_admin,
     keyboard,
+    reply_keyboard,
 )
 from bot.telegram.delivery import PLATFORM, TelegramLimits, TelegramNotifier, limiter_ready
 from bot.telegram.inbox import Inbox, InboxLimits, command_name
@@ -77,7 +79,7 @@ class TelegramService(ConnectedService):
         self.redact = redact.install([settings.telegram_token])
         self.app = build_application(settings, self.limits)
         super().__init__(PLATFORM, lambda: self.notifier.ready, startup_wait_s=startup_wait_s,
-                         read_quiet=_quiet)
+                         now_ms=self.clock.now_ms)
         self.notifier = TelegramNotifier(self.app.bot, self.limits, self.redact, self.quiet,
                                          admin_chats=settings.telegram_admin_chat_ids)
         self.admins = AdminCache(self.app)
@@ -188,7 +190,8 @@ class TelegramService(ConnectedService):
         if group and command is not None and command.admin:
             admin = is_anonymous_admin(message, chat.id) or await self.admins.is_admin(
                 chat.id, message.from_user.id if message.from_user else None)
-        ctx = Ctx(PLATFORM, str(chat.id), self.clock.now_ms(), group, admin)
+        ctx = Ctx(PLATFORM, str(chat.id), self.clock.now_ms(), group, admin,
+                  operator=self._operator(chat.id))
         args = list(context.args or message.text.split()[1:])
         await self._run(update.update_id, ctx, lambda store: dispatch(store, ctx, name, args))
 
@@ -203,7 +206,8 @@ class TelegramService(ConnectedService):
         chat = message.chat
         group = chat.type in _GROUPS
         admin = not group or await self.admins.is_admin(chat.id, query.from_user.id)
-        ctx = Ctx(PLATFORM, str(chat.id), self.clock.now_ms(), group, admin)
+        ctx = Ctx(PLATFORM, str(chat.id), self.clock.now_ms(), group, admin,
+                  operator=self._operator(chat.id))
         data = query.data
         reply = await self._run(update.update_id, ctx, lambda store: press(store, ctx, data),
                                 message.message_id)
@@ -211,6 +215,10 @@ class TelegramService(ConnectedService):
             await query.answer(reply["text"][:200] if reply["error"] else None)
         except TelegramError as exc:  # the query expired: the edit still tells them
             logger.info("telegram: answerCallbackQuery failed: %s", exc.message)
+
+    def _operator(self, chat_id: int) -> bool:
+        """An operators' chat (LIQBOT_TELEGRAM_ADMIN_CHAT_IDS): /status shows error detail."""
+        return str(chat_id) in self.settings.telegram_admin_chat_ids
 
     async def _on_migrate(self, update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
@@ -251,9 +259,11 @@ class TelegramService(ConnectedService):
         store, queue = self.store, self._queue()
         with store.transaction():
             reply: Reply = action(store)
+            edit = edit_message_id if reply.edit else None
             pending = {"chat": ctx.chat_id, "text": reply.text, "error": reply.error,
                        "buttons": [list(map(list, row)) for row in reply.buttons],
-                       "edit": edit_message_id, "chart": reply.chart}
+                       "keyboard": [list(row) for row in reply.keyboard], "edit": edit,
+                       "chart": reply.chart}
             # A refused button press is answered on the button (answerCallbackQuery) only.
             keep = not (reply.error and edit_message_id is not None)
             queue.finish(update_id, json.dumps(pending) if keep else None)
@@ -282,11 +292,19 @@ class TelegramService(ConnectedService):
         chat, markup = pending["chat"], keyboard(reply)
         if pending.get("edit") is not None:
             await self._edit(chat, pending["edit"], reply.text, markup)
-        elif pending.get("chart"):
+            return
+        if pending.get("chart"):
             await self.notifier.send_chart_reply(chat, ChartSpec.parse(pending["chart"]),
                                                  reply.text, markup)
         else:
             await self.notifier.send_texts(chat, reply_chunks(reply.text), None, markup=markup)
+        if pending.get("keyboard"):  # a message has one markup: the inline one went above
+            try:  # a nicety: its failure must not send the answer above again
+                await self.notifier.send_one(chat, KEYBOARD_NOTE, None,
+                                             markup=reply_keyboard(pending["keyboard"]))
+            except TelegramError as exc:
+                logger.info("telegram: the keyboard for %s was not sent: %s", chat,
+                            self.redact(exc.message))
 
     async def _edit(self, chat: str, message_id: int, text: str,
                     markup: InlineKeyboardMarkup | None) -> None:
@@ -319,8 +337,4 @@ def _is_command(update: Update, username: str | None) -> bool:
 
 def _get(store: Store, key: str) -> str | None:
     return store.get_meta(key)
-
-
-def _quiet(store: Store) -> set[str]:
-    return Subscriptions(store).quiet_chats(PLATFORM)
 

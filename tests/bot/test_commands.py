@@ -49,22 +49,44 @@ def test_liqs_totals_with_symbol_and_window(store):
 
 
 @pytest.mark.parametrize("text, fragment", [
-    ("/liqs BTC ETH", "too many arguments"),
+    ("/liqs BTC ETH", "'ETH': /liqs takes one coin"),
     ("/liqs BTC 7d", "unknown window '7d'"),
-    ("/liqs BTC-USD!", "is not a symbol"),
-    ("/liqs '; DROP TABLE events; --", "is not a symbol"),
-    ("/top BTC", "/top takes only a window"),
-    ("/funding BTC ETH", "too many arguments"),
-    ("/backtest sideways", "usage: /backtest"),
+    ("/liqs BTC 10m", "unknown window '10m'"),  # not $10M: /liqs takes no size
+    ("/liqs BTC-USD!", "is not a coin"),
+    ("/liqs '; DROP TABLE events; --", "is not a coin"),
+    ("/top BTC", "'BTC' is a coin, which /top does not take"),
+    ("/funding BTC ETH", "'ETH': /funding takes one coin"),
+    ("/backtest sideways", "'sideways' is not a kind (squeeze, cascade)"),
     ("/nope", "Unknown command /nope"),
     ("/liqs " + "x" * 100, "Too many or too long"),
     ("/subscribe squeeze 1e400 BTC", "amounts above $1T"),  # was stored as coin 1E400
-    ("/liqs 1e400", "is not a symbol"),
-    ("/funding 123", "is not a symbol"),
+    ("/subscribe squeeze 2T", "amounts above $1T"),  # was stored as a coin called 2T
+    ("/subscribe 5x", "'5x' is not a coin, kind, window or size"),  # was coin 5X
+    ("/subscribe squeeze DOGEFATHER", "'DOGEFATHER' is not a coin liqbot has seen"),
+    ("/subscribe 4h", "'4h' is a window, which /subscribe does not take"),
+    ("/liqs 1e400", "amounts above $1T"),
+    ("/funding 123", "'123' is a size (e.g. 10M), which /funding does not take"),
+    ("/mute squeeze loud", "'loud' is not a kind (squeeze, cascade) or a severity"),
 ])
 def test_bad_arguments_get_one_line_of_help(store, text, fragment):
+    run(store, "/subscribe")  # /mute needs a subscription to refuse a word of
     reply = run(store, text)
     assert reply.error and fragment in reply.text and "\n" not in reply.text
+    assert reply.text.lower().count("usage") <= 1, reply.text  # never "usage: … Usage: …"
+
+
+def test_backtest_with_a_bad_word_answers_one_usage_line(store):
+    reply = run(store, "/backtest foo")
+    assert reply.text == ("'foo' is not a kind (squeeze, cascade). "
+                          "Usage: /backtest [squeeze|cascade]")
+
+
+def test_subscribe_5x_keeps_the_coins_it_had(store):
+    run(store, "/subscribe BTC ETH")
+    assert run(store, "/subscribe 5x").error
+    assert Subscriptions(store).get("telegram", "42").symbols == ("BTC", "ETH")
+    # 5m means $5M to /subscribe (it takes no window), a window to /liqs.
+    assert run(store, "/subscribe 5m").text.endswith("minimum $5M.")
 
 
 def test_top_ranks_coins(store):
@@ -124,3 +146,21 @@ def test_migrated_chat_keeps_subscription_and_pending_outbox(store):
     subs.migrate("telegram", "42", "-1003000000000", NOW)
     assert subs.get("telegram", "42") is None
     assert subs.get("telegram", "-1003000000000").active
+
+
+def test_a_coin_is_known_from_instruments_candles_or_liquidations(store, tmp_path):
+    from feeds.model import Candle
+    from feeds.store.instruments import replace_instruments
+
+    assert run(store, "/liqs PEPE").error  # nothing names it yet
+    replace_instruments(store, "bybit", [("1000PEPEUSDT", "{}"), ("PEPEUSDT", "{}")], NOW)
+    assert not run(store, "/liqs PEPE").error  # a venue lists it
+    store.insert_candles([Candle("binance", "WIF", T0, 60_000, 1.0, 1.0, 1.0, 1.0)])
+    assert not run(store, "/liqs WIF").error  # candles name it
+    assert not run(store, "/liqs sol").error  # liquidations name it (lower case too)
+    fresh = Store(tmp_path / "fresh.db")  # knows no coin at all: nothing to judge by
+    try:
+        reply = dispatch(fresh, Ctx("telegram", "1", NOW), "subscribe", ["DOGEFATHER"])
+        assert not reply.error and "DOGEFATHER" in reply.text
+    finally:
+        fresh.close()

@@ -31,17 +31,15 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.helpers.fake_telegram_updates import BOT, UpdatesMixin, _admin, _chat
 from tests.helpers.telegram_html import parse_html, utf16_len
 
-BOT = {"id": 9, "is_bot": True, "first_name": "Liq", "username": "liq_bot"}
 SEND_METHODS = frozenset({"sendMessage", "editMessageText", "sendPhoto"})
 FIXED = {"deleteWebhook": True, "setMyCommands": True, "deleteMyCommands": True,
          "answerCallbackQuery": True, "close": True}
 TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024  # sendPhoto: 0-1024 characters after entity parsing
 PHOTO_MAX_BYTES = 10 * 1024 * 1024  # sendPhoto: at most 10 MB, width + height <= 10000
-ANONYMOUS_ADMIN = {"id": 1087968824, "is_bot": True, "first_name": "Group",
-                   "username": "GroupAnonymousBot"}
 
 
 @dataclass(frozen=True)
@@ -78,7 +76,7 @@ class Call:
     retry_after: int | None = None
 
 
-class FakeBotApi:
+class FakeBotApi(UpdatesMixin):
     """An aiohttp Bot API server; tests read `sent`, `calls`, `rate_limited`, `early`."""
 
     def __init__(self, token: str, *, limits: FakeLimits | None = None) -> None:
@@ -307,71 +305,6 @@ class FakeBotApi:
             except TimeoutError:
                 pass
         return self.pending[:limit]
-
-    def push(self, kind: str, payload: dict[str, Any]) -> int:
-        uid = next(self._ids)
-        update = {"update_id": uid, kind: payload}
-        self.pending.append(update)
-        self.history.append(update)
-        self._arrived.set()
-        return uid
-
-    def redeliver(self, from_id: int) -> None:
-        """Forget confirmations from `from_id` on, as if the bot died before confirming."""
-        again = [u for u in self.history if u["update_id"] >= from_id]
-        known = {u["update_id"] for u in self.pending}
-        self.pending = sorted(self.pending + [u for u in again if u["update_id"] not in known],
-                              key=lambda u: u["update_id"])
-        self._arrived.set()
-
-    def push_command(self, text: str, chat_id: int | str = 100, *, user_id: int | None = None,
-                     anonymous: bool = False, date: int | None = None) -> int:
-        """A user (or, `anonymous`, an admin posting as the group) sends a command.
-
-        `date` (unix seconds): when the user sent it, for a command that waited in Telegram.
-        """
-        chat = _chat(chat_id)
-        if user_id is None:  # in a private chat the user's id is the chat's
-            user_id = chat["id"] if chat["type"] == "private" else 777
-        sender = ANONYMOUS_ADMIN if anonymous else {"id": user_id, "is_bot": False,
-                                                    "first_name": "Test"}
-        msg = {"message_id": next(self._message_ids),
-               "date": int(time.time()) if date is None else date, "text": text,
-               "chat": chat, "from": sender,
-               "entities": [{"type": "bot_command", "offset": 0,
-                             "length": len(text.split()[0])}]}
-        if anonymous:
-            msg["sender_chat"] = chat
-        return self.push("message", msg)
-
-    def push_button(self, data: str, chat_id: int | str, message_id: int,
-                    user_id: int = 777) -> int:
-        return self.push("callback_query", {
-            "id": f"cb{message_id}-{len(self.pending)}", "chat_instance": "ci", "data": data,
-            "from": {"id": user_id, "is_bot": False, "first_name": "Test"},
-            "message": {"message_id": message_id, "date": int(time.time()), "text": "settings",
-                        "chat": _chat(chat_id), "from": BOT}})
-
-
-def _chat(chat_id: int | str) -> dict[str, Any]:
-    text = str(chat_id)
-    if text.startswith("@"):
-        return {"id": -1000000000001, "type": "channel", "title": text, "username": text[1:]}
-    if text.startswith("-100"):
-        return {"id": int(text), "type": "supergroup", "title": "Group"}
-    if text.startswith("-"):
-        return {"id": int(text), "type": "group", "title": "Group"}
-    return {"id": int(text), "type": "private", "first_name": "Test"}
-
-
-def _admin(user_id: int) -> dict[str, Any]:
-    rights = ("can_be_edited", "is_anonymous", "can_manage_chat", "can_delete_messages",
-              "can_manage_video_chats", "can_restrict_members", "can_promote_members",
-              "can_change_info", "can_invite_users", "can_post_stories", "can_edit_stories",
-              "can_delete_stories")
-    return {"status": "administrator", "user": {"id": user_id, "is_bot": False,
-                                                "first_name": "Admin"},
-            **{r: r != "is_anonymous" for r in rights}}
 
 
 def png_size(data: bytes) -> tuple[int, int] | None:

@@ -48,7 +48,7 @@ def test_bad_input_is_one_line(tmp_path):
     cases = [(["--db", str(tmp_path / "typo.db")], "no such database file", 1),
              (["--db", str(db), "--window", "7d"], "--symbol/--window", 2),
              (["--db", str(db), "--alert", "nope"], "--alert: no such alert", 2),
-             (["--db", str(db), "--symbol", "DOGE"], "Nothing to chart for DOGE", 2)]
+             (["--db", str(db), "--symbol", "DOGE"], "'DOGE' is not a coin liqbot has seen", 2)]
     for args, says, code in cases:
         out = run_liqbot("chart", *args, "--out", str(tmp_path / "x.png"))
         assert out.returncode == code and says in out.stderr, (args, out.stderr)

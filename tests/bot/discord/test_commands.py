@@ -41,7 +41,7 @@ from tests.helpers.fake_discord import (
 
 NOW = T0 + 30 * 60_000
 MANAGER = VIEW_AND_SEND | MANAGE_GUILD
-DISCORD_COMMANDS = [name for name in COMMANDS if name != "start"]  # no /start on Discord
+DISCORD_COMMANDS = list(COMMANDS)  # /start is the same onboarding on Discord
 SNAPSHOT = Path(__file__).parent / "snapshots" / "discord_commands.json"
 
 
@@ -132,7 +132,7 @@ async def test_bad_arguments_get_one_private_line_of_help(live):
     r = await live.ask(slash("liqs", window="7d"))
     assert r.ephemeral and len(r.content.splitlines()) == 1 and "unknown window" in r.content
     r = await live.ask(slash("liqs", symbol="'; DROP TABLE events; --"))
-    assert r.ephemeral and "is not a symbol" in r.content
+    assert r.ephemeral and "is not a coin" in r.content
     r = await live.ask(slash("backtest", kind="squeezes"))
     assert r.ephemeral and r.content.startswith("unknown choice 'squeezes'")
 
@@ -142,8 +142,8 @@ async def test_bad_arguments_get_one_private_line_of_help(live):
     ({"min_usd": "$2000B"}, "amounts above $1T"),
     ({"symbols": "A" * 300}, "Too many or too long arguments"),
     ({"symbols": " ".join(["BTC"] * 20)}, "Too many or too long arguments"),
-    ({"symbols": "BTC'); DELETE FROM subscriptions; --"}, "is not a symbol"),
-    ({"kinds": "everything"}, "unknown choice 'everything'"),  # not one of the choices
+    ({"symbols": "BTC'); DELETE FROM subscriptions; --"}, "is not a coin"),
+    ({"kinds": "everything"}, "'everything' is not a kind (squeeze, cascade)"),  # as Telegram says
 ])
 async def test_bad_subscribe_options_are_refused_in_one_private_line(live, options, says):
     r = await live.ask(slash("subscribe", permissions=MANAGER, **options))
@@ -273,8 +273,8 @@ def test_command_schema_matches_the_snapshot():
         SNAPSHOT.write_text(json.dumps(current, indent=2, ensure_ascii=False) + "\n")
     assert current == json.loads(SNAPSHOT.read_text())
     by_name = {c["name"]: c for c in current}
-    assert [n for n, c in by_name.items() if c["default_member_permissions"]] == [
-        "subscribe", "unsubscribe"]
+    assert sorted(n for n, c in by_name.items() if c["default_member_permissions"]) == [
+        "digest", "mute", "quiet", "silent", "subscribe", "unmute", "unsubscribe"]
     assert int(by_name["subscribe"]["default_member_permissions"]) == MANAGE_GUILD
 
 
@@ -312,13 +312,13 @@ async def test_the_bot_token_never_reaches_the_logs(tmp_path, monkeypatch, caplo
 
 
 @pytest.mark.parametrize("command, options, says", [
-    ("subscribe", {"min_usd": "ten"}, "'ten' is not an amount"),
-    ("subscribe", {"min_usd": "squeeze"}, "'squeeze' is not an amount"),
+    ("subscribe", {"min_usd": "ten"}, "'ten' is not a size (e.g. 10M)"),
+    ("subscribe", {"min_usd": "squeeze"}, "'squeeze' is a kind (squeeze, cascade), not a size"),
     ("subscribe", {"min_usd": "10M 20M"}, "one value only"),
-    ("subscribe", {"symbols": "BTC 10M"}, "'10M' is an amount, not a coin"),
-    ("subscribe", {"symbols": "cascade"}, "'cascade' is not a coin"),
-    ("liqs", {"symbol": "4h"}, "'4h' is not a coin"),
-    ("funding", {"symbol": "all"}, "'all' is not a coin"),
+    ("subscribe", {"symbols": "BTC 10M"}, "'10M' is a size (e.g. 10M), not a coin"),
+    ("subscribe", {"symbols": "cascade"}, "'cascade' is a kind (squeeze, cascade), not a coin"),
+    ("liqs", {"symbol": "4h"}, "'4h' is a window, not a coin"),
+    ("funding", {"symbol": "all"}, "'all' is a kind (squeeze, cascade), not a coin"),
 ])
 async def test_an_option_takes_only_its_own_kind_of_word(live, command, options, says):
     """`dispatch` reads words by their shape: a word in the wrong option must not slip in."""

@@ -108,3 +108,32 @@ def test_a_newer_state_schema_is_refused(tmp_path):
             migrate_store(store)
     finally:
         store.close()
+
+
+def test_v5_to_v6_adds_notification_settings_and_keeps_every_subscription(tmp_path):
+    # A file the previous release left at state v5, with a quiet chat; v6 (issue 14) adds
+    # levels, quiet hours, the zone and the digest with defaults that change nothing.
+    from bot.state.schema import MIGRATIONS
+
+    store = Store(tmp_path / "v5.db")
+    store.database.migrate(STATE_KEY, MIGRATIONS[:5], what="chat state")
+    store.database.conn.execute(
+        "INSERT INTO subscriptions (platform, chat_id, kinds, min_usd, symbols, quiet, "
+        "updated_ms) VALUES ('telegram', '42', 'short_squeeze', 1e6, 'BTC', 1, 0)")
+    store.close()
+    store = Store(tmp_path / "v5.db")
+    try:
+        assert state_version(store.database) == 5
+        subs = Subscriptions(store)
+        assert state_version(store.database) == STATE_VERSION == 6
+        sub = subs.get("telegram", "42")
+        assert sub == Subscription("telegram", "42", ("short_squeeze",), 1e6, ("BTC",),
+                                   quiet=True)
+        assert (sub.levels, sub.quiet_hours, sub.tz, sub.digest, sub.digest_ms) == (
+            (), "", "UTC", "off", 0)
+        assert subs.quiet_chats("telegram") == {"42"}  # the old toggle still silences
+        changed = sub.with_mode("long_cascade", "notable", "off")
+        subs.put(changed, 1)
+        assert subs.get("telegram", "42").levels == (("long_cascade.notable", "off"),)
+    finally:
+        store.close()

@@ -119,7 +119,7 @@ async def test_chart_command_answers_with_a_png(tmp_path):
     check_png(photo["photo"])
     assert caption.startswith("BTC: ") and "liquidated in 4h" in caption
     assert "Largest: " in caption  # /liqs and /chart name the window's biggest event
-    assert nothing == "Nothing to chart for DOGE: no liquidations or prices in the last 24h."
+    assert nothing.startswith("'DOGE' is not a coin liqbot has seen")  # the shared grammar
     assert bad.startswith("unknown window '7d'")
 
 

@@ -79,7 +79,7 @@ def _meta(db: str, key: str) -> str | None:
 
 async def test_start_answers_and_the_menu_is_the_command_table(live, fake):
     answer = await live.ask("/start")
-    assert answer.startswith("liqbot watches crypto liquidations")
+    assert answer.startswith("liqbot watches liquidations on the big crypto venues")
     (menu,) = fake.commands
     assert [c["command"] for c in menu["commands"]] == list(COMMANDS)
     assert [c["description"] for c in menu["commands"]] == [c.help for c in COMMANDS.values()]
@@ -105,7 +105,7 @@ async def test_liqs_1h_answers_with_the_right_totals(live, fake, tmp_path):
 
 async def test_bad_arguments_get_one_line_of_help(live):
     answer = await live.ask("/liqs BTC ETH")
-    assert answer == "too many arguments. Usage: /liqs [SYMBOL] [WINDOW]"
+    assert answer == "'ETH': /liqs takes one coin. Usage: /liqs [SYMBOL] [WINDOW]"
     assert (await live.ask("/frobnicate")).startswith("Unknown command /frobnicate")
 
 
@@ -156,7 +156,7 @@ async def test_settings_buttons_change_filters_in_place(live, fake, tmp_path):
     assert (await live.ask("/subscribe", GROUP, user_id=501)).startswith("Subscribed.")
     await live.ask("/settings", 42)
     keyboard = fake.sent[-1]["reply_markup"]["inline_keyboard"]
-    assert [b["callback_data"] for b in keyboard[2]] == ["quiet"]
+    assert [b["callback_data"] for b in keyboard[2]] == ["quiet", "dg"]
     fake.push_button("quiet", 42, message_id=5000)
     fake.push_button("min:10000000", GROUP, message_id=5001, user_id=777)  # not an admin
     await fake.wait_until(lambda: bool(fake.edits) and len(
