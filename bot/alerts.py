@@ -41,13 +41,19 @@ class Alert:
     # The biggest single liquidation of the window (feeds.store.charts.LargestLiquidation as a
     # dict: exchange, symbol, coin, side, usd, price, ts_ms); None when only aggregates exist.
     largest: dict[str, Any] | None = None
+    # A message composed elsewhere (a chat's digest, bot/digest.py): rendered as it reads.
+    text: str | None = None
 
     @property
     def extreme(self) -> bool:
-        """The top severity: these alerts carry a chart."""
+        """The top severity."""
         return self.severity >= EXTREME
-    # A message composed elsewhere (a chat's digest, bot/digest.py): rendered as it reads.
-    text: str | None = None
+
+    @property
+    def charted(self) -> bool:
+        """Extreme alerts and digests (the only composed messages) go out with a chart of
+        their window: the moment people would rather look at than read."""
+        return self.extreme or self.text is not None
 
     @property
     def total_usd(self) -> float:

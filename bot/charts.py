@@ -253,9 +253,9 @@ class ChartMaker:
 
 
 async def alert_chart(maker: ChartMaker | None, alert: Any) -> bytes | None:
-    """The chart an alert goes out with: extreme alerts only, when a maker is set and the
+    """The chart an alert goes out with: extreme alerts and digests, when a maker is set and the
     store holds something to draw."""
-    if maker is None or not alert.extreme:
+    if maker is None or not alert.charted:
         return None
     return await maker.png(ChartSpec.of(alert))
 

@@ -286,13 +286,13 @@ class TelegramNotifier:
                 raise classify(again, self.redact) from None
 
     async def _send_with_chart(self, alert: Alert, chat: str, quiet: bool) -> bool:
-        """An extreme alert as one photo with the alert as its caption; False when it goes as
-        text instead (no chart maker, nothing to draw, or past the caption limit).
+        """An extreme alert or a digest as one photo with its text as the caption; False when
+        it goes as text instead (no chart maker, nothing to draw, or past the caption limit).
 
         The chart is drawn again from the store on a retry (the outbox keeps the alert, and
         the alert names its window), from the cache when the same run drew it already.
         """
-        if not alert.extreme or self.charts is None:
+        if not alert.charted or self.charts is None:
             return False
         caption = _rendered(alert, "caption", _caption)
         if not caption:

@@ -26,6 +26,7 @@ from bot.telegram.service import TelegramService
 from feeds.model import HOUR_MS, Candle, Side
 from feeds.store import Store
 from signals import SignalParams
+from tests.helpers.charts import check_png
 from tests.helpers.factories import make_alert, make_liq
 from tests.helpers.fake_telegram import TOKEN, FakeBotApi, FakeLimits, telegram_settings
 
@@ -130,6 +131,7 @@ async def test_a_digest_is_delivered_with_totals_hours_alerts_and_price_after(fa
     finally:
         stop.set()
         await asyncio.wait_for(task, 10)
+    check_png(digest["photo"])  # the digest carries its chart: the period shaded in a day or two
     lines = digest["plain"].splitlines()
     assert lines[0].startswith("🗞 4-hour digest · ") and lines[0].endswith(" UTC")
     assert lines[1] == "All coins: $13M liquidated in 4h, 92% shorts"
