@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.config_checks import check_settings
+from bot.config_checks import check_file_secrets, check_settings
 from feeds.venues.registry import DEFAULT_LIVE, FUNDING_VENUES, VENUES
 from signals import SignalParams
 
@@ -233,6 +233,10 @@ def load_settings(
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: invalid TOML ({exc})") from None
         flat = _flatten(data, str(path))
+        try:
+            check_file_secrets(flat, str(path))
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
     for var in env:
         if var.startswith("LIQBOT_") and var not in _ENV_KEYS and var not in _ENV_OTHER:
             raise ConfigError(f"unknown environment variable {var}")

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from feeds.store.totals import parse_window
@@ -45,6 +45,33 @@ ENV_NAMES = {
     "discord.channel_ids": "LIQBOT_DISCORD_CHANNEL_IDS",
     "coinglass.api_key": "LIQBOT_COINGLASS_API_KEY",
 }
+
+
+# Secret settings by their file key; the file may hold only references to them.
+FILE_SECRETS = {"telegram_token": "telegram.token", "discord_token": "discord.token",
+                "coinglass_api_key": "coinglass.api_key",
+                "discord_webhook_urls": "discord.webhook_urls"}
+SECRET_REFS = ("$env:", "$file:")
+
+
+def check_file_secrets(flat: Mapping[str, Any], source: str) -> None:
+    """Refuse a secret written into the TOML file in plain text.
+
+    A config file is copied, committed and pasted into bug reports; the token inside would
+    go with it. The environment, or a file only the service reads, keeps it out. The value
+    is never echoed, only the key and the way out.
+    """
+    for name, key in FILE_SECRETS.items():
+        value = flat.get(name)
+        values = value.split(",") if isinstance(value, str) else value
+        if not isinstance(values, list | tuple):
+            continue
+        for v in values:
+            if isinstance(v, str) and v.strip() and not v.strip().startswith(SECRET_REFS):
+                env = ENV_NAMES[key]
+                raise ValueError(
+                    f"{source}: {key}: a secret in plain text is refused; set {env} in the "
+                    f'environment, or write "$env:{env}" or "$file:/path/to/secret" here')
 
 
 def check_number(key: str, value: float, high: float, low: float = 0.0) -> None:
