@@ -49,6 +49,7 @@ class Settings:
     log_level: str = "INFO"
     log_json: bool = False
     ops_listen: str = DEFAULT_OPS_LISTEN  # /healthz and /metrics; "off" disables them
+    summary_interval_s: float = 300.0  # a live run's one-line console summary
     telegram_token: str | None = None
     telegram_api_url: str = DEFAULT_TELEGRAM_API
     telegram_chat_ids: tuple[str, ...] = ()
@@ -103,7 +104,7 @@ _FILE_KEYS: dict[str, dict[str, str]] = {
                   "plan": "coinglass_plan", "url": "coinglass_url"},
     "funding": {"venues": "funding_venues", "interval_s": "funding_interval_s",
                 "urls": "funding_urls"},
-    "ops": {"listen": "ops_listen"},
+    "ops": {"listen": "ops_listen", "summary_s": "summary_interval_s"},
 }
 
 _ENV_KEYS = {

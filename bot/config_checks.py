@@ -32,6 +32,7 @@ RANGES: dict[str, tuple[str, float]] = {
     "retention_days": ("retention.days", 36_500.0),
     "backoff_cap_s": ("feeds.backoff_cap_s", DAY_S),
     "funding_interval_s": ("funding.interval_s", DAY_S),
+    "summary_interval_s": ("ops.summary_s", DAY_S),
 }
 _TELEGRAM_CHAT = re.compile(r"-?\d{1,20}|@[A-Za-z][A-Za-z0-9_]{3,31}")
 _SNOWFLAKE = re.compile(r"\d{1,20}")
