@@ -236,7 +236,7 @@ def parse_coin(text: str) -> str:
 
 def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
     from bot.ops.health import status_report
-    from bot.render import render_status
+    from bot.render import duration, render_status
 
     settings = _settings(args)
     store = Store(settings.db, existing=True)
@@ -245,7 +245,20 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
         report = status_report(store, now)
     finally:
         store.close()
-    out.write((json.dumps(report) if args.json else render_status(report, now)) + "\n")
+    # A run saves its status every [scheduler] health_interval_s: one that holds the lock
+    # but has not saved for several intervals is alive and stuck, not "up".
+    at = report.get("snapshot_at_ms")
+    age_s = None if at is None else (now - at) / 1000
+    stale = bool(report.get("running")) and age_s is not None and \
+        age_s > max(60.0, 4 * settings.health_interval_s)
+    if args.json:
+        out.write(json.dumps({**report, "status_age_s": age_s, "stale": stale}) + "\n")
+        return 0
+    if stale and age_s is not None:
+        out.write(f"liqbot holds this database's lock but last saved its status "
+                  f"{duration(int(age_s * 1000))} ago: it may be stuck (see its /healthz "
+                  "and log)\n")
+    out.write(render_status(report, now) + "\n")
     return 0
 
 

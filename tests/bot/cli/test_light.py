@@ -93,3 +93,4 @@ def test_version_prints_the_installed_version():
     r = subprocess.run([sys.executable, "-m", "bot.cli.main", "--version"], capture_output=True,
                        text=True, timeout=60, cwd=REPO, env=clean_env())
     assert r.returncode == 0 and r.stdout == f"liqbot {version('liqbot')}\n", r.stderr
+
