@@ -42,7 +42,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import aiohttp
 
@@ -252,6 +252,17 @@ def write_config(folder: Path, venues: list[Venue], ops: str) -> Path:
     return path
 
 
+def start_bot(cfg: Path, folder: Path) -> tuple[subprocess.Popen[bytes], IO[str]]:
+    """`liqbot run` as it ships, its own process; its log and alerts go to soak.log."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIQBOT_")}
+    env["LIQBOT_COINGLASS_API_KEY"] = "soak-test-key-0123456789"  # CoinGlass needs a key
+    log = open(folder / "soak.log", "w")  # noqa: SIM115 (open for the bot's whole life)
+    bot = subprocess.Popen([sys.executable, "-m", "bot.cli.main", "run", "--config", str(cfg),
+                            "--db", str(folder / "soak.db")], cwd=ROOT, env=env,
+                           stdout=log, stderr=subprocess.STDOUT)
+    return bot, log
+
+
 _SAMPLE = re.compile(r'^(\w+)(?:\{([^}]*)\})? (\S+)$')
 
 
@@ -320,12 +331,7 @@ async def soak(minutes: float, rate: float, warmup_s: float, sample_s: float,
     folder.mkdir(parents=True, exist_ok=True)
     ops = f"127.0.0.1:{_free_port()}"
     cfg = write_config(folder, fakes, ops)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LIQBOT_")}
-    env["LIQBOT_COINGLASS_API_KEY"] = "soak-test-key-0123456789"
-    log = open(folder / "soak.log", "w")  # noqa: SIM115 (open for the bot's whole life)
-    bot = subprocess.Popen([sys.executable, "-m", "bot.cli.main", "run", "--config", str(cfg),
-                            "--db", str(folder / "soak.db")], cwd=ROOT, env=env,
-                           stdout=log, stderr=subprocess.STDOUT)
+    bot, log = start_bot(cfg, folder)
     samples: list[Sample] = []
     stop = asyncio.Event()
     driver: asyncio.Task[None] | None = None
