@@ -127,10 +127,21 @@ def okx_frames(events: list[Event]) -> list[Any]:
     return [{"arg": {"channel": "liquidation-orders", "instType": "SWAP"}, "data": data}]
 
 
-def bitmex_frames(events: list[Event]) -> list[Any]:
-    return [{"table": "liquidation", "action": "insert", "data": [
-        {"orderID": str(uuid.uuid4()), "symbol": "XBTUSD", "side": "Buy" if e.short else "Sell",
-         "price": round(e.price, 1), "leavesQty": max(1, round(e.usd))} for e in events]}]
+def bitmex_frames(events: list[Event], open_orders: list[str]) -> list[Any]:
+    """An `insert` of new orders, and the `delete` of those inserted the tick before.
+
+    BitMEX deletes a liquidation order from the table once it is done; the parser keeps
+    each open order until then, so a fake that never deleted would leak on our behalf.
+    """
+    rows = [{"orderID": str(uuid.uuid4()), "symbol": "XBTUSD",
+             "side": "Buy" if e.short else "Sell", "price": round(e.price, 1),
+             "leavesQty": max(1, round(e.usd))} for e in events]
+    frames: list[Any] = [{"table": "liquidation", "action": "insert", "data": rows}]
+    if open_orders:
+        frames.append({"table": "liquidation", "action": "delete", "data": [
+            {"orderID": i, "symbol": "XBTUSD"} for i in open_orders]})
+    open_orders[:] = [r["orderID"] for r in rows]
+    return frames
 
 
 def deribit_frames(events: list[Event], ids: list[int]) -> list[Any]:
@@ -311,6 +322,7 @@ class Sample:
 async def soak(minutes: float, rate: float, warmup_s: float, sample_s: float,
                keep: Path | None) -> dict[str, Any]:
     ids = [0]
+    bitmex_open: list[str] = []
     fakes: list[Venue] = [
         Venue("binance", FakeExchange(), binance_frames),
         Venue("binance-coinm", FakeExchange(path="/ws/!forceOrder@arr"), coinm_frames,
@@ -318,8 +330,8 @@ async def soak(minutes: float, rate: float, warmup_s: float, sample_s: float,
         Venue("bybit", FakeExchange(path="/v5/public", responder=bybit_replies()), bybit_frames,
               path_suffix="/linear"),
         Venue("okx", FakeExchange(path="/ws/v5/public", responder=okx_replies), okx_frames),
-        Venue("bitmex", TextPingFake(path="/realtime?subscribe=liquidation"), bitmex_frames,
-              coins=VENUE_COINS["bitmex"]),
+        Venue("bitmex", TextPingFake(path="/realtime?subscribe=liquidation"),
+              lambda es: bitmex_frames(es, bitmex_open), coins=VENUE_COINS["bitmex"]),
         Venue("deribit", DeribitFake(test_every_s=10.0, answer_within_s=5.0),
               lambda es: deribit_frames(es, ids), coins=VENUE_COINS["deribit"]),
         Venue("coinglass", TextPingFake(path="/ws-api"), coinglass_frames),
