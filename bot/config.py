@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from bot.config_checks import check_file_secrets, check_settings
-from feeds.venues.registry import DEFAULT_LIVE, FUNDING_VENUES, VENUES
+from feeds.venues.names import DEFAULT_LIVE, FUNDING_VENUES
+from feeds.venues.names import VENUE_NAMES as VENUES
 from signals import SignalParams
 
 DEFAULT_TELEGRAM_API = "https://api.telegram.org/bot"

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from feeds.store.totals import parse_window
-from feeds.venues.coinglass_api import PLANS
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -119,10 +118,18 @@ def check_settings(s: Settings) -> None:
     _check_ids("discord.channel_ids", s.discord_channel_ids, _SNOWFLAKE, "a numeric channel id")
     _check_ids("coinglass.symbols", tuple(c.upper() for c in s.coinglass_symbols), COIN,
                "a coin such as BTC")
-    if s.coinglass_plan is not None and s.coinglass_plan.lower() not in PLANS:
-        raise _error("coinglass.plan", f"expected one of {', '.join(PLANS)}, "
-                                       f"got {s.coinglass_plan[:20]!r}")
+    if s.coinglass_plan is not None:
+        _check_plan(s.coinglass_plan)
     _check_windows(s.signals.windows)
+
+
+def _check_plan(plan: str) -> None:
+    # Imported here: the CoinGlass client brings aiohttp, which most commands never need.
+    from feeds.venues.coinglass_api import PLANS
+
+    if plan.lower() not in PLANS:
+        raise _error("coinglass.plan", f"expected one of {', '.join(PLANS)}, "
+                                       f"got {plan[:20]!r}")
 
 
 def _check_urls(s: Settings) -> None:

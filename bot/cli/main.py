@@ -19,7 +19,7 @@ from bot.render import render_totals
 from bot.run.lock import AlreadyRunning
 from feeds.model import MARKET, ParseError
 from feeds.store import Store, StoreError, parse_window
-from feeds.venues.registry import SAMPLED_VENUES
+from feeds.venues.names import SAMPLED_VENUES
 
 logger = logging.getLogger("liqbot")
 

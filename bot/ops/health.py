@@ -12,14 +12,16 @@ import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.render import duration
 from bot.run.lock import held
-from feeds.net.ws import FeedStats
 from feeds.store import Store
 from feeds.store.status import feed_activity
-from feeds.venues.registry import SAMPLED_VENUES
+from feeds.venues.names import SAMPLED_VENUES
+
+if TYPE_CHECKING:  # the websocket client is not needed to read a status (`liqbot status`)
+    from feeds.net.ws import FeedStats
 
 logger = logging.getLogger(__name__)
 # Meta keys a live run writes for `liqbot status`: REST pollers, the CoinGlass cross-check.

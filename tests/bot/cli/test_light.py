@@ -20,6 +20,8 @@ from tests.helpers.cli import REPO, clean_env
 from tests.helpers.factories import T0, make_liq
 
 HEAVY = ("pandas", "pyarrow", "numpy", "matplotlib", "discord", "telegram", "sqlite_utils")
+# Network clients: needed by a run, not by a command that reads the database.
+CLIENTS = ("aiohttp", "websockets")
 # Run main() as the console script would, then print which heavy packages were imported.
 PROBE = """
 import json, sys
@@ -35,8 +37,9 @@ sys.exit(code or 0)
 """
 
 
-def loaded(*argv: str, **env: str) -> tuple[int, list[str], str]:
-    code = PROBE.format(heavy=HEAVY, argv=list(argv))
+def loaded(*argv: str, heavy: tuple[str, ...] = HEAVY, **env: str
+           ) -> tuple[int, list[str], str]:
+    code = PROBE.format(heavy=heavy, argv=list(argv))
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        timeout=60, cwd=REPO, env=clean_env(**env))
     last = r.stdout.rstrip().splitlines()[-1]
@@ -70,6 +73,14 @@ def test_totals_and_status_load_nothing_heavy(db):
     assert heavy == []
 
 
+@pytest.mark.parametrize("argv", [["--help"], ["totals", "--at", "latest"], ["status"]])
+def test_reading_commands_load_no_network_client(db, argv):
+    args = argv if argv == ["--help"] else [*argv, "--db", db]
+    code, loaded_clients, err = loaded(*args, heavy=CLIENTS)
+    assert code == 0, err
+    assert loaded_clients == []
+
+
 def test_the_probe_sees_a_heavy_import(db):
     """The check can fail: a command that does load pandas is seen loading it."""
     code, heavy, err = loaded("db", "check", "--db", db)
@@ -94,3 +105,13 @@ def test_version_prints_the_installed_version():
                        text=True, timeout=60, cwd=REPO, env=clean_env())
     assert r.returncode == 0 and r.stdout == f"liqbot {version('liqbot')}\n", r.stderr
 
+
+
+def test_venue_names_for_light_commands_agree_with_the_venue_modules():
+    """feeds/venues/names.py (read by settings and totals) says what the modules say."""
+    from feeds.venues import names, registry
+
+    assert names.VENUE_NAMES == tuple(registry.VENUES)
+    assert names.FUNDING_VENUES == tuple(registry.FUNDING)
+    assert names.SAMPLED_VENUES == {n for n, v in registry.VENUES.items() if v.SAMPLED}
+    assert set(names.DEFAULT_LIVE) <= set(names.VENUE_NAMES)
