@@ -124,6 +124,10 @@ def save_status(store: Store, stats: Iterable[FeedStats], states: dict[str, str]
     rows = merge_stats(stats)
     for name, row in rows.items():
         row["state"] = states.get(name, "up")
+        if row["state"] == "up" and not row["connected"]:
+            # Not connected yet, or again, inside the down_after grace: "up · disconnected"
+            # read as a contradiction (issue 14).
+            row["state"] = "connecting"
     store.set_meta("status", json.dumps({"at_ms": now_ms, "venues": list(rows.values())}))
 
 
