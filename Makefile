@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test faults bench lint clean
+.PHONY: run test faults bench soak lint clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -39,6 +39,14 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
+
+# The soak (issue 16, 10 minutes; not part of `make test`): `liqbot run` against all seven
+# venues' local fake servers at 10x the busiest hour's event rate; prints the RSS curve,
+# event-loop lag and backlog, and fails on RSS growth > 5 %, lag p99 >= 50 ms or a backlog.
+# `make soak MINUTES=1` for a short run.
+MINUTES ?= 10
+soak: $(STAMP)
+	$(BIN)/python bench/soak.py --minutes $(MINUTES)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -17,7 +17,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import chart, ingest, parsers, study, sweep, telegram_fanout, totals  # noqa: E402
+from bench import (  # noqa: E402
+    chart,
+    ingest,
+    parsers,
+    startup,
+    study,
+    sweep,
+    telegram_fanout,
+    totals,
+)
 from bench.common import verdict  # noqa: E402
 
 # name -> (module, quick arguments)
@@ -29,6 +38,7 @@ BENCHES = {
     "study": (study, ["--loop-draws", "20", "--repeat", "1"]),
     "telegram": (telegram_fanout, ["--chats", "1000", "--rates", "300", "--trials", "5"]),
     "chart": (chart, ["--events", "20000", "--repeat", "3"]),
+    "startup": (startup, ["--runs", "3", "--idle-s", "10"]),
 }
 
 

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.config_checks import check_settings
-from feeds.venues.registry import DEFAULT_LIVE, FUNDING_VENUES, VENUES
+from bot.config_checks import check_file_secrets, check_settings
+from feeds.venues.names import DEFAULT_LIVE, FUNDING_VENUES
+from feeds.venues.names import VENUE_NAMES as VENUES
 from signals import SignalParams
 
 DEFAULT_TELEGRAM_API = "https://api.telegram.org/bot"
@@ -49,6 +50,7 @@ class Settings:
     log_level: str = "INFO"
     log_json: bool = False
     ops_listen: str = DEFAULT_OPS_LISTEN  # /healthz and /metrics; "off" disables them
+    summary_interval_s: float = 300.0  # a live run's one-line console summary
     telegram_token: str | None = None
     telegram_api_url: str = DEFAULT_TELEGRAM_API
     telegram_chat_ids: tuple[str, ...] = ()
@@ -108,7 +110,7 @@ _FILE_KEYS: dict[str, dict[str, str]] = {
                   "plan": "coinglass_plan", "url": "coinglass_url"},
     "funding": {"venues": "funding_venues", "interval_s": "funding_interval_s",
                 "urls": "funding_urls"},
-    "ops": {"listen": "ops_listen"},
+    "ops": {"listen": "ops_listen", "summary_s": "summary_interval_s"},
 }
 
 _ENV_KEYS = {
@@ -240,6 +242,10 @@ def load_settings(
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: invalid TOML ({exc})") from None
         flat = _flatten(data, str(path))
+        try:
+            check_file_secrets(flat, str(path))
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
     for var in env:
         if var.startswith("LIQBOT_") and var not in _ENV_KEYS and var not in _ENV_OTHER:
             raise ConfigError(f"unknown environment variable {var}")

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from feeds.store.totals import parse_window
-from feeds.venues.coinglass_api import PLANS
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -32,6 +31,7 @@ RANGES: dict[str, tuple[str, float]] = {
     "retention_days": ("retention.days", 36_500.0),
     "backoff_cap_s": ("feeds.backoff_cap_s", DAY_S),
     "funding_interval_s": ("funding.interval_s", DAY_S),
+    "summary_interval_s": ("ops.summary_s", DAY_S),
 }
 _TELEGRAM_CHAT = re.compile(r"-?\d{1,20}|@[A-Za-z][A-Za-z0-9_]{3,31}")
 _SNOWFLAKE = re.compile(r"\d{1,20}")
@@ -47,6 +47,33 @@ ENV_NAMES = {
     "discord.webhook_avatar_url": "LIQBOT_DISCORD_WEBHOOK_AVATAR_URL",
     "coinglass.api_key": "LIQBOT_COINGLASS_API_KEY",
 }
+
+
+# Secret settings by their file key; the file may hold only references to them.
+FILE_SECRETS = {"telegram_token": "telegram.token", "discord_token": "discord.token",
+                "coinglass_api_key": "coinglass.api_key",
+                "discord_webhook_urls": "discord.webhook_urls"}
+SECRET_REFS = ("$env:", "$file:")
+
+
+def check_file_secrets(flat: Mapping[str, Any], source: str) -> None:
+    """Refuse a secret written into the TOML file in plain text.
+
+    A config file is copied, committed and pasted into bug reports; the token inside would
+    go with it. The environment, or a file only the service reads, keeps it out. The value
+    is never echoed, only the key and the way out.
+    """
+    for name, key in FILE_SECRETS.items():
+        value = flat.get(name)
+        values = value.split(",") if isinstance(value, str) else value
+        if not isinstance(values, list | tuple):
+            continue
+        for v in values:
+            if isinstance(v, str) and v.strip() and not v.strip().startswith(SECRET_REFS):
+                env = ENV_NAMES[key]
+                raise ValueError(
+                    f"{source}: {key}: a secret in plain text is refused; set {env} in the "
+                    f'environment, or write "$env:{env}" or "$file:/path/to/secret" here')
 
 
 def check_number(key: str, value: float, high: float, low: float = 0.0) -> None:
@@ -93,10 +120,18 @@ def check_settings(s: Settings) -> None:
     _check_ids("discord.channel_ids", s.discord_channel_ids, _SNOWFLAKE, "a numeric channel id")
     _check_ids("coinglass.symbols", tuple(c.upper() for c in s.coinglass_symbols), COIN,
                "a coin such as BTC")
-    if s.coinglass_plan is not None and s.coinglass_plan.lower() not in PLANS:
-        raise _error("coinglass.plan", f"expected one of {', '.join(PLANS)}, "
-                                       f"got {s.coinglass_plan[:20]!r}")
+    if s.coinglass_plan is not None:
+        _check_plan(s.coinglass_plan)
     _check_windows(s.signals.windows)
+
+
+def _check_plan(plan: str) -> None:
+    # Imported here: the CoinGlass client brings aiohttp, which most commands never need.
+    from feeds.venues.coinglass_api import PLANS
+
+    if plan.lower() not in PLANS:
+        raise _error("coinglass.plan", f"expected one of {', '.join(PLANS)}, "
+                                       f"got {plan[:20]!r}")
 
 
 def _check_urls(s: Settings) -> None:

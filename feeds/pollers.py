@@ -50,8 +50,9 @@ class PollStats:
 class Poller:
     """Call `poll_once` every `interval_s` until cancelled; a failure never ends the loop.
 
-    Failures retry sooner than the regular poll, with capped, jittered backoff, and log one
-    WARNING line each. Subclasses implement `poll_once` (return items written) and `close`.
+    Failures retry sooner than the regular poll, with capped, jittered backoff; the first of
+    a run of failures (or a new kind) logs a WARNING, the others DEBUG, and the poll that
+    works again says so. Subclasses implement `poll_once` (return items written) and `close`.
     """
 
     def __init__(self, name: str, interval_s: float, clock: Clock | None,
@@ -63,6 +64,7 @@ class Poller:
         self.backoff = backoff or Backoff(base_s=min(5.0, interval_s), cap_s=interval_s,
                                           rng=random.Random())
         self.stats = PollStats(name)
+        self._failing: str | None = None  # the kind of failure last logged, while failing
 
     async def poll_once(self) -> int:
         raise NotImplementedError
@@ -88,13 +90,24 @@ class Poller:
             s.consecutive_failures += 1
             s.last_error = describe(exc)
             delay = self.backoff.next_delay()
-            logger.warning("%s: poll failed (%s); retry %d in %.1fs",
-                           self.name, s.last_error, self.backoff.attempt, delay)
+            # The first failure of a run of them, or a new kind of failure, is a WARNING;
+            # the rest DEBUG (an offline start said each twice a minute per venue).
+            kind = type(exc).__name__
+            news = s.consecutive_failures == 1 or kind != self._failing
+            self._failing = kind
+            logger.log(logging.WARNING if news else logging.DEBUG,
+                       "%s: poll failed (%s); retry %d in %.1fs%s", self.name, s.last_error,
+                       self.backoff.attempt, delay,
+                       "; further failures are logged at DEBUG (-v)" if news else "")
             if not isinstance(exc, HttpError | ParseError):  # likely our bug: keep the trace
                 logger.debug("%s: poll failure traceback", self.name, exc_info=exc)
             return delay
         s.polls += 1
         s.items += n
+        if s.consecutive_failures:
+            logger.info("%s: polling works again after %d failed attempt(s)", self.name,
+                        s.consecutive_failures)
+        self._failing = None
         s.consecutive_failures = 0
         s.last_ok_ms = self.clock.now_ms()
         self.backoff.reset()
@@ -135,8 +148,8 @@ class FundingPoller(Poller):
         return len(items)
 
     async def run(self) -> None:
-        logger.info("%s: polling funding and OI for %s every %.0fs",
-                    self.venue, ", ".join(self.symbols), self.interval_s)
+        logger.debug("%s: polling funding and OI for %s every %.0fs",
+                     self.venue, ", ".join(self.symbols), self.interval_s)
         await super().run()
 
     async def close(self) -> None:

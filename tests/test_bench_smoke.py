@@ -25,3 +25,29 @@ def test_totals_bench_small(tmp_path, capsys):
     again = totals.main(argv)  # the second run reuses the cached DB
     assert "(cached)" in capsys.readouterr().out and again["checks_ok"]
 
+
+
+def test_startup_bench_small(capsys):
+    from bench import startup
+
+    res = startup.main(["--runs", "1", "--idle-s", "3"])
+    out = capsys.readouterr().out
+    assert set(res["times"]) == {"python -c pass", "liqbot --help", "liqbot totals"}
+    assert "÷ python -c pass" in out and "liqbot run idle after 3 s" in out
+    assert res["imports"]["--help"]["heavy"] == [] and res["imports"]["totals"]["heavy"] == []
+    assert res["idle"]["final_mb"] > 0 and res["idle"]["heavy_mapped"] == []
+
+
+def test_soak_runs_for_seconds_and_loses_nothing(tmp_path, capsys):
+    """All seven venues' fakes to a real `liqbot run` for a few seconds: every event sent is
+    received and stored (the 10-minute run is `make soak`)."""
+    from bench import soak
+
+    res = soak.main(["--minutes", "0.1", "--sample-s", "1", "--warmup-s", "2",
+                     "--keep", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert res["sent"] > 100
+    assert res["received"] == res["sent"] == res["stored"]
+    assert len(res["rss_mb"]) >= 4 and "RSS curve" in out
+    for venue in ("binance", "binance-coinm", "bybit", "okx", "bitmex", "deribit", "coinglass"):
+        assert f"| {venue}" in out

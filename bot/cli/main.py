@@ -20,13 +20,14 @@ from bot.render import render_totals
 from bot.run.lock import AlreadyRunning
 from feeds.model import MARKET, ParseError
 from feeds.store import Store, StoreError, parse_window
-from feeds.venues.registry import SAMPLED_VENUES
+from feeds.venues.names import SAMPLED_VENUES
 
 logger = logging.getLogger("liqbot")
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="liqbot", description=__doc__)
+    p.add_argument("--version", action=_Version, help="print liqbot's version and exit")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="stream venues (or replay files), alert on squeezes/cascades")
@@ -76,6 +77,29 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+class _Version(argparse.Action):
+    """`--version`, reading the package metadata only when asked (it costs every command)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help=str(kwargs.get("help", "")))
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        sys.stdout.write(f"liqbot {version()}\n")
+        parser.exit()
+
+
+def version() -> str:
+    """The installed package's version (pyproject.toml), or "unknown" from a bare checkout."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("liqbot")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="TOML config file (default: $LIQBOT_CONFIG)")
     p.add_argument("--db", help="SQLite database (default: $LIQBOT_DB or ./liqbot.db)")
@@ -97,14 +121,13 @@ def _setup_logging(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from bot.run.live import run_live  # noqa: PLC0415 (heavy imports only for run)
-    from bot.run.replay import run_replay  # noqa: PLC0415
-
     settings = _settings(args)
     _setup_logging(args, settings)
     # Live runs serve the ops page unless it is off; a replay is a batch job, so only on request.
     listen = settings.ops_listen if args.ops or not args.replay else None
     if args.replay:
+        # The loaders bring pandas and pyarrow (~90 MB): only a replay pays for them.
+        from bot.run.replay import run_replay
         from feeds.history.replay import load_replay
 
         data = load_replay(args.replay, symbol=args.symbol, tz_offset_hours=args.tz_offset,
@@ -115,6 +138,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         logger.info("replay done: %d items, %d new events, %d evaluations, %d alerts, %d delivered",
                     s.items, s.events_new, s.evaluations, s.alerts, s.delivered)
         return 0
+    from bot.run.live import run_live
+
     try:
         asyncio.run(run_live(settings, ops_listen=listen))
     except KeyboardInterrupt:
@@ -213,7 +238,7 @@ def parse_coin(text: str) -> str:
 
 def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
     from bot.ops.health import status_report
-    from bot.render import render_status
+    from bot.render import duration, render_status
 
     settings = _settings(args)
     store = Store(settings.db, existing=True)
@@ -222,7 +247,20 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
         report = status_report(store, now)
     finally:
         store.close()
-    out.write((json.dumps(report) if args.json else render_status(report, now)) + "\n")
+    # A run saves its status every [scheduler] health_interval_s: one that holds the lock
+    # but has not saved for several intervals is alive and stuck, not "up".
+    at = report.get("snapshot_at_ms")
+    age_s = None if at is None else (now - at) / 1000
+    stale = bool(report.get("running")) and age_s is not None and \
+        age_s > max(60.0, 4 * settings.health_interval_s)
+    if args.json:
+        out.write(json.dumps({**report, "status_age_s": age_s, "stale": stale}) + "\n")
+        return 0
+    if stale and age_s is not None:
+        out.write(f"liqbot holds this database's lock but last saved its status "
+                  f"{duration(int(age_s * 1000))} ago: it may be stuck (see its /healthz "
+                  "and log)\n")
+    out.write(render_status(report, now) + "\n")
     return 0
 
 

@@ -12,14 +12,16 @@ import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.render import duration
 from bot.run.lock import held
-from feeds.net.ws import FeedStats
 from feeds.store import Store
 from feeds.store.status import feed_activity
-from feeds.venues.registry import SAMPLED_VENUES
+from feeds.venues.names import SAMPLED_VENUES
+
+if TYPE_CHECKING:  # the websocket client is not needed to read a status (`liqbot status`)
+    from feeds.net.ws import FeedStats
 
 logger = logging.getLogger(__name__)
 # Meta keys a live run writes for `liqbot status`: REST pollers, the CoinGlass cross-check.
@@ -122,6 +124,10 @@ def save_status(store: Store, stats: Iterable[FeedStats], states: dict[str, str]
     rows = merge_stats(stats)
     for name, row in rows.items():
         row["state"] = states.get(name, "up")
+        if row["state"] == "up" and not row["connected"]:
+            # Not connected yet, or again, inside the down_after grace: "up · disconnected"
+            # read as a contradiction (issue 14).
+            row["state"] = "connecting"
     store.set_meta("status", json.dumps({"at_ms": now_ms, "venues": list(rows.values())}))
 
 

@@ -14,6 +14,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from bot.chat.base import ChatService, Notifier
 from bot.chat.delivery import notice_all
 from bot.config import Settings
+from bot.ops import console
 from bot.ops.health import HealthConfig, HealthMonitor
 from bot.ops.http import live_check
 from bot.ops.metrics import Metrics
@@ -23,6 +24,7 @@ from bot.run.sources import Sources
 from bot.run.writes import WriteGuard
 from feeds.clock import Clock, WallClock
 from feeds.model import Liquidation
+from feeds.store import StoreError
 
 logger = logging.getLogger(__name__)
 
@@ -81,9 +83,16 @@ async def _serve(run: Run, stop: asyncio.Event, clock: Clock, feeds: Sequence[Fe
         await run.chats.start(writer, live=True)  # connects in the background; never blocks
         tasks = [asyncio.create_task(f.run(), name=f"feed-{f.stats.exchange}") for f in feeds]
         tasks += sources.start() if sources else []
+        _summarise(scheduler, run, clock, feeds, monitor, sources)
         scheduler.start()
-        logger.info("liqbot running: venues %s, db %s; Ctrl-C stops", ",".join(settings.venues),
-                    settings.db)
+        logger.info("liqbot %s running: venues %s, db %s; Ctrl-C stops", _version(),
+                    ", ".join(settings.venues), settings.db)
+        try:
+            lines = await writer.run(console.start_lines, settings, writer.store, clock.now_ms())
+        except StoreError as exc:  # a read that fails here is the write guard's to report
+            lines = [f"history and destinations unknown: {exc}"]
+        for line in lines:
+            logger.info("%s", line)
         await stop.wait()
     finally:
         logger.info("stopping")
@@ -103,6 +112,29 @@ async def _serve(run: Run, stop: asyncio.Event, clock: Clock, feeds: Sequence[Fe
         await writes.settle()
         await run.stop()
     return run.summary
+
+
+def _summarise(scheduler: AsyncIOScheduler, run: Run, clock: Clock, feeds: Sequence[Feed],
+               monitor: HealthMonitor, sources: Sources | None) -> None:
+    """Every `[ops] summary_s`: one console line on the venues, pollers, events and alerts."""
+    started = clock.now_ms()
+
+    async def summary() -> None:
+        logger.info("%s", console.summary_line(
+            [f.stats for f in feeds], monitor.states(), sources.pollers if sources else [],
+            run.summary, clock.now_ms(), started))
+
+    scheduler.add_job(summary, "interval", seconds=run.settings.summary_interval_s,
+                      id="summary", coalesce=True, max_instances=1, replace_existing=True)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("liqbot")
+    except PackageNotFoundError:
+        return "(not installed)"
 
 
 def _stop_on_signals() -> asyncio.Event:

@@ -198,7 +198,8 @@ class JsonClient:
                 if attempt == self.retries:
                     raise
                 delay = self.backoff.next_delay()
-                logger.info("%s (retry %d/%d in %.1fs)", exc, attempt + 1, self.retries, delay)
+                # DEBUG: the caller reports the request's outcome once (a poller's failure line).
+                logger.debug("%s (retry %d/%d in %.1fs)", exc, attempt + 1, self.retries, delay)
                 await self._sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 

@@ -22,6 +22,11 @@ from feeds.model import Liquidation, ParseError
 from feeds.net.backoff import Backoff
 
 logger = logging.getLogger(__name__)
+# Sockets in an outage, per venue, and the reason last logged for it. A venue's first
+# failing socket, or a new reason, is a WARNING; each further attempt, and the venue's
+# other sockets (Bybit's symbol batches), DEBUG: offline, the console says it once.
+_OUTAGES: dict[str, set[int]] = {}
+_REASONS: dict[str, str] = {}
 
 Frame = str | bytes
 ParseFn = Callable[[Frame, int], list[Liquidation]]
@@ -150,6 +155,7 @@ class WsFeed:
                     await self._after_loss(exc)
         finally:
             self.stats.connected_since_ms = None
+            self._outage_over()
             if ws is not None:
                 await ws.close()
 
@@ -190,6 +196,7 @@ class WsFeed:
             s.reconnects += 1
         s.connects += 1
         s.connected_since_ms = self.clock.now_ms()
+        self._outage_over()
         self._session_start = self.clock.monotonic()
         self._session_frames = 0
         logger.info("%s: connected to %s (connection %d)", self.exchange, self.url, s.connects)
@@ -304,10 +311,23 @@ class WsFeed:
 
     async def _wait_before_retry(self, what: str, exc: BaseException) -> None:
         delay = self.backoff.next_delay()
-        self.stats.last_error = _describe(exc)
-        logger.warning("%s: %s (%s); retry %d in %.1fs",
-                       self.exchange, what, self.stats.last_error, self.backoff.attempt, delay)
+        self.stats.last_error = reason = _describe(exc)
+        down = _OUTAGES.setdefault(self.exchange, set())
+        news = not down or _REASONS.get(self.exchange) != f"{what}: {reason}"
+        down.add(id(self))
+        _REASONS[self.exchange] = f"{what}: {reason}"
+        logger.log(logging.WARNING if news else logging.DEBUG,
+                   "%s: %s (%s); retry %d in %.1fs%s", self.exchange, what, reason,
+                   self.backoff.attempt, delay,
+                   "; further attempts are logged at DEBUG (-v)" if news else "")
         await asyncio.sleep(delay)
+
+    def _outage_over(self) -> None:
+        down = _OUTAGES.get(self.exchange)
+        if down is not None:
+            down.discard(id(self))
+            if not down:
+                _REASONS.pop(self.exchange, None)
 
     async def _open_gap(self, reason: str) -> None:
         if self._gap is not None:

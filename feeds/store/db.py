@@ -93,8 +93,11 @@ class Database:
                 f"{self.path}: {what} schema v{version} is newer than this liqbot (v{latest}); "
                 "upgrade liqbot or point --db at another file"
             )
+        if version < latest:  # one line, not one per step (a new file takes them all)
+            logger.info("store %s: %s", self.path, f"creating the {what} schema (v{latest})"
+                        if version == 0 else f"migrating the {what} schema v{version} → v{latest}")
         for target in range(version + 1, latest + 1):
-            logger.info("store %s: migrating %s schema to v%d", self.path, what, target)
+            logger.debug("store %s: %s schema step v%d", self.path, what, target)
             # Nested in a caller's transaction when there is one: all of it commits or none.
             with self.transaction():
                 for statement in split_sql(migrations[target - 1]):

@@ -102,10 +102,11 @@ class InstrumentTable:
         try:
             specs = await self._fetch()
         except Exception as exc:
-            logger.warning("%s: instruments fetch failed (%s); using the cache or fallback",
-                           self.key, exc, exc_info=_unexpected(exc))
             specs, source = await self._offline_specs()
-            self._set(specs, source)
+            # One line for both facts (an offline start said each on its own line).
+            logger.warning("%s: instruments fetch failed (%s); using %d from the %s",
+                           self.key, exc, len(specs), source, exc_info=_unexpected(exc))
+            self._set(specs, source, quiet=True)
             return
         await self._save(specs)
         self._set(specs, "rest")
@@ -154,9 +155,10 @@ class InstrumentTable:
         except TimeoutError:
             pass
 
-    def _set(self, specs: Specs, source: str) -> None:
+    def _set(self, specs: Specs, source: str, *, quiet: bool = False) -> None:
         self.specs, self.source = specs, source
-        logger.info("%s: %d instruments from %s", self.key, len(specs), source)
+        logger.log(logging.DEBUG if quiet else logging.INFO, "%s: %d instruments from %s",
+                   self.key, len(specs), source)
         for listener in self._listeners:
             listener(specs)
 

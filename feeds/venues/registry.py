@@ -16,6 +16,7 @@ from feeds.venues import (
     coinglass,
     deribit,
     hyperliquid,
+    names,
     okx,
 )
 from feeds.venues.base import FundingVenue, Venue
@@ -45,7 +46,12 @@ FUNDING_VENUES: tuple[str, ...] = tuple(FUNDING)
 # Throttled feeds: totals that include them are lower bounds (PROTOCOLS.md overview).
 SAMPLED_VENUES: frozenset[str] = frozenset(name for name, v in VENUES.items() if v.SAMPLED)
 
-DEFAULT_LIVE = ("binance", "bybit", "okx")
+DEFAULT_LIVE = names.DEFAULT_LIVE
+
+# names.py lists the same facts for code that must not load the venues (start-up time).
+if (tuple(VENUES), FUNDING_VENUES, SAMPLED_VENUES) != (
+        names.VENUE_NAMES, names.FUNDING_VENUES, names.SAMPLED_VENUES):
+    raise ImportError("feeds/venues/names.py disagrees with the venue modules; update it")
 
 
 def venue_module(name: str) -> Venue:

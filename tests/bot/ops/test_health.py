@@ -65,6 +65,22 @@ def test_status_report_round_trips_through_the_database(tmp_path):
     store.close()
 
 
+def test_a_venue_not_yet_connected_is_connecting_not_up(tmp_path):
+    store = Store(tmp_path / "c.db")
+    save_status(store, [stats(last_error="gaierror"), stats(exchange="okx", connected_since=0)],
+                {"binance": "up", "okx": "up"}, MIN)
+    lock = acquire_lock(store.path)
+    try:
+        report = status_report(store, MIN)
+    finally:
+        release_lock(lock)
+    store.close()
+    rows = {v["exchange"]: v for v in report["venues"]}
+    assert rows["binance"]["state"] == "connecting" and rows["okx"]["state"] == "up"
+    assert rows["binance"]["totals"] == "lower bound"
+    assert "binance: connecting · disconnected" in render_status(report, MIN)
+
+
 def test_duration():
     assert [duration(x) for x in (5_000, 42 * MIN, 65 * MIN, 50 * 60 * MIN)] == [
         "5s", "42m", "1h 5m", "2d 2h"]

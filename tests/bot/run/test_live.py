@@ -64,7 +64,8 @@ def test_no_network_retries_and_ctrl_c_stops_cleanly(tmp_path):
     cfg = tmp_path / "liqbot.toml"
     cfg.write_text('[feeds]\nvenues = ["binance"]\nbackoff_cap_s = 0.4\n[feeds.ws_urls]\n'
                    'binance = "ws://127.0.0.1:9/market/ws/!forceOrder@arr"\n')
-    proc = subprocess.Popen(liqbot_cmd("run", "--config", str(cfg), "--db", str(tmp_path / "x.db")),
+    proc = subprocess.Popen(liqbot_cmd("run", "--config", str(cfg), "--db", str(tmp_path / "x.db"),
+                                       "-v"),
                             cwd=REPO, env=clean_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     lines: list[str] = []
@@ -84,8 +85,11 @@ def test_no_network_retries_and_ctrl_c_stops_cleanly(tmp_path):
     assert proc.returncode == 0, err
     retries = [ln for ln in err.splitlines() if "binance: connect failed" in ln]
     assert len(retries) >= 4
+    # -v shows every attempt; without it only the first is shown (tests/bot/cli/test_console).
+    assert [" WARNING " in ln for ln in retries] == [True] + [False] * (len(retries) - 1)
     # One line per attempt, numbered, with a delay that never passes the cap.
-    delays = [float(ln.rsplit(" in ", 1)[1].rstrip("s")) for ln in retries]
+    delays = [float(ln.split("; retry ", 1)[1].split(" in ", 1)[1].split("s", 1)[0])
+              for ln in retries]
     assert max(delays) <= 0.4
     assert [f"retry {i}" in ln for i, ln in enumerate(retries, 1)] == [True] * len(retries)
     assert "Traceback" not in err and "stopping" in err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,11 @@ async def test_drop_reconnects_resumes_and_records_the_gap(
     assert line.startswith("binance: connection lost (ConnectionClosedError: ")
     assert "; retry 1 in" in line
 
+def attempts_from(caplog: pytest.LogCaptureFixture, text: str) -> list[tuple[int, str]]:
+    return [(r.levelno, m) for r in caplog.records
+            if r.name == "feeds.net.ws" and text in (m := r.getMessage())]
+
+
 # -- backoff -------------------------------------------------------------------------------
 
 
@@ -95,6 +101,7 @@ def test_backoff_rejects_nonsense(bad: dict[str, float]) -> None:
 async def test_refused_connects_back_off_to_the_cap_then_reset(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.DEBUG, logger="feeds.net.ws")
     rec = Recorder()
     backoff = RecordingBackoff(base_s=0.01, cap_s=0.04, rng=random.Random(3))
     async with asyncio.timeout(5), FakeExchange(make_frames(2)) as fake:
@@ -111,10 +118,14 @@ async def test_refused_connects_back_off_to_the_cap_then_reset(
     assert all(c / 2 <= d <= c for c, d in backoff.delays)
     # After the good session the drop starts over at the base delay.
     assert ceilings[refused] == 0.01
-    lines = warnings_from(caplog, "connect failed")
+    # Every attempt is logged, numbered; only the first of the outage reaches the console
+    # (WARNING), the rest are DEBUG (issue 14: an offline start printed each attempt).
+    lines = attempts_from(caplog, "connect failed")
     assert len(lines) == refused
-    assert lines[2].startswith("binance: connect failed (ConnectionRefusedError: ")
-    assert "; retry 3 in 0.0" in lines[2] and lines[2].endswith("s")
+    assert [level for level, _ in lines] == [logging.WARNING] + [logging.DEBUG] * (refused - 1)
+    assert lines[0][1].endswith("; further attempts are logged at DEBUG (-v)")
+    assert lines[2][1].startswith("binance: connect failed (ConnectionRefusedError: ")
+    assert "; retry 3 in 0.0" in lines[2][1] and lines[2][1].endswith("s")
     assert rec.gaps[0][3].startswith("connect failed: ConnectionRefusedError")
 
 
@@ -125,6 +136,7 @@ async def test_rejected_handshakes_are_retried(caplog: pytest.LogCaptureFixture)
         feed = make_feed(fake, rec)
         async with running(feed):
             await wait_until(lambda: len(rec.events) == 1)
+    # A new reason is news: both are WARNINGs although the outage is the same.
     lines = warnings_from(caplog, "connect failed")
     assert [("HTTP 503" in lines[0]), ("HTTP 429" in lines[1])] == [True, True]
     assert "InvalidStatus" in lines[0] and "retry 2 in" in lines[1]
