@@ -51,7 +51,8 @@ SCENARIOS = (("24h, all coins", 24 * HOUR_MS, None), ("24h, coin=BTC", 24 * HOUR
 
 def db_path(args: argparse.Namespace) -> Path:
     """Cache key: the parameters plus the store's schema and insert SQL."""
-    key = "\n".join([*MIGRATIONS, _INSERT_EVENT, str(GEN_VERSION)])
+    steps = [m if isinstance(m, str) else m.__qualname__ for m in MIGRATIONS]
+    key = "\n".join([*steps, _INSERT_EVENT, str(GEN_VERSION)])
     h = hashlib.sha1(key.encode())
     return Path(args.data_dir) / (
         f"totals-n{args.events}-d{args.days}-s{args.seed}-{h.hexdigest()[:10]}.db")
