@@ -9,7 +9,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -57,6 +57,7 @@ _HOSTS = frozenset({"fstream.binance.com"})
 
 _SIDES = {"SELL": Side.LONG, "BUY": Side.SHORT}
 _TS_LO, _TS_HI = 1_000_000_000_000, 10_000_000_000_000  # parsing.ts_ms's sane range
+_MAX = Decimal("1e18")  # parsing.dec's bound
 # Binance names every futures contract {base}{quote}, a delivery one with _{YYMMDD} after it
 # (BTCUSDT_260327), a COIN-M one with _PERP (BTCUSD_PERP). The quote assets it lists:
 _QUOTE_ASSETS = ("FDUSD", "USDT", "USDC", "BUSD", "USD", "BTC")
@@ -178,11 +179,19 @@ def parse_force_order(
     side = _SIDES.get(side_raw) if type(side_raw) is str else None
     if side is None:
         raise ParseError(f"o.S: unknown side {str(side_raw)[:20]!r}")
-    qty = positive(qty_raw, "o.z")
-    price = dec(price_raw, "o.ap")
-    if price <= 0:  # ap is 0 on some unfilled edge cases: fall back to the limit price
-        price = positive(need(o, "p", "o"), "o.p")
-    t = o.get("T", raw.get("E"))
+    fast = False
+    if type(qty_raw) is str and type(price_raw) is str:  # the rule: the checks of dec, inline
+        try:
+            qty, price = Decimal(qty_raw), Decimal(price_raw)
+            fast = 0 < qty <= _MAX and 0 < price <= _MAX
+        except (InvalidOperation, ValueError):  # not a number, or a NaN compared
+            pass
+    if not fast:  # anything else: the helpers decide, and name what is wrong
+        qty = positive(qty_raw, "o.z")
+        price = dec(price_raw, "o.ap")
+        if price <= 0:  # ap is 0 on some unfilled edge cases: fall back to the limit price
+            price = positive(need(o, "p", "o"), "o.p")
+    t = o["T"] if "T" in o else raw.get("E")
     # A plain int in range is the rule; ts_ms says what is wrong with anything else.
     ts = t if type(t) is int and _TS_LO <= t < _TS_HI else ts_ms(t, "o.T")
     base, quote, usd_quoted, reference = _PARTS.get(symbol) or symbol_parts(exchange, symbol)
