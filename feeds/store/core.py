@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 from collections.abc import Collection, Iterable, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -81,6 +82,9 @@ class Store:
     def close(self) -> None:
         try:
             self._raw.flush()  # the payloads not yet in a block
+        except sqlite3.Error as exc:  # a full disk, a read-only file: the events are stored
+            logger.warning("store %s: the last %d venue payloads were not kept (%s)",
+                           self.path, self._raw.pending, exc)
         finally:
             self.database.close()
 

@@ -70,6 +70,10 @@ class RawLog:
         self._lo = self._hi = 0
         self._since = 0.0
 
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
     def add(self, pairs: list[tuple[int, Any]], lo_ms: int, hi_ms: int) -> None:
         """Queue (uid, payload) of events just stored, inside the caller's write; write a
         block when the queue is full or old enough (the caller's transaction commits it)."""
@@ -88,9 +92,9 @@ class RawLog:
         """Write what is queued as one block (a transaction of its own when none is open)."""
         if not self._pending:
             return
-        pending, self._pending = self._pending, []
         self._conn.execute("INSERT INTO raw_blocks VALUES (?, ?, ?, ?)",
-                           (self._lo, self._hi, len(pending), encode(pending)))
+                           (self._lo, self._hi, len(self._pending), encode(self._pending)))
+        self._pending = []  # only once written: a failed write keeps them for the next try
 
     def payload(self, uid: int, ts_ms: int) -> Any | None:
         """The stored payload of the event `uid` at `ts_ms`, or None when it has none."""

@@ -145,3 +145,18 @@ def test_a_v6_file_moves_its_payloads_into_blocks_and_keeps_events_and_dedup(
         assert store.totals(T0 + HOUR_MS, HOUR_MS).count == 4
     finally:
         store.close()
+
+
+def test_a_block_that_cannot_be_written_at_close_is_a_warning_not_a_crash(
+        tmp_path: Path, caplog) -> None:
+    store = Store(tmp_path / "ro.db")
+    assert store.insert_liquidations([make_liq(raw={"kept": False})]) == 1
+    store.database.conn.execute("PRAGMA query_only = ON")  # as a disk gone read-only would
+    store.close()
+    assert "the last 1 venue payloads were not kept" in caplog.text
+    again = Store(tmp_path / "ro.db")
+    try:
+        assert again.count_events() == 1  # the event itself was committed
+        assert blocks(again) == []
+    finally:
+        again.close()
