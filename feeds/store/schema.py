@@ -175,7 +175,7 @@ MIGRATIONS: list[Migration] = [
     CREATE INDEX events_unpriced ON events (ts_ms) WHERE usd = 0;
     """,
     # v7: venue payloads leave the events table for zlib blocks (raw_blocks, written by
-    # feeds/store/rawlog.py): ~30 bytes an event instead of ~180 of JSON text. The
+    # feeds/store/rawlog.py): ~50 bytes an event instead of ~180 of JSON text. The
     # payloads stored so far move there, less those of normalized event lines, which only
     # repeated their row; events.raw stays, NULL, for the column order loaders rely on.
     move_legacy_raw,
