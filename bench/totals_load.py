@@ -95,7 +95,10 @@ def run(path: Path, rate: int, seconds: float, seed: int) -> dict[str, Any]:
         last, before = conn.execute("SELECT max(ts_ms), count(*) FROM events").fetchone()
         conn.close()
         n = int(rate * seconds * 1.1) + 1
-        frames = synth_frames(n, seed + 1, t0_ms=(last // MINUTE_MS + 1) * MINUTE_MS)
+        # 1 ms apart: the simulated clock runs 1000 / rate times real time (5x at 5k/s), so
+        # windows move about as they do live; 250 ms apart moved them 600x too fast.
+        frames = synth_frames(n, seed + 1, t0_ms=(last // MINUTE_MS + 1) * MINUTE_MS,
+                              gap_ms=(1, 1))
         reader = Store(copy)
         try:
             progress(f"[totals] under load: {seconds:.0f} s idle, then {seconds:.0f} s with "
