@@ -9,9 +9,10 @@ in 500-event batches to measure the live write path on a full DB.
 
 Baselines, at the same --queries random end times over the same minute-aligned windows,
 each checked to agree with ours:
-  - covering index: one pass of `SELECT side, sum(usd) ... WHERE ts_ms >= ? AND ts_ms < ?
-    GROUP BY side` over a bench-only index (ts_ms, side, usd), or (coin, ts_ms, side, usd)
-    with a coin filter, so no table row is read (the best plain SQLite query);
+  - covering index: one pass summing both sides (`total(CASE WHEN side = 'long' THEN usd
+    END)`, the same for short) over the window's range of a bench-only index (ts_ms, side,
+    usd), or (coin, ts_ms, side, usd) with a coin filter: no table row is read and no
+    sorter is built (the best plain SQLite query);
   - DuckDB: the same sum over a DuckDB table of (ts_ms, coin, side, usd) in time order
     (built once from the store, cached beside it); skipped with a note when duckdb is not
     installed (`pip install duckdb`, pinned in the test extra).
@@ -60,9 +61,13 @@ TARGET_LOAD_P99_MS = 2.0  # /liqs 24h p99 while ingest runs (issue 16)
 # Bench-only covering indexes: the plain query then reads index entries only, no table rows.
 COVERING = ("CREATE INDEX IF NOT EXISTS bench_cover ON events (ts_ms, side, usd)",
             "CREATE INDEX IF NOT EXISTS bench_cover_coin ON events (coin, ts_ms, side, usd)")
-PLAIN = ("SELECT side, sum(usd) FROM events INDEXED BY {index} "
-         "WHERE {coin}ts_ms >= ? AND ts_ms < ? GROUP BY side")
-DUCK = "SELECT side, sum(usd) FROM ev WHERE {coin}ts_ms >= ? AND ts_ms < ? GROUP BY side"
+# One pass, both sides summed as the rows go by: no GROUP BY sorter behind it.
+SIDES_SUM = ("SELECT 'long', total(CASE WHEN side = 'long' THEN usd END), "
+             "'short', total(CASE WHEN side = 'short' THEN usd END)")
+PLAIN = SIDES_SUM + " FROM events INDEXED BY {index} WHERE {coin}ts_ms >= ? AND ts_ms < ?"
+DUCK = ("SELECT 'long', coalesce(sum(usd) FILTER (WHERE side = 'long'), 0), "
+        "'short', coalesce(sum(usd) FILTER (WHERE side = 'short'), 0) "
+        "FROM ev WHERE {coin}ts_ms >= ? AND ts_ms < ?")
 SCENARIOS = (("24h, all coins", 24 * HOUR_MS, None), ("24h, coin=BTC", 24 * HOUR_MS, "BTC"),
              ("1h, all coins", HOUR_MS, None), ("1h, coin=BTC", HOUR_MS, "BTC"))
 
@@ -200,6 +205,12 @@ def open_duck(path: Path) -> tuple[Any, str]:
     return duckdb.connect(str(duck_path), read_only=True), f"duckdb {duckdb.__version__}"
 
 
+def pairs(cursor: Any) -> dict[str, float]:
+    """{'long': usd, 'short': usd} from the one row (side, sum, side, sum) a baseline returns."""
+    row = cursor.fetchone()
+    return {row[0]: row[1], row[2]: row[3]}
+
+
 def agrees(tot: Any, sums: dict[str, float]) -> bool:
     return (math.isclose(tot.long_usd, sums.get("long", 0.0), rel_tol=1e-9, abs_tol=1e-6)
             and math.isclose(tot.short_usd, sums.get("short", 0.0), rel_tol=1e-9, abs_tol=1e-6))
@@ -220,8 +231,7 @@ def time_scenario(store: Store, duck: Any, window: int, coin: str | None, ends: 
         return [*extra, stop - window, stop]
 
     progress("[totals]   ... covering-index query at the same end times")
-    plain, plain_ms, _ = run_pass(
-        lambda e: dict(conn.execute(plain_sql, bounds(e)).fetchall()), ends)
+    plain, plain_ms, _ = run_pass(lambda e: pairs(conn.execute(plain_sql, bounds(e))), ends)
     result: dict[str, Any] = {
         "ours_p50": percentile(ours, 50), "ours_p99": percentile(ours, 99),
         "ours_cpu_p50": percentile(ours_cpu, 50),
@@ -231,8 +241,7 @@ def time_scenario(store: Store, duck: Any, window: int, coin: str | None, ends: 
     if duck is not None:
         progress("[totals]   ... DuckDB at the same end times")
         duck_sql = DUCK.format(coin="coin = ? AND " if coin else "")
-        found, duck_ms, _ = run_pass(
-            lambda e: dict(duck.execute(duck_sql, bounds(e)).fetchall()), ends)
+        found, duck_ms, _ = run_pass(lambda e: pairs(duck.execute(duck_sql, bounds(e))), ends)
         result.update(duck_p50=percentile(duck_ms, 50), duck_p99=percentile(duck_ms, 99),
                       duck_agree=sum(agrees(t, d) for t, d in zip(tots, found, strict=True)))
         duck_cells = [f"{result['duck_p50']:.2f} / {result['duck_p99']:.2f}",
