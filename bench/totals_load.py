@@ -6,7 +6,8 @@ parse_message and Store.insert_liquidations at a steady rate, a batch every 10 m
 live feed's writer does; the main thread meanwhile asks Store.totals for the 24h and 1h
 windows ending at the newest stored event, every few milliseconds, each on its own Store
 connection as the live process has. The same queries are timed first with no writer
-running, so idle and loaded figures come from the same run.
+running, over the same span of window ends, so idle and loaded figures come from the same
+run and the same mix of bucket edges.
 """
 
 from __future__ import annotations
@@ -103,7 +104,13 @@ def run(path: Path, rate: int, seconds: float, seed: int) -> dict[str, Any]:
         try:
             progress(f"[totals] under load: {seconds:.0f} s idle, then {seconds:.0f} s with "
                      f"a writer at {rate:,} events/s ...")
-            idle = query_loop(reader, lambda: last + 1, seconds)
+            # The loaded windows end at the newest event as the writer moves it on, through
+            # the span its frames cover; the idle ones sweep the same span of the data
+            # already there, so both meet the same mix of bucket edges.
+            span = len(frames) and frames[-1][1] - frames[0][1]
+            t0 = time.perf_counter()
+            idle = query_loop(reader, lambda: last + 1 - span + int(
+                span * min(1.0, (time.perf_counter() - t0) / seconds)), seconds)
             writer = Writer(copy, frames, rate)
             writer.latest_ms = last
             writer.start()
