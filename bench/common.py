@@ -44,15 +44,17 @@ COINS: tuple[tuple[str, float, int, int, float], ...] = (
 )
 
 
-def synth_frames(n: int, seed: int = 1, t0_ms: int = T0_MS) -> list[tuple[str, int]]:
-    """Return n distinct raw `forceOrder` frames as (JSON text, receive ms); T rises strictly."""
+def synth_frames(n: int, seed: int = 1, t0_ms: int = T0_MS,
+                 gap_ms: tuple[int, int] = (1, 250)) -> list[tuple[str, int]]:
+    """Return n distinct raw `forceOrder` frames as (JSON text, receive ms); T rises strictly,
+    by a uniform `gap_ms` step (milliseconds, at least 1) from one frame to the next."""
     rng = random.Random(seed)
     picks = rng.choices(range(len(BINANCE_SYMBOLS)), [s[4] for s in BINANCE_SYMBOLS], k=n)
     out: list[tuple[str, int]] = []
     t = t0_ms
     for i in range(n):
         symbol, base, pdp, qdp, _ = BINANCE_SYMBOLS[picks[i]]
-        t += rng.randint(1, 250)
+        t += rng.randint(*gap_ms)
         sell = rng.random() < 0.55  # SELL: a long was liquidated
         ap = base * math.exp(rng.gauss(0.0, 0.01))
         usd = min(rng.lognormvariate(math.log(1500.0), 1.4), 3e6)

@@ -32,7 +32,7 @@ from bench.common import verdict  # noqa: E402
 # name -> (module, quick arguments)
 BENCHES = {
     "ingest": (ingest, ["--frames", "20000", "--repeat", "2"]),
-    "totals": (totals, ["--events", "1000000", "--queries", "50"]),
+    "totals": (totals, ["--events", "1000000", "--queries", "50", "--load-seconds", "10"]),
     "parsers": (parsers, ["--frames", "5000"]),
     "sweep": (sweep, ["--configs", "100", "--hours", "2000", "--live-ticks", "24"]),
     "study": (study, ["--loop-draws", "20", "--repeat", "1"]),

@@ -31,6 +31,9 @@ MIN_TS_MS = 1_262_304_000_000  # 2010-01-01: before any derivatives venue
 MAX_AHEAD_MS = DAY_MS  # exchange clocks run close to ours; a day ahead is a wrong field
 MAX_SYMBOL = 40  # Deribit's longest instrument names are about half this
 _printable = re.compile(rf"[!-~]{{1,{MAX_SYMBOL}}}").fullmatch  # printable ASCII, no space
+# (exchange, symbol) pairs that passed the name check; bounded, so hostile names cannot grow it.
+_NAMES_SEEN: set[tuple[str, str]] = set()
+_MAX_NAMES_SEEN = 10_000
 FAULTS = ("usd_vs_qty_price", "usd", "price", "qty", "timestamp", "symbol")
 
 
@@ -41,7 +44,7 @@ def fault(e: Liquidation, now_ms: int | None = None) -> str | None:
     matter here, since no recorded event can come from after the moment it is read.
     """
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
-    if not (_printable(e.symbol) and _printable(e.exchange)):
+    if (e.exchange, e.symbol) not in _NAMES_SEEN and not _names_ok(e.exchange, e.symbol):
         return "symbol"
     # Floats, not Decimal arithmetic: this runs for every stored event, and a factor-of-2
     # test needs no exact digits. Decimal NaN/inf become float NaN/inf, which every
@@ -70,6 +73,15 @@ def fault(e: Liquidation, now_ms: int | None = None) -> str | None:
     if not MIN_TS_MS <= e.ts_ms <= now_ms + MAX_AHEAD_MS:
         return "timestamp"
     return None
+
+
+def _names_ok(exchange: str, symbol: str) -> bool:
+    """Printable names; a pair that passes is remembered (a venue lists a few hundred)."""
+    if not (_printable(symbol) and _printable(exchange)):
+        return False
+    if len(_NAMES_SEEN) < _MAX_NAMES_SEEN:
+        _NAMES_SEEN.add((exchange, symbol))
+    return True
 
 
 class Gate:

@@ -59,7 +59,7 @@ def parse_event(obj: Any) -> Liquidation:
         ts_exchange_ms=at,
         ts_recv_ms=at,  # the decode shape carries no receive time
         sampled=sampled,
-        raw=obj,
+        raw=None,  # the line is the record: nothing of it is not in the fields (issue 16)
         base=canonical_coin(coin) if coin is not None else None,
         venue_id=str(vid) if vid is not None else None,
         quote=canonical_coin(quote) if quote is not None else None,

@@ -41,6 +41,38 @@ _ADD = (
 _ADDS = tuple(_ADD.format(table=t, span=s) for t, s in LEVELS)
 
 
+_UPSERT = (
+    "INSERT INTO {table} VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
+    "long_usd = long_usd + excluded.long_usd, short_usd = short_usd + excluded.short_usd, "
+    "long_n = long_n + excluded.long_n, short_n = short_n + excluded.short_n"
+)
+_UPSERTS = tuple((_UPSERT.format(table=t), s) for t, s in LEVELS)
+
+# (minute start, exchange, coin) -> [long_usd, short_usd, long_n, short_n]
+MinuteSums = dict[tuple[int, str, str], list[float]]
+
+
+def add_sums(conn: sqlite3.Connection, minutes: MinuteSums) -> None:
+    """Add a batch's minute sums, made by the caller in its one pass over the batch, to
+    every level (inside the caller's write): one statement per level, whatever the batch."""
+    for sql, span in _UPSERTS:
+        if span == MINUTE_MS:
+            level = minutes
+        else:
+            level = {}
+            for (start, exchange, coin), (lu, su, ln, sn) in minutes.items():
+                key = (start - start % span, exchange, coin)
+                acc = level.get(key)
+                if acc is None:
+                    level[key] = [lu, su, ln, sn]
+                else:
+                    acc[0] += lu
+                    acc[1] += su
+                    acc[2] += ln
+                    acc[3] += sn
+        conn.executemany(sql, [(*k, *v) for k, v in level.items()])
+
+
 def add_new_events(conn: sqlite3.Connection, after_rowid: int) -> None:
     """Sum the events stored after `after_rowid` into every level (inside the caller's write)."""
     conn.execute(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 from collections.abc import Collection, Iterable, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -24,11 +25,14 @@ from feeds.model import (
     Funding,
     Liquidation,
     OpenInterest,
+    Side,
     ceil_ms,
+    guessed_coin,
 )
 from feeds.plausible import Gate
 from feeds.store import buckets, charts, coverage
 from feeds.store.db import Database, StoreError, Transaction, split_sql
+from feeds.store.rawlog import RawLog
 from feeds.store.schema import MIGRATIONS, SCHEMA_KEY
 from feeds.store.totals import (
     AGGREGATE_RANK,
@@ -72,10 +76,25 @@ class Store:
             self.database.close()
             raise
         self._conn = self.database.conn
+        self._raw = RawLog(self._conn)
         self.gate = Gate()  # implausible events are counted here (gate.rejected), not stored
 
     def close(self) -> None:
-        self.database.close()
+        try:
+            self._raw.flush()  # the payloads not yet in a block
+        except sqlite3.Error as exc:  # a full disk, a read-only file: the events are stored
+            logger.warning("store %s: the last %d venue payloads were not kept (%s)",
+                           self.path, self._raw.pending, exc)
+        finally:
+            self.database.close()
+
+    def raw_payload(self, uid: int, ts_ms: int) -> Any | None:
+        """The venue payload stored with the event `uid` at `ts_ms` (None when none was)."""
+        row = self._conn.execute(
+            "SELECT raw FROM events WHERE ts_ms = ? AND uid = ?", (ts_ms, uid)).fetchone()
+        if row is not None and row[0] is not None:  # a row written before schema v7
+            return orjson.loads(row[0])
+        return self._raw.payload(uid, ts_ms)
 
     # -- schema --------------------------------------------------------------------------
 
@@ -94,22 +113,69 @@ class Store:
     def insert_liquidations(self, events: Iterable[Liquidation], *, keep_raw: bool = True) -> int:
         """Store events in one transaction; return how many were new (duplicates are ignored).
 
-        Each event passes the plausibility gate first (feeds/plausible.py).
+        Each event passes the plausibility gate first (feeds/plausible.py). One pass makes
+        the rows, the minute sums of the bucket levels and the list of venue payloads
+        (kept compressed, feeds/store/rawlog.py; `keep_raw=False` keeps none).
         """
-        return self.insert_event_rows([_event_row(e, keep_raw) for e in self.gate.admit(events)])
+        rows: list[tuple[Any, ...]] = []
+        minutes: buckets.MinuteSums = {}
+        payloads: list[tuple[int, Any]] = []
+        add, long = rows.append, Side.LONG
+        for e in self.gate.admit(events):
+            uid, exchange, ts, usd, side = e.event_key(), e.exchange, e.ts_ms, \
+                float(e.notional_usd), e.position_side
+            base = e.base
+            coin = base if base is not None else guessed_coin(exchange, e.symbol)
+            # The side binds as its text ('long'): Side is a StrEnum.
+            add((uid, exchange, e.symbol, coin, side, str(e.qty_base), str(e.price), usd, ts,
+                 e.ts_recv_ms, 1 if e.sampled else 0, None))
+            key = (ts - ts % MINUTE_MS, exchange, coin)
+            acc = minutes.get(key)
+            if acc is None:
+                minutes[key] = acc = [0.0, 0.0, 0, 0]
+            if side is long:
+                acc[0] += usd
+                acc[2] += 1
+            else:
+                acc[1] += usd
+                acc[3] += 1
+            if keep_raw and e.raw is not None:
+                payloads.append((uid, e.raw))
+        return self._insert(rows, minutes, payloads)
 
     def insert_event_rows(self, rows: Sequence[tuple[Any, ...]]) -> int:
-        """Store prepared event rows (`_event_row` tuples: bulk loaders, benchmarks); new count."""
+        """Store prepared event rows (`_event_row` tuples: bulk loaders, benchmarks); new count.
+        Their bucket sums are made by SQL from the stored rows; no payload is kept apart."""
+        return self._insert(rows, None, [])
+
+    def _insert(self, rows: Sequence[tuple[Any, ...]], minutes: buckets.MinuteSums | None,
+                payloads: list[tuple[int, Any]]) -> int:
         if not rows:
             return 0
+        conn = self._conn
         with self.transaction():
-            last = self._conn.execute("SELECT coalesce(max(rowid), 0) FROM events").fetchone()[0]
-            before = self._conn.total_changes
-            self._conn.executemany(_INSERT_EVENT, rows)
-            new = self._conn.total_changes - before
-            if new:
-                buckets.add_new_events(self._conn, last)
-            return new
+            before = conn.total_changes
+            conn.executemany(_INSERT_EVENT, rows)
+            new = conn.total_changes - before
+            if new == len(rows) and minutes is not None:
+                buckets.add_sums(conn, minutes)  # all new: the caller's sums are the batch's
+            elif new:
+                # Some were duplicates. INSERT OR IGNORE takes no rowid for a skipped row and
+                # each new one gets max(rowid) + 1, so the new rows are the top `new` rowids.
+                after = conn.execute("SELECT max(rowid) FROM events").fetchone()[0] - new
+                buckets.add_new_events(conn, after)
+                if payloads:
+                    fresh = {u for (u,) in conn.execute(
+                        "SELECT uid FROM events WHERE rowid > ?", (after,))}
+                    kept = {}  # one per new event, the first: a batch may repeat one
+                    for uid, raw in payloads:
+                        if uid in fresh and uid not in kept:
+                            kept[uid] = raw
+                    payloads = list(kept.items())
+            if new and payloads:
+                times = [r[8] for r in rows]
+                self._raw.add(payloads, min(times), max(times))
+        return new
 
     def insert_buckets(self, buckets: Iterable[Bucket]) -> int:
         """Upsert imported aggregate buckets (a re-import replaces, never double counts)."""
@@ -168,6 +234,7 @@ class Store:
         """Delete raw events older than `before_ms`; minute and hour buckets stay."""
         with self.transaction():
             cur = self._conn.execute("DELETE FROM events WHERE ts_ms < ?", (before_ms,))
+            self._raw.prune(before_ms)
         return cur.rowcount
 
     def transaction(self) -> Transaction:
@@ -289,6 +356,7 @@ class Store:
 
 
 def _event_row(e: Liquidation, keep_raw: bool) -> tuple[Any, ...]:
+    """The row as stored before schema v7, payload text in it (upgrade tests build such files)."""
     return (
         # The side binds as its text ('long'): Side is a StrEnum, and `.value` is a Python
         # descriptor that costs more per event than the rest of this tuple's fields.

@@ -15,6 +15,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+# A schema step: SQL statements, or a function for what SQL alone cannot do (recompressing
+# stored payloads, feeds/store/rawlog.py); either runs inside the step's transaction.
+Migration = str | Callable[[sqlite3.Connection], None]
+
 logger = logging.getLogger(__name__)
 
 
@@ -60,7 +64,7 @@ class Database:
         """The schema version stored under `key`; 0 for a part never migrated."""
         return _version(self.path, key, self.get_meta(key))
 
-    def migrate(self, key: str, migrations: Sequence[str], *, what: str,
+    def migrate(self, key: str, migrations: Sequence[Migration], *, what: str,
                 legacy: Callable[[], int] | None = None) -> None:
         """Apply the entries of `migrations` this file lacks, each in its own transaction.
 
@@ -77,7 +81,7 @@ class Database:
             raise StoreError(f"{self.path}: not a usable liqbot database ({exc})") from None
         self._migrated.add(key)
 
-    def _migrate(self, key: str, migrations: Sequence[str], what: str,
+    def _migrate(self, key: str, migrations: Sequence[Migration], what: str,
                  legacy: Callable[[], int] | None) -> None:
         latest = len(migrations)
         current = self.get_meta(key)
@@ -99,9 +103,13 @@ class Database:
         for target in range(version + 1, latest + 1):
             logger.debug("store %s: %s schema step v%d", self.path, what, target)
             # Nested in a caller's transaction when there is one: all of it commits or none.
+            step = migrations[target - 1]
             with self.transaction():
-                for statement in split_sql(migrations[target - 1]):
-                    self.conn.execute(statement)
+                if callable(step):
+                    step(self.conn)
+                else:
+                    for statement in split_sql(step):
+                        self.conn.execute(statement)
                 self.set_meta(key, str(target))
 
 

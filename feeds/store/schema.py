@@ -6,6 +6,9 @@ have their own list and key in bot/state/schema.py.
 
 from __future__ import annotations
 
+from feeds.store.db import Migration
+from feeds.store.rawlog import move_legacy_raw
+
 SCHEMA_KEY = "schema_version"
 
 # Each entry moves the schema from version i to i + 1. Never edit a shipped entry:
@@ -17,7 +20,7 @@ SCHEMA_KEY = "schema_version"
 # (its v1..v4), so the market tables of every file are what they were, and the chat
 # tables are too once bot/state has migrated: a file made before the split already holds
 # them, and bot/state reads which of them it holds to seed its own version.
-MIGRATIONS: list[str] = [
+MIGRATIONS: list[Migration] = [
     # v1: events, derived minute/hour buckets, imported aggregates, context series.
     """
     CREATE TABLE events (
@@ -171,6 +174,11 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX events_unpriced ON events (ts_ms) WHERE usd = 0;
     """,
+    # v7: venue payloads leave the events table for zlib blocks (raw_blocks, written by
+    # feeds/store/rawlog.py): ~50 bytes an event instead of ~180 of JSON text. The
+    # payloads stored so far move there, less those of normalized event lines, which only
+    # repeated their row; events.raw stays, NULL, for the column order loaders rely on.
+    move_legacy_raw,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

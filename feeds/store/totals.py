@@ -130,7 +130,10 @@ def unpriced_events(conn: sqlite3.Connection, start: int, end: int, where: str,
                     wargs: list[Any]) -> int:
     """How many events in [start, end) carry no USD value (the partial index of v6)."""
     cond = f"{where} AND" if where else "WHERE"
-    sql = f"SELECT count(*) FROM events {cond} usd = 0 AND ts_ms >= ? AND ts_ms < ?"
+    # Named: any index starting (ts_ms, ...) also serves this query, by reading every event
+    # of the window (an operator's own index did: 20 ms for /liqs 24h on 10M events).
+    sql = (f"SELECT count(*) FROM events INDEXED BY events_unpriced {cond} usd = 0 "
+           "AND ts_ms >= ? AND ts_ms < ?")
     return int(conn.execute(sql, [*wargs, start, end]).fetchone()[0])
 
 

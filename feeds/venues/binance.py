@@ -9,7 +9,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -56,6 +56,8 @@ SAMPLED = True
 _HOSTS = frozenset({"fstream.binance.com"})
 
 _SIDES = {"SELL": Side.LONG, "BUY": Side.SHORT}
+_TS_LO, _TS_HI = 1_000_000_000_000, 10_000_000_000_000  # parsing.ts_ms's sane range
+_MAX = Decimal("1e18")  # parsing.dec's bound
 # Binance names every futures contract {base}{quote}, a delivery one with _{YYMMDD} after it
 # (BTCUSDT_260327), a COIN-M one with _PERP (BTCUSD_PERP). The quote assets it lists:
 _QUOTE_ASSETS = ("FDUSD", "USDT", "USDC", "BUSD", "USD", "BTC")
@@ -167,15 +169,31 @@ def parse_force_order(
            "T": 1568014460893}}                   # trade time: our exchange timestamp
     """
     o = need(raw, "o", "forceOrder")
-    symbol = text(need(o, "s", "o"), "o.s")
-    side_raw = need(o, "S", "o")
-    if not isinstance(side_raw, str) or side_raw not in _SIDES:
+    try:  # every field there, the rule: one lookup each
+        symbol, side_raw, qty_raw, price_raw = o["s"], o["S"], o["z"], o["ap"]
+    except (KeyError, TypeError):  # the helpers name what is missing
+        symbol, side_raw = need(o, "s", "o"), need(o, "S", "o")
+        qty_raw, price_raw = need(o, "z", "o"), need(o, "ap", "o")
+    if type(symbol) is not str or not symbol:
+        text(symbol, "o.s")
+    side = _SIDES.get(side_raw) if type(side_raw) is str else None
+    if side is None:
         raise ParseError(f"o.S: unknown side {str(side_raw)[:20]!r}")
-    qty = positive(need(o, "z", "o"), "o.z")
-    price = dec(need(o, "ap", "o"), "o.ap")
-    if price <= 0:  # ap is 0 on some unfilled edge cases: fall back to the limit price
-        price = positive(need(o, "p", "o"), "o.p")
-    ts = ts_ms(o.get("T", raw.get("E")), "o.T")
+    fast = False
+    if type(qty_raw) is str and type(price_raw) is str:  # the rule: the checks of dec, inline
+        try:
+            qty, price = Decimal(qty_raw), Decimal(price_raw)
+            fast = 0 < qty <= _MAX and 0 < price <= _MAX
+        except (InvalidOperation, ValueError):  # not a number, or a NaN compared
+            pass
+    if not fast:  # anything else: the helpers decide, and name what is wrong
+        qty = positive(qty_raw, "o.z")
+        price = dec(price_raw, "o.ap")
+        if price <= 0:  # ap is 0 on some unfilled edge cases: fall back to the limit price
+            price = positive(need(o, "p", "o"), "o.p")
+    t = o["T"] if "T" in o else raw.get("E")
+    # A plain int in range is the rule; ts_ms says what is wrong with anything else.
+    ts = t if type(t) is int and _TS_LO <= t < _TS_HI else ts_ms(t, "o.T")
     base, quote, usd_quoted, reference = _PARTS.get(symbol) or symbol_parts(exchange, symbol)
     usd = qty * price
     if reference:
@@ -184,7 +202,7 @@ def parse_force_order(
         ref = REFERENCE.usd(quote, ts)
         usd = usd * ref if ref is not None else Decimal(0)  # 0: unpriced (Liquidation.priced)
     # Positional: keywords cost a third more on the hottest line of ingest.
-    return Liquidation(exchange, symbol, _SIDES[side_raw], qty, price, usd, ts, recv_ms,
+    return Liquidation(exchange, symbol, side, qty, price, usd, ts, recv_ms,
                        True,  # sampled: at most one liquidation per symbol per 1000 ms
                        raw, base, None, None if usd_quoted else quote)
 
