@@ -103,9 +103,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     # Live runs serve the ops page unless it is off; a replay is a batch job, so only on request.
     listen = settings.ops_listen if args.ops or not args.replay else None
     if args.replay:
-        from feeds.history.replay import load_replay
+        from feeds.history.stream import open_replay  # noqa: PLC0415
 
-        data = load_replay(args.replay, symbol=args.symbol, tz_offset_hours=args.tz_offset,
+        data = open_replay(args.replay, symbol=args.symbol, tz_offset_hours=args.tz_offset,
                            instruments=args.instruments)
         if args.speed < 0:
             raise ConfigError("--speed must be >= 0")

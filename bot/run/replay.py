@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from bot.chat.base import ChatService, Notifier
 from bot.config import Settings
@@ -14,14 +14,27 @@ from bot.ops.http import replay_check
 from bot.ops.metrics import Metrics
 from bot.run.assembly import Run, RunSummary, assemble
 from feeds.clock import SimClock, WallClock
-from feeds.history.replay import ReplayData
 from feeds.model import MINUTE_MS
 
 logger = logging.getLogger(__name__)
 
+# Items ingested per transaction: a burst minute is split so a batch stays bounded in memory
+# and in write-lock time; the evaluation still runs once, at the tick.
+CHUNK_ITEMS = 20_000
+
+
+class Replayable(Protocol):
+    """What a replay reads: `feeds.history.stream.ReplayStream` (files read as consumed) or
+    `feeds.history.replay.ReplayData` (a history in memory, as tests and backtests build)."""
+
+    @property
+    def bar_span_ms(self) -> int | None: ...
+
+    def timeline(self) -> Iterator[tuple[int, Any]]: ...
+
 
 async def run_replay(
-    data: ReplayData, settings: Settings, *, speed: float = 0.0,
+    data: Replayable, settings: Settings, *, speed: float = 0.0,
     notifiers: Mapping[str, Notifier] | None = None, eval_interval_ms: int = MINUTE_MS,
     services: Sequence[ChatService] | None = None, drain_timeout_s: float = 300.0,
     metrics: Metrics | None = None, ops_listen: str | None = None,
@@ -43,7 +56,7 @@ async def run_replay(
             await run.stop()
 
 
-async def _replay(run: Run, data: ReplayData, speed: float, eval_interval_ms: int,
+async def _replay(run: Run, data: Replayable, speed: float, eval_interval_ms: int,
                   drain_timeout_s: float) -> RunSummary:
     writer, pipeline, ops, summary = run.writer, run.pipeline, run.ops, run.summary
     replayed = asyncio.Event()
@@ -61,7 +74,8 @@ async def _replay(run: Run, data: ReplayData, speed: float, eval_interval_ms: in
         clock.advance_to(tick)
         summary.items += len(items)
         ops.events(items)
-        summary.events_new += await writer.run(pipeline.ingest, items)
+        for i in range(0, len(items), CHUNK_ITEMS):
+            summary.events_new += await writer.run(pipeline.ingest, items[i:i + CHUNK_ITEMS])
         alerts = await writer.run(pipeline.evaluate, tick, bar_ms)
         summary.evaluations += 1
         summary.alerts += len(alerts)
@@ -97,7 +111,7 @@ async def _drain(run: Run, timeout_s: float) -> int:
     return delivered
 
 
-def _ticks(data: ReplayData, interval_ms: int) -> Iterator[tuple[int, list[Any]]]:
+def _ticks(data: Replayable, interval_ms: int) -> Iterator[tuple[int, list[Any]]]:
     """Group the timeline into (evaluation time, items known by then)."""
     batch: list[Any] = []
     tick: int | None = None
