@@ -150,7 +150,9 @@ def _unique_bars(parts: list[tuple[int, Path, HistoryData]]
 
 def _bar_items(n: int, h: HistoryData) -> Iterator[_Keyed]:
     keyed: list[_Keyed] = []
-    for items in (h.candles, h.funding, h.open_interest, h.buckets, h.liquidations):
+    kinds: tuple[Sequence[Item], ...] = (h.candles, h.funding, h.open_interest, h.buckets,
+                                         h.liquidations)
+    for items in kinds:
         keyed += [(available_ms(x), _RANK[type(x)], n, i, x) for i, x in enumerate(items)]
     keyed.sort(key=lambda t: (t[0], t[1], t[3]))
     return iter(keyed)

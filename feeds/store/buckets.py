@@ -41,15 +41,18 @@ _ADD = (
 _ADDS = tuple(_ADD.format(table=t, span=s) for t, s in LEVELS)
 
 
-def add_new_events(conn: sqlite3.Connection, after_rowid: int) -> None:
-    """Sum the events stored after `after_rowid` into every level (inside the caller's write)."""
+def add_new_events(conn: sqlite3.Connection, after_rowid: int) -> int | None:
+    """Sum the events stored after `after_rowid` into every level (inside the caller's write);
+    return the start of the earliest minute that changed (None: none did)."""
     conn.execute(
         "CREATE TEMP TABLE IF NOT EXISTS batch_1m (start_ms INTEGER, exchange TEXT, coin TEXT, "
         "long_usd REAL, short_usd REAL, long_n INTEGER, short_n INTEGER)")
     conn.execute(_STAGE, (after_rowid,))
     for sql in _ADDS:
         conn.execute(sql)
+    earliest = conn.execute("SELECT min(start_ms) FROM temp.batch_1m").fetchone()[0]
     conn.execute("DELETE FROM temp.batch_1m")
+    return None if earliest is None else int(earliest)
 
 
 def cover(start_ms: int, end_ms: int, levels: int = 0) -> list[tuple[str, int, int]]:

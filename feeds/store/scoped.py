@@ -1,0 +1,183 @@
+"""Market-wide reads for an evaluation tick, from which every coin's totals are derived.
+
+Evaluating the signal windows asks, for each window, the market's totals, then each active
+coin's, then the trailing baseline and coverage of each of those scopes. Asked one by one
+that is a query per scope and window, again every tick. The rows of one market-wide read are
+already grouped per exchange and coin, so a coin's totals are the market's rows for that
+coin: `ScopedTotals` reads a window once and answers any scope from it, choosing between our
+own events and imported aggregates per scope exactly as `Store.totals(source="auto")` does.
+`ScopedCoverage` does the same for `feeds.store.coverage`.
+
+The 168h baseline spans mostly whole 4-hour buckets and whole hours that no longer change
+while it slides a minute a tick: `SpanCache` keeps those middle sums and held hours and
+reads only the edges, until the store reports a write before their end
+(`Store.take_write_floor`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Collection
+from typing import Any
+
+from feeds.model import HOUR_MS, MARKET, coin_of
+from feeds.store import buckets
+from feeds.store.coverage import _gap_ms, held_hours, whole_hours
+from feeds.store.totals import Totals, TotalsRow, aggregate_totals, event_totals
+
+_Sums = dict[tuple[str, str], list[Any]]  # long_usd, short_usd, long_n, short_n
+_Held = dict[str | None, tuple[frozenset[int], frozenset[str]]]
+
+
+class ScopedTotals:
+    """One market-wide read of [start, end); `of(coin)` gives any scope's Totals."""
+
+    def __init__(self, conn: sqlite3.Connection, start: int, end: int,
+                 sampled_venues: Collection[str], events: tuple[TotalsRow, ...]) -> None:
+        self._conn, self.start, self.end = conn, start, end
+        self._sampled = sampled_venues
+        self._events = events
+        self._aggregates: tuple[TotalsRow, ...] | None = None
+
+    def of(self, coin: str | None = None) -> Totals:
+        """As `Store.totals(end, end - start, coin=coin)` with the default source."""
+        wanted = coin_of(coin) if coin and coin != MARKET else None
+        rows = self._pick(self._events, wanted)
+        if not rows:
+            if self._aggregates is None:  # only read when a scope has no events of its own
+                self._aggregates = aggregate_totals(self._conn, self.start, self.end, "", [],
+                                                    "auto")
+            rows = self._pick(self._aggregates, wanted)
+        sampled = frozenset(r.exchange for r in rows if r.exchange in self._sampled)
+        return Totals(self.start, self.end, rows, sampled)
+
+    @staticmethod
+    def _pick(rows: tuple[TotalsRow, ...], coin: str | None) -> tuple[TotalsRow, ...]:
+        return rows if coin is None else tuple(r for r in rows if r.coin == coin)
+
+
+class ScopedCoverage:
+    """The hours held in [start, end) for every scope at once; `of(coin)` as `coverage`.
+
+    Our own events' hours come from `hours` (the whole hours' bucket rows, shared across
+    ticks: `SpanCache`); imported bars and gaps are few and read each time.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, start: int, end: int,
+                 hours: SpanCache | None = None) -> None:
+        self.first, self.last = whole_hours(start, end)
+        self._own: _Held = {}
+        self._bars: list[tuple[str, str, int, int]] = []
+        self._gaps: list[tuple[str, int, int]] = []
+        if self.first >= self.last:
+            return
+        first, last = self.first, self.last
+        self._own = (hours or SpanCache(conn)).held(first, last)
+        self._bars = conn.execute(
+            "SELECT exchange, coin, start_ms, span_ms FROM agg_buckets "
+            "WHERE start_ms < ? AND start_ms + span_ms > ? AND start_ms + span_ms <= ?",
+            (last, first, end)).fetchall()
+        self._gaps = conn.execute(
+            "SELECT exchange, start_ms, coalesce(end_ms, ?) FROM gaps "
+            "WHERE start_ms < ? AND coalesce(end_ms, ?) > ?", (last, last, last, first)).fetchall()
+
+    def of(self, coin: str | None = None) -> tuple[int, int]:
+        first, last = self.first, self.last
+        if first >= last:
+            return 0, 0
+        wanted = coin_of(coin) if coin and coin != MARKET else None
+        own_hours, own_venues = self._own.get(wanted, (frozenset(), frozenset()))
+        bars = [r for r in self._bars if wanted is None or r[1] == wanted]
+        if not bars and not self._gaps:  # the usual case: no set to build
+            return len(own_hours) * HOUR_MS, last - first
+        held = set(own_hours) | held_hours(((int(s), int(n)) for _, _, s, n in bars),
+                                           first, last)
+        venues = set(own_venues) | {str(r[0]) for r in bars}
+        lost = 0
+        if held and venues:
+            gaps = ((int(a), int(b)) for e, a, b in self._gaps if e in venues)
+            lost = _gap_ms(held, gaps, first, last)
+        return len(held) * HOUR_MS - lost, last - first
+
+
+class SpanCache:
+    """What long spans read that a minute's slide does not change, kept across ticks: the
+    sums of the whole 4-hour buckets inside a span, and per scope the whole hours our own
+    events hold (with their venues). Each entry is read once and kept until a write lands
+    before its end (`forget_from`)."""
+
+    def __init__(self, conn: sqlite3.Connection, keep: int = 32) -> None:
+        self._conn = conn
+        self._keep = keep
+        self._middles: dict[tuple[int, int], _Sums] = {}
+        self._hours: dict[tuple[int, int], _Held] = {}
+
+    def forget_from(self, floor_ms: int | None) -> None:
+        """Drop what a write at or after `floor_ms` may have changed (None: nothing was)."""
+        if floor_ms is not None:
+            self._middles = {k: v for k, v in self._middles.items() if k[1] <= floor_ms}
+            self._hours = {k: v for k, v in self._hours.items() if k[1] <= floor_ms}
+
+    def held(self, first: int, last: int) -> _Held:
+        """Per scope (None: the market), the hour starts in [first, last) with a bucket_1h
+        row and the venues of those rows."""
+        found = self._hours.get((first, last))
+        if found is None:
+            hours: dict[str | None, set[int]] = {None: set()}
+            venues: dict[str | None, set[str]] = {None: set()}
+            for exchange, coin, start in self._conn.execute(
+                    "SELECT exchange, coin, start_ms FROM buckets_1h "
+                    "WHERE start_ms >= ? AND start_ms < ?", (first, last)):
+                for scope in (None, coin):
+                    hours.setdefault(scope, set()).add(start)
+                    venues.setdefault(scope, set()).add(exchange)
+            found = {k: (frozenset(v), frozenset(venues[k])) for k, v in hours.items()}
+            _put(self._hours, (first, last), found, self._keep)
+        return found
+
+    def event_totals(self, start: int, end: int) -> tuple[TotalsRow, ...]:
+        """As `totals.event_totals(start, end)` over the whole market."""
+        parts = buckets.cover(start, end)
+        middle = [(lo, hi) for table, lo, hi in parts if table == "buckets_4h"]
+        if not middle:
+            return event_totals(self._conn, start, end, "", [])
+        lo, hi = middle[0]
+        sums = {k: list(v) for k, v in self._middle(lo, hi).items()}
+        edges = [p for p in parts if p[0] != "buckets_4h"]
+        if edges:
+            _add(sums, self._conn.execute(*_grouped(edges)))
+        return tuple(TotalsRow(e, c, *v) for (e, c), v in sorted(sums.items()))
+
+    def _middle(self, lo: int, hi: int) -> _Sums:
+        found = self._middles.get((lo, hi))
+        if found is None:
+            found = {}
+            _add(found, self._conn.execute(*_grouped([("buckets_4h", lo, hi)])))
+            _put(self._middles, (lo, hi), found, self._keep)
+        return found
+
+
+def _put(cache: dict[tuple[int, int], Any], key: tuple[int, int], value: Any, keep: int) -> None:
+    if len(cache) >= keep:
+        cache.pop(next(iter(cache)))  # the oldest: spans only move forward
+    cache[key] = value
+
+
+def _grouped(parts: list[tuple[str, int, int]]) -> tuple[str, list[Any]]:
+    union = " UNION ALL ".join(
+        f"SELECT * FROM {table} WHERE start_ms >= ? AND start_ms < ?" for table, _, _ in parts)
+    sql = ("SELECT exchange, coin, sum(long_usd), sum(short_usd), sum(long_n), sum(short_n) "
+           f"FROM ({union}) GROUP BY exchange, coin")
+    return sql, [x for _, lo, hi in parts for x in (lo, hi)]
+
+
+def _add(sums: _Sums, rows: Any) -> None:
+    for e, c, lu, su, ln, sn in rows:
+        slot = sums.get((e, c))
+        if slot is None:
+            sums[e, c] = [lu, su, ln, sn]
+        else:
+            slot[0] += lu
+            slot[1] += su
+            slot[2] += ln
+            slot[3] += sn
