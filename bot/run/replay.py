@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 from bot.chat.base import ChatService, Notifier
@@ -67,7 +68,7 @@ async def _replay(run: Run, data: Replayable, speed: float, eval_interval_ms: in
     wall = WallClock()
     clock = SimClock()  # only moves forward: a timeline out of order fails here
     prev_tick: int | None = None
-    for tick, items in _ticks(data, eval_interval_ms):
+    async for tick, items in _read_ahead(_ticks(data, eval_interval_ms)):
         if speed > 0 and prev_tick is not None:
             await asyncio.sleep((tick - prev_tick) / 1000 / speed)
         prev_tick = tick
@@ -86,6 +87,24 @@ async def _replay(run: Run, data: Replayable, speed: float, eval_interval_ms: in
     summary.delivered += await _drain(run, drain_timeout_s)
     await ops.outbox(writer, pipeline.outbox)
     return summary
+
+
+async def _read_ahead(ticks: Iterator[tuple[int, list[Any]]]
+                      ) -> AsyncIterator[tuple[int, list[Any]]]:
+    """The ticks, each next one read and parsed on a thread of its own while the writer
+    stores and evaluates the current one: at most two ticks are in memory.
+
+    SQLite releases the GIL while it works, so reading the file overlaps most of a write.
+    """
+    loop = asyncio.get_running_loop()
+    reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="liqbot-replay-reader")
+    try:
+        ahead = loop.run_in_executor(reader, next, ticks, None)
+        while (tick := await ahead) is not None:
+            ahead = loop.run_in_executor(reader, next, ticks, None)
+            yield tick
+    finally:
+        reader.shutdown(wait=False, cancel_futures=True)
 
 
 async def _drain(run: Run, timeout_s: float) -> int:
