@@ -37,23 +37,35 @@ class ScopedTotals:
         self._conn, self.start, self.end = conn, start, end
         self._sampled = sampled_venues
         self._events = events
-        self._aggregates: tuple[TotalsRow, ...] | None = None
+        self._events_by_coin: _ByCoin | None = None
+        self._aggregates: _ByCoin | None = None
 
     def of(self, coin: str | None = None) -> Totals:
         """As `Store.totals(end, end - start, coin=coin)` with the default source."""
         wanted = coin_of(coin) if coin and coin != MARKET else None
-        rows = self._pick(self._events, wanted)
+        if self._events_by_coin is None:
+            self._events_by_coin = _by_coin(self._events)
+        rows = self._events_by_coin.get(wanted, ())
         if not rows:
             if self._aggregates is None:  # only read when a scope has no events of its own
-                self._aggregates = aggregate_totals(self._conn, self.start, self.end, "", [],
-                                                    "auto")
-            rows = self._pick(self._aggregates, wanted)
+                self._aggregates = _by_coin(aggregate_totals(
+                    self._conn, self.start, self.end, "", [], "auto"))
+            rows = self._aggregates.get(wanted, ())
         sampled = frozenset(r.exchange for r in rows if r.exchange in self._sampled)
         return Totals(self.start, self.end, rows, sampled)
 
-    @staticmethod
-    def _pick(rows: tuple[TotalsRow, ...], coin: str | None) -> tuple[TotalsRow, ...]:
-        return rows if coin is None else tuple(r for r in rows if r.coin == coin)
+
+_ByCoin = dict[str | None, tuple[TotalsRow, ...]]
+
+
+def _by_coin(rows: tuple[TotalsRow, ...]) -> _ByCoin:
+    """The rows per coin, in their order; None: all of them (the market)."""
+    index: dict[str | None, list[TotalsRow]] = {}
+    for r in rows:
+        index.setdefault(r.coin, []).append(r)
+    out: _ByCoin = {k: tuple(v) for k, v in index.items()}
+    out[None] = rows
+    return out
 
 
 class ScopedCoverage:
