@@ -123,10 +123,12 @@ class SpanCache:
         self._keep = keep
         self._middles: dict[tuple[int, int], _Sums] = {}
         self._hours: dict[tuple[int, int], _Held] = {}
+        self._sliders: list[_Slider] = []
 
     def forget_from(self, floor_ms: int | None) -> None:
         """Drop what a write at or after `floor_ms` may have changed (None: nothing was)."""
         if floor_ms is not None:
+            self._sliders = [s for s in self._sliders if s.end <= floor_ms]
             self._middles = {k: v for k, v in self._middles.items() if k[1] <= floor_ms}
             self._hours = {k: v for k, v in self._hours.items() if k[1] <= floor_ms}
 
@@ -148,17 +150,40 @@ class SpanCache:
         return found
 
     def event_totals(self, start: int, end: int) -> tuple[TotalsRow, ...]:
-        """As `totals.event_totals(start, end)` over the whole market."""
+        """As `totals.event_totals(start, end)` over the whole market, sliding when it can.
+
+        A span of the same length that was read before and still overlaps is moved: the
+        minutes it gained are added and the ones it lost taken off (two reads of a few
+        bucket rows per group, instead of its ~30 per group). The float sums then differ
+        from one read's in the last bits, so a side whose count falls to zero, or whose sum
+        to under a cent, is exactly zero again (rounding dust must never pass for a
+        baseline), and a slider is read whole again after `SLIDES` moves.
+        """
+        span = end - start
+        usable = [s for s in self._sliders if s.end - s.start == span and s.start <= start
+                  and s.end <= end and start < s.end and s.moves < SLIDES]
+        if not usable:
+            slider = _Slider(start, end, dict(self._exact(start, end)))
+            self._sliders = [*self._sliders[-(_SLIDERS - 1):], slider]
+        else:
+            slider = max(usable, key=lambda s: s.end)
+            if slider.end < end:
+                slider.move(self._conn, start, end)
+        return tuple(TotalsRow(e, c, *v) for (e, c), v in sorted(slider.sums.items())
+                     if v[2] or v[3])
+
+    def _exact(self, start: int, end: int) -> dict[tuple[str, str], list[Any]]:
         parts = buckets.cover(start, end)
         middle = [(lo, hi) for table, lo, hi in parts if table == "buckets_4h"]
         if not middle:
-            return event_totals(self._conn, start, end, "", [])
+            return {(r[0], r[1]): list(r[2:])
+                    for r in event_totals(self._conn, start, end, "", [])}
         lo, hi = middle[0]
         sums = {k: list(v) for k, v in self._middle(lo, hi).items()}
         edges = [p for p in parts if p[0] != "buckets_4h"]
         if edges:
             _add(sums, self._conn.execute(*_grouped(edges)))
-        return tuple(TotalsRow(e, c, *v) for (e, c), v in sorted(sums.items()))
+        return sums
 
     def _middle(self, lo: int, hi: int) -> _Sums:
         found = self._middles.get((lo, hi))
@@ -167,6 +192,32 @@ class SpanCache:
             _add(found, self._conn.execute(*_grouped([("buckets_4h", lo, hi)])))
             _put(self._middles, (lo, hi), found, self._keep)
         return found
+
+
+# A slider is read whole again after this many moves (a day of minute ticks), so rounding
+# cannot build up; and this many are kept (one per evaluated window, with room).
+SLIDES = 1440
+_SLIDERS = 8
+_DUST_USD = 0.01
+
+
+class _Slider:
+    """Event sums of [start, end) per (exchange, coin), moved forward a little at a time."""
+
+    def __init__(self, start: int, end: int, sums: _Sums) -> None:
+        self.start, self.end, self.sums, self.moves = start, end, sums, 0
+
+    def move(self, conn: sqlite3.Connection, start: int, end: int) -> None:
+        _add(self.sums, conn.execute(*_grouped(buckets.cover(self.end, end))))
+        if self.start < start:
+            _add(self.sums, conn.execute(*_grouped(buckets.cover(self.start, start))), sign=-1)
+        for v in self.sums.values():  # rounding dust is not money: no event is worth a cent
+            if not v[2] or v[0] < _DUST_USD:
+                v[0] = 0.0
+            if not v[3] or v[1] < _DUST_USD:
+                v[1] = 0.0
+        self.start, self.end = start, end
+        self.moves += 1
 
 
 def _put(cache: dict[tuple[int, int], Any], key: tuple[int, int], value: Any, keep: int) -> None:
@@ -183,13 +234,13 @@ def _grouped(parts: list[tuple[str, int, int]]) -> tuple[str, list[Any]]:
     return sql, [x for _, lo, hi in parts for x in (lo, hi)]
 
 
-def _add(sums: _Sums, rows: Any) -> None:
+def _add(sums: _Sums, rows: Any, sign: int = 1) -> None:
     for e, c, lu, su, ln, sn in rows:
         slot = sums.get((e, c))
         if slot is None:
-            sums[e, c] = [lu, su, ln, sn]
+            sums[e, c] = [sign * lu, sign * su, sign * ln, sign * sn]
         else:
-            slot[0] += lu
-            slot[1] += su
-            slot[2] += ln
-            slot[3] += sn
+            slot[0] += sign * lu
+            slot[1] += sign * su
+            slot[2] += sign * ln
+            slot[3] += sign * sn
