@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from feeds.history import coinalyze
+from feeds.history import coinalyze, lazy_bars
 from feeds.history.base import HistoryData, file_error
 from feeds.history.jsonl import FRAME_FORMATS, _lines, frame_exchange, parse_event
 from feeds.history.replay import (
@@ -58,6 +58,19 @@ logger = logging.getLogger(__name__)
 
 # Formats whose rows are single events: read as consumed. The rest are bar files.
 STREAMED = ("events-jsonl", "frames-jsonl", "parquet-liquidations")
+# Parquet bar files kept as columns (feeds/history/lazy_bars.py) when no other file of the
+# replay can give the same kind: the earlier-file-wins rule needs every key of it otherwise.
+LAZY_BARS = {"parquet-candles": lazy_bars.candles, "parquet-funding": lazy_bars.funding,
+             "parquet-open-interest": lazy_bars.open_interest}
+_GIVES = {  # which formats can give which bar kinds
+    "candles": {"parquet-candles", "coinglass-regime-csv", "price-funding-oi-csv",
+                "coinalyze-csv"},
+    "funding": {"parquet-funding", "coinglass-regime-csv", "price-funding-oi-csv"},
+    "open_interest": {"parquet-open-interest", "coinglass-regime-csv", "price-funding-oi-csv",
+                      "coinalyze-csv"},
+}
+_KIND = {"parquet-candles": "candles", "parquet-funding": "funding",
+         "parquet-open-interest": "open_interest"}
 REORDER_ITEMS = 100_000
 _PARQUET_BATCH = 50_000
 _TS = re.compile(rb'"ts"\s*:\s*(\d+)')
@@ -77,10 +90,15 @@ class ReplayStream:
     _bars: list[tuple[int, HistoryData]] = field(repr=False)
     _streams: list[tuple[int, Path, str]] = field(repr=False)
     _options: LoadOptions = field(repr=False)
+    _lazy: list[tuple[int, Iterator[_Keyed]]] = field(default_factory=list, repr=False)
 
     def timeline(self) -> Iterator[tuple[int, Item]]:
-        """Yield (available_ms, item) in the order a live bot would have learned them."""
+        """Yield (available_ms, item) in the order a live bot would have learned them.
+
+        Read once: the event files are consumed as it goes.
+        """
         sources: list[Iterator[_Keyed]] = [_bar_items(n, h) for n, h in self._bars]
+        sources += [it for _, it in self._lazy]
         sources += [_STREAMERS[fmt](n, path, self._options) for n, path, fmt in self._streams]
         merged = sources[0] if len(sources) == 1 else heapq.merge(*sources)
         for at, _, _, _, item in merged:
@@ -105,6 +123,7 @@ def open_replay(
     opts = LoadOptions(symbol, tz_offset_hours, instruments)
     bars: list[tuple[int, Path, HistoryData]] = []
     streams: list[tuple[int, Path, str]] = []
+    lazy: list[tuple[int, Iterator[_Keyed], list[str]]] = []
     loaded: set[Hashable] = set()
     for n, (path, fmt) in enumerate(files):
         key = (coinalyze.group_key(path) if fmt == "coinalyze-csv" else None) or path.resolve()
@@ -114,18 +133,25 @@ def open_replay(
         if fmt in STREAMED:
             _check_streamable(path, fmt, opts)
             streams.append((n, path, fmt))
+        elif fmt in LAZY_BARS and _sole_source(fmt, [f for p, f in files if p != path]):
+            lazy.append((n, *LAZY_BARS[fmt](n, path)))
         else:
             bars.append((n, path, FORMATS[fmt](path, opts)))
     kept, merge_notes = _unique_bars(bars)
     whole = HistoryData(notes=[n for _, h in kept for n in h.notes])
     for _, h in kept:
         whole = whole.merge(HistoryData(buckets=h.buckets))
-    notes = [*notes, *merge_notes, *whole.notes, *_span_notes(whole)]
+    notes = [*notes, *merge_notes, *whole.notes, *(n for _, _, ln in lazy for n in ln),
+             *_span_notes(whole)]
     for note in notes:
         logger.info("replay: %s", note)
     span = min((b.span_ms for b in whole.buckets), default=None)
     return ReplayStream(tuple((str(p), f) for p, f in files), notes, span,
-                        kept, streams, opts)
+                        kept, streams, opts, [(n, it) for n, it, _ in lazy])
+
+
+def _sole_source(fmt: str, others: list[str]) -> bool:
+    return not _GIVES[_KIND[fmt]] & set(others)
 
 
 def _unique_bars(parts: list[tuple[int, Path, HistoryData]]
