@@ -110,3 +110,28 @@ def test_unknown_parquet_venue_fails_before_the_replay(tmp_path: Path) -> None:
          "size_usd": 1.0, "price": 1.0}])
     with pytest.raises(ParseError, match="unknown venue"):
         open_replay([path])
+
+
+def test_parquet_bar_files_replay_from_columns_in_the_loaded_order(tmp_path: Path) -> None:
+    rows = [{"timestamp": T0 + HOUR * (i % 5) + (i // 5) * 7 * HOUR, "venue": v, "coin": c,
+             "o": 10.0 + i, "h": 12.0 + i, "l": 9.0 + i, "c": 11.0 + i, "funding_rate": 1e-4 * i,
+             "oi_usd": 1e6 + i}
+            for i, (v, c) in enumerate([("binance", "BTC"), ("bybit", "ETH"), ("okx", "SOL")] * 9)]
+    candles = write_parquet(tmp_path / "candles.parquet", [
+        {k: r[k] for k in ("timestamp", "venue", "coin", "o", "h", "l", "c")} for r in rows])
+    funding = write_parquet(tmp_path / "funding.parquet", [
+        {k: r[k] for k in ("timestamp", "venue", "coin", "funding_rate")} for r in rows])
+    oi = write_parquet(tmp_path / "oi.parquet", [
+        {k: r[k] for k in ("timestamp", "venue", "coin", "oi_usd")} for r in rows[::-1]])
+    assert same_timeline([candles, funding, oi]) == 3 * len(rows)
+    # A second file that can give candles too: the whole-file path keeps the first's values.
+    regime = write_regime(tmp_path / "r.csv", n=3)
+    assert same_timeline([candles, regime], symbol="BTC") == len(rows) + 3 * 4
+
+
+@pytest.mark.realdata
+def test_real_folders_stream_as_they_load(shared_data: Path) -> None:
+    assert same_timeline([shared_data / "multivenue"]) > 250_000
+    assert same_timeline([shared_data / "coinalyze_binance_1h_2024",
+                          shared_data / "multivenue" / "liquidations.parquet"]) > 5816
+    assert same_timeline([shared_data / "coinglass_btc"], symbol="BTCUSDT") > 0
