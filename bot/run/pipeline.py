@@ -62,8 +62,9 @@ class Pipeline:
     def evaluate(self, now_ms: int, bar_ms: int = 60_000) -> list[Alert]:
         """Classify the windows ending at `now_ms`; record and return the new alerts."""
         windows = evaluated_windows(map(parse_window, self.params.windows), bar_ms)
-        self._baselines.forget_from(self.store.take_write_floor())
         with self.store.snapshot():  # one read transaction for the whole tick
+            # What was written since the last tick may lie inside a kept span: forget it.
+            self._baselines.forget_from(self.store.take_write_floor())
             stats = build_stats(_LiveTotals(self.store, self._baselines), now_ms, self.params,
                                 windows)
         alerts = self.policy.decide(evaluate(stats, self.params))
