@@ -102,14 +102,16 @@ def test_another_connections_commit_forgets_everything(tmp_path: Path):
         store.close()
 
 
-def test_a_sliding_baseline_follows_the_exact_reads_minute_by_minute(store):
+def test_a_sliding_baseline_and_its_hours_follow_the_exact_reads_minute_by_minute(store):
     cache = store.span_cache()
     end = T0 + 200 * HOUR_MS + 3 * MINUTE_MS
     for step in range(0, 3000, 7):  # past the events' last hour too: sums fall to zero
         at = end + step * MINUTE_MS
         for window in (5 * MINUTE_MS, HOUR_MS):
             read = store.scoped_totals(at - window, WEEK, cache=cache)
-            for coin in (None, "BTC", "ETH", "SOL"):
+            cover = store.scoped_coverage(at - window, WEEK, cache=cache)
+            for coin in (None, "BTC", "ETH", "SOL", "DOGE"):
+                assert cover.of(coin) == store.coverage(at - window, WEEK, coin=coin)
                 own = store.totals(at - window, WEEK, coin=coin)
                 got = read.of(coin)
                 assert got.count == own.count
@@ -118,7 +120,9 @@ def test_a_sliding_baseline_follows_the_exact_reads_minute_by_minute(store):
     # Slid until the last events leave: exactly zero, and no rows, as one read says.
     for at in range(T0 + 395 * HOUR_MS, T0 + 412 * HOUR_MS, 61 * MINUTE_MS):
         read = store.scoped_totals(at, WEEK, cache=cache)
+        cover = store.scoped_coverage(at, WEEK, cache=cache)
         for coin in ("ETH", "SOL"):
+            assert cover.of(coin) == store.coverage(at, WEEK, coin=coin)
             own = store.totals(at, WEEK, coin=coin, source="events")
             assert read.of(coin).count == own.count
             assert read.of(coin).long_usd == pytest.approx(own.long_usd, rel=1e-9, abs=0)
