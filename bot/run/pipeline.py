@@ -21,7 +21,7 @@ from bot.state.outbox import Outbox
 from bot.state.subscriptions import Router
 from bot.state.writer import Writer
 from feeds.model import DAY_MS, Bucket, Candle, Funding, Liquidation, OpenInterest
-from feeds.store import WINDOWS_MS, Store, Totals, parse_window
+from feeds.store import Store, Totals, parse_window
 from feeds.store.scoped import ScopedCoverage, ScopedTotals, SpanCache
 from feeds.venues.registry import SAMPLED_VENUES
 from signals import SignalParams, evaluate
@@ -44,7 +44,7 @@ class Pipeline:
         self.router = Router(store, destinations, platforms)
         self.policy = Policy(store, params, policy_config)
         self.outbox = Outbox(store, policy_config)
-        self._baselines = store.span_cache()
+        self._spans = store.span_cache()
 
     def ingest(self, items: Iterable[Any]) -> int:
         """Store a mixed batch of model objects; return how many liquidations were new."""
@@ -64,8 +64,8 @@ class Pipeline:
         windows = evaluated_windows(map(parse_window, self.params.windows), bar_ms)
         with self.store.snapshot():  # one read transaction for the whole tick
             # What was written since the last tick may lie inside a kept span: forget it.
-            self._baselines.forget_from(self.store.take_write_floor())
-            stats = build_stats(_LiveTotals(self.store, self._baselines), now_ms, self.params,
+            self._spans.forget_from(self.store.take_write_floor())
+            stats = build_stats(_LiveTotals(self.store, self._spans), now_ms, self.params,
                                 windows)
         alerts = self.policy.decide(evaluate(stats, self.params))
         if alerts:
@@ -89,25 +89,25 @@ class _LiveTotals:
     lower bound (the store does not know venues: they import it; the registry does).
 
     build_stats asks per scope; each (end, span) is read once market-wide and every coin's
-    answer derived from those rows (feeds/store/scoped.py). Spans longer than the longest
-    window, the trailing baseline, take their whole 4-hour buckets from `baselines`, which
-    lives across ticks.
+    answer derived from those rows (feeds/store/scoped.py). `spans` lives across ticks:
+    a window or baseline of the same length as last tick's is that one slid forward (the
+    minutes gained added, those lost taken off), held hours likewise; without it every
+    span is read whole.
     """
 
-    def __init__(self, store: Store, baselines: SpanCache | None = None) -> None:
+    def __init__(self, store: Store, spans: SpanCache | None = None) -> None:
         self.price_change = store.price_change
         self.latest_funding = store.latest_funding
         self._store = store
-        self._baselines = baselines
+        self._spans = spans
         self._totals: dict[tuple[int, int], ScopedTotals] = {}
         self._coverage: dict[tuple[int, int], ScopedCoverage] = {}
 
     def totals(self, end_ms: int, window_ms: int, *, coin: str | None = None) -> Totals:
         read = self._totals.get((end_ms, window_ms))
         if read is None:
-            cache = self._baselines if window_ms > _LONGEST_WINDOW_MS else None
             read = self._store.scoped_totals(end_ms, window_ms, sampled_venues=SAMPLED_VENUES,
-                                             cache=cache)
+                                             cache=self._spans)
             self._totals[end_ms, window_ms] = read
         return read.of(coin)
 
@@ -115,14 +115,9 @@ class _LiveTotals:
                  ) -> tuple[int, int]:
         read = self._coverage.get((end_ms, span_ms))
         if read is None:
-            read = self._store.scoped_coverage(end_ms, span_ms, cache=self._baselines)
+            read = self._store.scoped_coverage(end_ms, span_ms, cache=self._spans)
             self._coverage[end_ms, span_ms] = read
         return read.of(coin)
-
-
-# Window totals are read exactly as `Store.totals` reads them; only longer spans use the
-# cached 4-hour middles (their sums then add in another order: equal to the last few bits).
-_LONGEST_WINDOW_MS = max(WINDOWS_MS.values())
 
 
 async def flush(writer: Writer, pipeline: Pipeline, notifiers: Mapping[str, Notifier],

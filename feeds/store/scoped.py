@@ -8,10 +8,13 @@ coin: `ScopedTotals` reads a window once and answers any scope from it, choosing
 own events and imported aggregates per scope exactly as `Store.totals(source="auto")` does.
 `ScopedCoverage` does the same for `feeds.store.coverage`.
 
-The 168h baseline spans mostly whole 4-hour buckets and whole hours that no longer change
-while it slides a minute a tick: `SpanCache` keeps those middle sums and held hours and
-reads only the edges, until the store reports a write before their end
-(`Store.take_write_floor`).
+Each tick the windows and their 168h baselines move forward a minute or so. `SpanCache`
+keeps them across ticks and slides them: the minutes a span gained are read and added, the
+ones it lost read and taken off (a few bucket rows per group instead of a whole read), and
+held hours are tallied the same way, an hour at a time. Anything a write may have changed
+— a write before a kept span's end (`Store.take_write_floor`) — is forgotten and read
+whole again. Sliding sums add in another order than one read: equal to the last bits,
+with zero counts and sub-cent dust set to exactly zero, and read whole again every day.
 """
 
 from __future__ import annotations
@@ -113,10 +116,10 @@ class ScopedCoverage:
 
 
 class SpanCache:
-    """What long spans read that a minute's slide does not change, kept across ticks: the
-    sums of the whole 4-hour buckets inside a span, and per scope the whole hours our own
-    events hold (with their venues). Each entry is read once and kept until a write lands
-    before its end (`forget_from`)."""
+    """Spans kept across ticks and slid forward: event sums per (exchange, coin), the whole
+    4-hour buckets' sums a span is first read from, and per scope the whole hours our own
+    events hold (with their venues). What a write may have changed is forgotten
+    (`forget_from`)."""
 
     def __init__(self, conn: sqlite3.Connection, keep: int = 32) -> None:
         self._conn = conn
@@ -172,7 +175,8 @@ class SpanCache:
                   and s.end <= end and start < s.end and s.moves < SLIDES]
         if not usable:
             slider = _Slider(start, end, dict(self._exact(start, end)))
-            self._sliders = [*self._sliders[-(_SLIDERS - 1):], slider]
+            live = [s for s in self._sliders if s.moves < SLIDES]  # spent ones go first
+            self._sliders = [*live[-(_SLIDERS - 1):], slider]
         else:
             slider = max(usable, key=lambda s: s.end)
             if slider.end < end:
@@ -203,9 +207,10 @@ class SpanCache:
 
 
 # A slider is read whole again after this many moves (a day of minute ticks), so rounding
-# cannot build up; and this many are kept (one per evaluated window, with room).
+# cannot build up; and this many are kept (a window's and its baseline's per evaluated
+# window length, with room).
 SLIDES = 1440
-_SLIDERS = 8
+_SLIDERS = 16
 _DUST_USD = 0.01
 
 
