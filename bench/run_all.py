@@ -21,6 +21,7 @@ from bench import (  # noqa: E402
     chart,
     ingest,
     parsers,
+    replay,
     startup,
     study,
     sweep,
@@ -39,6 +40,7 @@ BENCHES = {
     "telegram": (telegram_fanout, ["--chats", "1000", "--rates", "300", "--trials", "5"]),
     "chart": (chart, ["--events", "20000", "--repeat", "3"]),
     "startup": (startup, ["--runs", "3", "--idle-s", "10"]),
+    "replay": (replay, ["--sizes", "100000,300000"]),
 }
 
 

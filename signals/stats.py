@@ -87,7 +87,12 @@ def evaluated_windows(windows_ms: Iterable[int], bar_ms: int) -> list[int]:
 
 def could_fire(total_usd: float, window_ms: int, p: SignalParams) -> bool:
     """Cheap pre-filter: below both the relative floor and the first tier nothing fires."""
-    return total_usd >= min(p.floor_usd(window_ms), p.tier_usd(window_ms)[0])
+    return total_usd >= fire_floor(window_ms, p)
+
+
+def fire_floor(window_ms: int, p: SignalParams) -> float:
+    """The least total a window of this length can fire at (what `could_fire` compares)."""
+    return min(p.floor_usd(window_ms), p.tier_usd(window_ms)[0])
 
 
 def _context(source: StatsSource, scope: str, start_ms: int, end_ms: int) -> Context:
@@ -125,8 +130,9 @@ def build_stats(
     """
     stats = []
     for window in windows_ms:
+        least = fire_floor(window, p)  # once per window: every coin is held to it
         market = source.totals(end_ms, window)
-        if not could_fire(market.total_usd, window, p):
+        if market.total_usd < least:
             continue
         coins = [c for c, _, _ in market.by("coin") if c != MARKET]
         # With one coin the market-wide total is that coin's: one alert, not two.
@@ -135,6 +141,6 @@ def build_stats(
         if p.per_coin:
             for coin in coins[: p.max_coins]:
                 t = source.totals(end_ms, window, coin=coin)
-                if could_fire(t.total_usd, window, p):
+                if t.total_usd >= least:
                     stats.append(_stat(source, coin, t, p))
     return stats

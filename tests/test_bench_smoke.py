@@ -5,7 +5,7 @@ Speed targets are not asserted here: they are measurements for `make bench`.
 
 from __future__ import annotations
 
-from bench import ingest, totals
+from bench import ingest, replay, totals
 
 
 def test_ingest_bench_small(tmp_path, capsys):
@@ -59,3 +59,13 @@ def test_soak_runs_for_seconds_and_loses_nothing(tmp_path, capsys):
     assert len(res["rss_mb"]) >= 4 and "RSS curve" in out
     for venue in ("binance", "binance-coinm", "bybit", "okx", "bitmex", "deribit", "coinglass"):
         assert f"| {venue}" in out
+
+
+def test_replay_bench_small(tmp_path, capsys):
+    res = replay.main(["--sizes", "2000,4000", "--tmpdir", str(tmp_path),
+                       "--data-dir", str(tmp_path / "data")])
+    assert res["checks_ok"], res["checks"]
+    assert [r["stored"] for r in res["results"]] == [2000, 4000]
+    assert all(r["ours_eps"] > 0 and r["plain_eps"] > 0 for r in res["results"])
+    out = capsys.readouterr().out
+    assert "ratio = replay events/s / plain json + executemany" in out and "slope:" in out

@@ -128,9 +128,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.replay:
         # The loaders bring pandas and pyarrow (~90 MB): only a replay pays for them.
         from bot.run.replay import run_replay
-        from feeds.history.replay import load_replay
+        from feeds.history.stream import open_replay
 
-        data = load_replay(args.replay, symbol=args.symbol, tz_offset_hours=args.tz_offset,
+        data = open_replay(args.replay, symbol=args.symbol, tz_offset_hours=args.tz_offset,
                            instruments=args.instruments)
         if args.speed < 0:
             raise ConfigError("--speed must be >= 0")

@@ -22,6 +22,7 @@ from bot.state.subscriptions import Router
 from bot.state.writer import Writer
 from feeds.model import DAY_MS, MARKET, Bucket, Candle, Funding, Liquidation, OpenInterest
 from feeds.store import Store, Totals, parse_window
+from feeds.store.scoped import ScopedCoverage, ScopedTotals, SpanCache
 from feeds.venues.registry import SAMPLED_VENUES
 from signals import SignalParams, evaluate
 from signals.stats import build_stats, evaluated_windows
@@ -43,6 +44,7 @@ class Pipeline:
         self.router = Router(store, destinations, platforms)
         self.policy = Policy(store, params, policy_config)
         self.outbox = Outbox(store, policy_config)
+        self._spans = store.span_cache()
 
     def ingest(self, items: Iterable[Any]) -> int:
         """Store a mixed batch of model objects; return how many liquidations were new."""
@@ -60,7 +62,11 @@ class Pipeline:
     def evaluate(self, now_ms: int, bar_ms: int = 60_000) -> list[Alert]:
         """Classify the windows ending at `now_ms`; record and return the new alerts."""
         windows = evaluated_windows(map(parse_window, self.params.windows), bar_ms)
-        stats = build_stats(_LiveTotals(self.store), now_ms, self.params, windows)
+        with self.store.snapshot():  # one read transaction for the whole tick
+            # What was written since the last tick may lie inside a kept span: forget it.
+            self._spans.forget_from(self.store.take_write_floor())
+            stats = build_stats(_LiveTotals(self.store, self._spans), now_ms, self.params,
+                                windows)
         alerts = self.policy.decide(evaluate(stats, self.params))
         if alerts:
             alerts = [self._quote(a) for a in alerts]
@@ -85,19 +91,39 @@ class Pipeline:
 
 
 class _LiveTotals:
-    """The store as signals.stats reads it, with the venues that make totals a lower bound.
+    """The store as signals.stats reads it, for one tick, with the venues that make totals a
+    lower bound (the store does not know venues: they import it; the registry does).
 
-    The store does not know venues (they import it); the registry does, so it is said here.
+    build_stats asks per scope; each (end, span) is read once market-wide and every coin's
+    answer derived from those rows (feeds/store/scoped.py). `spans` lives across ticks:
+    a window or baseline of the same length as last tick's is that one slid forward (the
+    minutes gained added, those lost taken off), held hours likewise; without it every
+    span is read whole.
     """
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, spans: SpanCache | None = None) -> None:
         self.price_change = store.price_change
         self.latest_funding = store.latest_funding
-        self.coverage = store.coverage
         self._store = store
+        self._spans = spans
+        self._totals: dict[tuple[int, int], ScopedTotals] = {}
+        self._coverage: dict[tuple[int, int], ScopedCoverage] = {}
 
     def totals(self, end_ms: int, window_ms: int, *, coin: str | None = None) -> Totals:
-        return self._store.totals(end_ms, window_ms, coin=coin, sampled_venues=SAMPLED_VENUES)
+        read = self._totals.get((end_ms, window_ms))
+        if read is None:
+            read = self._store.scoped_totals(end_ms, window_ms, sampled_venues=SAMPLED_VENUES,
+                                             cache=self._spans)
+            self._totals[end_ms, window_ms] = read
+        return read.of(coin)
+
+    def coverage(self, end_ms: int, span_ms: int, *, coin: str | None = None
+                 ) -> tuple[int, int]:
+        read = self._coverage.get((end_ms, span_ms))
+        if read is None:
+            read = self._store.scoped_coverage(end_ms, span_ms, cache=self._spans)
+            self._coverage[end_ms, span_ms] = read
+        return read.of(coin)
 
 
 async def flush(writer: Writer, pipeline: Pipeline, notifiers: Mapping[str, Notifier],

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Protocol
 
 from bot.chat.base import ChatService, Notifier
 from bot.config import Settings
@@ -14,14 +15,27 @@ from bot.ops.http import replay_check
 from bot.ops.metrics import Metrics
 from bot.run.assembly import Run, RunSummary, assemble
 from feeds.clock import SimClock, WallClock
-from feeds.history.replay import ReplayData
 from feeds.model import MINUTE_MS
 
 logger = logging.getLogger(__name__)
 
+# Items ingested per transaction: a burst minute is split so a batch stays bounded in memory
+# and in write-lock time; the evaluation still runs once, at the tick.
+CHUNK_ITEMS = 20_000
+
+
+class Replayable(Protocol):
+    """What a replay reads: `feeds.history.stream.ReplayStream` (files read as consumed) or
+    `feeds.history.replay.ReplayData` (a history in memory, as tests and backtests build)."""
+
+    @property
+    def bar_span_ms(self) -> int | None: ...
+
+    def timeline(self) -> Iterator[tuple[int, Any]]: ...
+
 
 async def run_replay(
-    data: ReplayData, settings: Settings, *, speed: float = 0.0,
+    data: Replayable, settings: Settings, *, speed: float = 0.0,
     notifiers: Mapping[str, Notifier] | None = None, eval_interval_ms: int = MINUTE_MS,
     services: Sequence[ChatService] | None = None, drain_timeout_s: float = 300.0,
     metrics: Metrics | None = None, ops_listen: str | None = None,
@@ -43,7 +57,7 @@ async def run_replay(
             await run.stop()
 
 
-async def _replay(run: Run, data: ReplayData, speed: float, eval_interval_ms: int,
+async def _replay(run: Run, data: Replayable, speed: float, eval_interval_ms: int,
                   drain_timeout_s: float) -> RunSummary:
     writer, pipeline, ops, summary = run.writer, run.pipeline, run.ops, run.summary
     replayed = asyncio.Event()
@@ -54,14 +68,15 @@ async def _replay(run: Run, data: ReplayData, speed: float, eval_interval_ms: in
     wall = WallClock()
     clock = SimClock()  # only moves forward: a timeline out of order fails here
     prev_tick: int | None = None
-    for tick, items in _ticks(data, eval_interval_ms):
+    async for tick, items in _read_ahead(_ticks(data, eval_interval_ms)):
         if speed > 0 and prev_tick is not None:
             await asyncio.sleep((tick - prev_tick) / 1000 / speed)
         prev_tick = tick
         clock.advance_to(tick)
         summary.items += len(items)
         ops.events(items)
-        summary.events_new += await writer.run(pipeline.ingest, items)
+        for i in range(0, len(items), CHUNK_ITEMS):
+            summary.events_new += await writer.run(pipeline.ingest, items[i:i + CHUNK_ITEMS])
         alerts = await writer.run(pipeline.evaluate, tick, bar_ms)
         summary.evaluations += 1
         summary.alerts += len(alerts)
@@ -72,6 +87,24 @@ async def _replay(run: Run, data: ReplayData, speed: float, eval_interval_ms: in
     summary.delivered += await _drain(run, drain_timeout_s)
     await ops.outbox(writer, pipeline.outbox)
     return summary
+
+
+async def _read_ahead(ticks: Iterator[tuple[int, list[Any]]]
+                      ) -> AsyncIterator[tuple[int, list[Any]]]:
+    """The ticks, each next one read and parsed on a thread of its own while the writer
+    stores and evaluates the current one: at most two ticks are in memory.
+
+    SQLite releases the GIL while it works, so reading the file overlaps most of a write.
+    """
+    loop = asyncio.get_running_loop()
+    reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="liqbot-replay-reader")
+    try:
+        ahead = loop.run_in_executor(reader, next, ticks, None)
+        while (tick := await ahead) is not None:
+            ahead = loop.run_in_executor(reader, next, ticks, None)
+            yield tick
+    finally:
+        reader.shutdown(wait=False, cancel_futures=True)
 
 
 async def _drain(run: Run, timeout_s: float) -> int:
@@ -97,7 +130,7 @@ async def _drain(run: Run, timeout_s: float) -> int:
     return delivered
 
 
-def _ticks(data: ReplayData, interval_ms: int) -> Iterator[tuple[int, list[Any]]]:
+def _ticks(data: Replayable, interval_ms: int) -> Iterator[tuple[int, list[Any]]]:
     """Group the timeline into (evaluation time, items known by then)."""
     batch: list[Any] = []
     tick: int | None = None

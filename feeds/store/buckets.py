@@ -52,9 +52,10 @@ _UPSERTS = tuple((_UPSERT.format(table=t), s) for t, s in LEVELS)
 MinuteSums = dict[tuple[int, str, str], list[float]]
 
 
-def add_sums(conn: sqlite3.Connection, minutes: MinuteSums) -> None:
+def add_sums(conn: sqlite3.Connection, minutes: MinuteSums) -> int | None:
     """Add a batch's minute sums, made by the caller in its one pass over the batch, to
-    every level (inside the caller's write): one statement per level, whatever the batch."""
+    every level (inside the caller's write): one statement per level, whatever the batch.
+    Return the start of the earliest minute that changed (None: none did)."""
     for sql, span in _UPSERTS:
         if span == MINUTE_MS:
             level = minutes
@@ -71,17 +72,21 @@ def add_sums(conn: sqlite3.Connection, minutes: MinuteSums) -> None:
                     acc[2] += ln
                     acc[3] += sn
         conn.executemany(sql, [(*k, *v) for k, v in level.items()])
+    return min((start for start, _, _ in minutes), default=None)
 
 
-def add_new_events(conn: sqlite3.Connection, after_rowid: int) -> None:
-    """Sum the events stored after `after_rowid` into every level (inside the caller's write)."""
+def add_new_events(conn: sqlite3.Connection, after_rowid: int) -> int | None:
+    """Sum the events stored after `after_rowid` into every level (inside the caller's write);
+    return the start of the earliest minute that changed (None: none did)."""
     conn.execute(
         "CREATE TEMP TABLE IF NOT EXISTS batch_1m (start_ms INTEGER, exchange TEXT, coin TEXT, "
         "long_usd REAL, short_usd REAL, long_n INTEGER, short_n INTEGER)")
     conn.execute(_STAGE, (after_rowid,))
     for sql in _ADDS:
         conn.execute(sql)
+    earliest = conn.execute("SELECT min(start_ms) FROM temp.batch_1m").fetchone()[0]
     conn.execute("DELETE FROM temp.batch_1m")
+    return None if earliest is None else int(earliest)
 
 
 def cover(start_ms: int, end_ms: int, levels: int = 0) -> list[tuple[str, int, int]]:

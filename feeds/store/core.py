@@ -34,6 +34,7 @@ from feeds.store import buckets, charts, coverage
 from feeds.store.db import Database, StoreError, Transaction, split_sql
 from feeds.store.rawlog import RawLog
 from feeds.store.schema import MIGRATIONS, SCHEMA_KEY
+from feeds.store.scoped import ScopedCoverage, ScopedTotals, SpanCache
 from feeds.store.totals import (
     AGGREGATE_RANK,
     WINDOWS_MS,
@@ -77,6 +78,10 @@ class Store:
             raise
         self._conn = self.database.conn
         self._raw = RawLog(self._conn)
+        # Earliest bucket time written since `take_write_floor` last ran, and SQLite's count
+        # of other connections' commits then: what the evaluation's caches must forget.
+        self._write_floor: int | None = None
+        self._data_version = self._read_data_version()
         self.gate = Gate()  # implausible events are counted here (gate.rejected), not stored
 
     def close(self) -> None:
@@ -158,12 +163,13 @@ class Store:
             conn.executemany(_INSERT_EVENT, rows)
             new = conn.total_changes - before
             if new == len(rows) and minutes is not None:
-                buckets.add_sums(conn, minutes)  # all new: the caller's sums are the batch's
+                # all new: the caller's sums are the batch's
+                self._wrote(buckets.add_sums(conn, minutes))
             elif new:
                 # Some were duplicates. INSERT OR IGNORE takes no rowid for a skipped row and
                 # each new one gets max(rowid) + 1, so the new rows are the top `new` rowids.
                 after = conn.execute("SELECT max(rowid) FROM events").fetchone()[0] - new
-                buckets.add_new_events(conn, after)
+                self._wrote(buckets.add_new_events(conn, after))
                 if payloads:
                     fresh = {u for (u,) in conn.execute(
                         "SELECT uid FROM events WHERE rowid > ?", (after,))}
@@ -188,6 +194,8 @@ class Store:
             self._conn.executemany(
                 "INSERT OR REPLACE INTO agg_buckets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
             )
+        if rows:
+            self._wrote(min(r[2] for r in rows))
         return len(rows)
 
     def insert_funding(self, items: Iterable[Funding]) -> int:
@@ -241,7 +249,54 @@ class Store:
         """`with store.transaction():` — BEGIN IMMEDIATE, so the write lock is taken first."""
         return self.database.transaction()
 
+    def snapshot(self) -> Transaction:
+        """`with store.snapshot():` — reads inside see one state of the file (a deferred
+        BEGIN; joins an open transaction instead)."""
+        return self.database.snapshot()
+
+    def _wrote(self, earliest_ms: int | None) -> None:
+        if earliest_ms is not None and (self._write_floor is None
+                                        or earliest_ms < self._write_floor):
+            self._write_floor = earliest_ms
+
+    def _read_data_version(self) -> int:
+        return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+
+    def take_write_floor(self) -> int | None:
+        """The earliest time whose totals changed since the last call (None: nothing did).
+
+        Another process writing the same file (an import) is not seen in detail: any commit
+        of another connection answers 0, everything.
+        """
+        floor, self._write_floor = self._write_floor, None
+        version = self._read_data_version()
+        if version != self._data_version:
+            self._data_version = version
+            return 0
+        return floor
+
     # -- reads ---------------------------------------------------------------------------
+
+    def scoped_totals(self, end_ms: int, window_ms: int, *,
+                      sampled_venues: Collection[str] = frozenset(),
+                      cache: SpanCache | None = None) -> ScopedTotals:
+        """One market-wide read of the window, from which `.of(coin)` gives what
+        `totals(end_ms, window_ms, coin=coin, sampled_venues=...)` gives (without `unpriced`).
+        `cache` serves the whole 4-hour buckets of a long span (feeds/store/scoped.py)."""
+        end = ceil_ms(end_ms, MINUTE_MS)
+        start = end - window_ms
+        rows = (cache.event_totals(start, end) if cache is not None
+                else event_totals(self._conn, start, end, "", []))
+        return ScopedTotals(self._conn, start, end, sampled_venues, rows)
+
+    def scoped_coverage(self, end_ms: int, span_ms: int, *,
+                        cache: SpanCache | None = None) -> ScopedCoverage:
+        """One market-wide read for `coverage(end_ms, span_ms, coin=...)` of every scope."""
+        end = ceil_ms(end_ms, MINUTE_MS)
+        return ScopedCoverage(self._conn, end - span_ms, end, cache)
+
+    def span_cache(self) -> SpanCache:
+        return SpanCache(self._conn)
 
     def count_events(self) -> int:
         return int(self._conn.execute("SELECT count(*) FROM events").fetchone()[0])

@@ -53,6 +53,10 @@ class Database:
         """`with db.transaction():` — BEGIN IMMEDIATE, so the write lock is taken first."""
         return Transaction(self.conn)
 
+    def snapshot(self) -> Transaction:
+        """`with db.snapshot():` — a deferred BEGIN: the reads inside see one state."""
+        return Transaction(self.conn, "BEGIN")
+
     def get_meta(self, key: str) -> str | None:
         row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
@@ -116,14 +120,15 @@ class Database:
 class Transaction:
     """BEGIN IMMEDIATE on entry unless one is open already; the outermost one commits."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, begin: str = "BEGIN IMMEDIATE") -> None:
         self.conn = conn
+        self.begin = begin
         self.outer = False
 
     def __enter__(self) -> None:
         self.outer = not self.conn.in_transaction
         if self.outer:
-            self.conn.execute("BEGIN IMMEDIATE")
+            self.conn.execute(self.begin)
 
     def __exit__(self, exc_type: Any, *_: Any) -> None:
         if not self.outer:

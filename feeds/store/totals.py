@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from feeds.model import HOUR_MS, MARKET, MINUTE_MS, coin_of
 from feeds.store import buckets
@@ -44,8 +44,9 @@ def window_name(ms: int) -> str:
     return f"{ms // MINUTE_MS}m"
 
 
-@dataclass(frozen=True, slots=True)
-class TotalsRow:
+class TotalsRow(NamedTuple):
+    """One (exchange, coin) group of a window: a tuple, as a read builds hundreds a tick."""
+
     exchange: str
     coin: str
     long_usd: float
@@ -123,7 +124,7 @@ def event_totals(conn: sqlite3.Connection, start: int, end: int, where: str,
         "SELECT exchange, coin, sum(long_usd), sum(short_usd), sum(long_n), sum(short_n) "
         f"FROM ({union}) {where} GROUP BY exchange, coin"
     )
-    return tuple(TotalsRow(*r) for r in conn.execute(sql, args + wargs))
+    return tuple(map(TotalsRow._make, conn.execute(sql, args + wargs)))
 
 
 def unpriced_events(conn: sqlite3.Connection, start: int, end: int, where: str,
