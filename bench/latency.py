@@ -1,0 +1,208 @@
+"""Alert latency: a threshold-crossing frame at the venue socket -> sendMessage accepted.
+
+`liqbot run` (`run_live`, the real Binance connector, the real PTB client) against a local
+fake Binance socket and the fake Telegram Bot API, on a store pre-filled with a week of
+synthetic events (bench/common.py `synth_events`: ~2 bursts a day, 15 coins, 3 venues) and
+a trickle of small background liquidations while it runs. Each trial pushes one forceOrder
+frame that takes a fresh coin over the 5m squeeze (or cascade) tier and times from that push
+to the fake's acceptance of the first sendMessage that follows it.
+
+Measured at the SHIPPED evaluate interval (`scheduler.eval_interval_s` of the default
+config, 15 s) with an unseeded random gap between trials, so each frame lands at a random
+phase of the scheduler. Two runs side by side:
+
+- ours: the default config, evaluation woken by the batch that crosses a tier;
+- baseline: the same path with `scheduler.eval_on_events = false`, i.e. the scheduled
+  evaluation only (what every release before this one did).
+
+Target: p99 <= 300 ms.
+
+    .venv/bin/python bench/latency.py                           # 100 trials, baseline 30
+    .venv/bin/python bench/latency.py --trials 10 --baseline-trials 5 --events 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import logging
+import random
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.common import (  # noqa: E402
+    COINS,
+    loadavg,
+    percentile,
+    progress,
+    synth_events,
+    table,
+    verdict,
+)
+from bot.config import Settings  # noqa: E402
+from bot.run.live import run_live  # noqa: E402
+from feeds.model import DAY_MS, HOUR_MS  # noqa: E402
+from feeds.store import Store  # noqa: E402
+from tests.helpers.fake_telegram import TOKEN, FakeBotApi, telegram_settings  # noqa: E402
+from tests.helpers.fake_ws import DEFAULT_PATH, FakeExchange  # noqa: E402
+
+TARGET_P99_S = 0.300
+QUIET_MS = 4 * HOUR_MS  # the week ends this long before the run: no old burst alerts in it
+TRIAL_USD = 5e6  # the 5m notable tier is $10M x sqrt(5/60) = $2.89M
+BACKGROUND_USD = 2_000.0
+
+
+def build_store(path: Path, events: int, now_ms: int) -> float:
+    """A week of synthetic events ending QUIET_MS before `now_ms`; seconds it took."""
+    t = time.perf_counter()
+    end = now_ms - QUIET_MS
+    t0 = (end - 7 * DAY_MS) // HOUR_MS * HOUR_MS
+    store = Store(path)
+    try:
+        for rows in synth_events(events, 7, seed=11, chunk=200_000, t0_ms=t0):
+            store.insert_event_rows(rows)
+    finally:
+        store.close()
+    return time.perf_counter() - t
+
+
+def frame(coin: str, usd: float, short: bool, price: float = 100.0) -> dict[str, Any]:
+    """A Binance forceOrder frame, timed now: BUY = a short was liquidated."""
+    now = int(time.time() * 1000)
+    qty = f"{usd / price:.3f}"
+    return {"e": "forceOrder", "E": now,
+            "o": {"s": f"{coin}USDT", "S": "BUY" if short else "SELL", "o": "LIMIT", "f": "IOC",
+                  "q": qty, "p": f"{price * 1.005:.4f}", "ap": f"{price:.4f}", "X": "FILLED",
+                  "l": qty, "z": qty, "T": now}}
+
+
+def trial_coin(i: int) -> str:
+    """A fresh coin per trial (the cooldown silences a (kind, coin) for 4 h)."""
+    return "Q" + "".join(chr(65 + (i // 26 ** k) % 26) for k in range(3))
+
+
+async def background(exchange: FakeExchange, rate: float, rng: random.Random) -> None:
+    """Small liquidations of the week's coins, `rate` a second: a market that is not silent."""
+    coins = [c[0] for c in COINS]
+    while True:
+        await asyncio.sleep(rng.expovariate(rate))
+        await exchange.push(frame(rng.choice(coins), BACKGROUND_USD * rng.uniform(0.2, 3),
+                                  rng.random() < 0.5))
+
+
+async def measure(db: Path, trials: int, on_events: bool, bg_rate: float,
+                  max_gap_s: float) -> dict[str, Any]:
+    rng = random.Random()  # unseeded: the phase against the scheduler differs each run
+    samples: list[float] = []
+    async with FakeExchange([], path=DEFAULT_PATH) as exchange, FakeBotApi(TOKEN) as fake:
+        settings: Settings = telegram_settings(
+            fake, str(db), chat_ids=("555",), venues=["binance"], funding_venues=[],
+            ws_urls={"binance": exchange.url}, console=False, ops_listen="off")
+        settings = dataclasses.replace(settings, eval_on_events=on_events)
+        stop = asyncio.Event()
+        task = asyncio.create_task(run_live(settings, stop=stop))
+        bg: asyncio.Task[None] | None = None
+        try:
+            await exchange.wait_connections(1, within_s=30)
+            if bg_rate > 0:
+                bg = asyncio.create_task(background(exchange, bg_rate, rng))
+            await asyncio.sleep(2.0)
+            for i in range(trials):
+                # A random gap: the frame lands at a random phase of the evaluate interval.
+                await asyncio.sleep(rng.uniform(0.0, max_gap_s))
+                before = len(fake.sent)
+                t0 = time.monotonic()
+                await exchange.push(frame(trial_coin(i), TRIAL_USD, short=i % 2 == 0))
+                await fake.wait_sent(before + 1, within_s=settings.eval_interval_s * 2 + 30)
+                samples.append(fake.sent[before]["t"] - t0)
+                await _settle(fake, 1.2)  # this trial's other messages (the market's) go out
+        finally:
+            if bg is not None:
+                bg.cancel()
+            stop.set()
+            summary = await asyncio.wait_for(task, 60)
+    return {"trials": len(samples), "eval_s": settings.eval_interval_s, "on_events": on_events,
+            "p50_s": percentile(samples, 50), "p99_s": percentile(samples, 99),
+            "max_s": max(samples), "evaluations": summary.evaluations,
+            "triggered": summary.triggered, "samples": samples}
+
+
+async def _settle(fake: FakeBotApi, quiet_s: float) -> None:
+    """Wait until the fake has accepted nothing for `quiet_s` (Telegram paces a chat at 1/s)."""
+    while True:
+        n = len(fake.sent)
+        await asyncio.sleep(quiet_s)
+        if len(fake.sent) == n:
+            return
+
+
+def report(ours: dict[str, Any], base: dict[str, Any] | None, build: dict[str, Any]) -> bool:
+    good = ours["p99_s"] <= TARGET_P99_S
+    print(f"\nAlert latency: threshold-crossing frame at the fake Binance socket -> sendMessage "
+          f"accepted by the fake Bot API; store: {build['events']:,} events over 7 days "
+          f"(built in {build['seconds']:.0f} s), background {build['bg_rate']:g} liquidations/s; "
+          f"evaluate interval {ours['eval_s']:g} s (the shipped default), random phase")
+    rows = []
+    for name, r in (("ours: evaluate on events", ours),
+                    ("baseline: scheduled evaluation only", base)):
+        if r is None:
+            continue
+        rows.append([name, r["trials"], f"{r['p50_s'] * 1000:.0f} ms",
+                     f"{r['p99_s'] * 1000:.0f} ms", f"{r['max_s'] * 1000:.0f} ms",
+                     f"{r['evaluations']} ({r['triggered']} on events)"])
+    table(["path", "trials", "p50", "p99", "max", "evaluations"], rows)
+    if base is not None:
+        print(f"ratio baseline / ours: p50 {base['p50_s'] / ours['p50_s']:.0f}x, "
+              f"p99 {base['p99_s'] / ours['p99_s']:.0f}x")
+    print(f"target p99 <= {TARGET_P99_S * 1000:.0f} ms: {verdict(good)}")
+    print(loadavg())
+    return good
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--trials", type=int, default=100, help="trials with evaluation on events")
+    ap.add_argument("--baseline-trials", type=int, default=30,
+                    help="trials of the scheduled-only baseline (each waits ~7.5 s; 0: skip)")
+    ap.add_argument("--events", type=int, default=1_000_000, help="events in the week's store")
+    ap.add_argument("--background", type=float, default=5.0,
+                    help="small background liquidations per second during the trials")
+    ap.add_argument("--max-gap-s", type=float, default=3.0,
+                    help="largest random pause before a trial (after the last one settled)")
+    ap.add_argument("--tmpdir", default=None)
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+
+    async def run(tmp: Path) -> tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any]]:
+        db = tmp / "week.db"
+        progress(f"latency: building a week of {args.events:,} events")
+        build = {"events": args.events, "bg_rate": args.background,
+                 "seconds": build_store(db, args.events, int(time.time() * 1000))}
+        base_db = tmp / "week-baseline.db"
+        shutil.copyfile(db, base_db)
+        progress(f"latency: {args.trials} trials, evaluation on events")
+        ours = await measure(db, args.trials, True, args.background, args.max_gap_s)
+        base = None
+        if args.baseline_trials:
+            progress(f"latency: {args.baseline_trials} trials, scheduled evaluation only")
+            base = await measure(base_db, args.baseline_trials, False, args.background,
+                                 args.max_gap_s)
+        return ours, base, build
+
+    with tempfile.TemporaryDirectory(prefix="latbench-", dir=args.tmpdir) as tmp:
+        ours, base, build = asyncio.run(run(Path(tmp)))
+    passed = report(ours, base, build)
+    return {"passed": passed, "ours": ours, "baseline": base, "build": build}
+
+
+if __name__ == "__main__":
+    main()
