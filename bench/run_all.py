@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import ingest, parsers, study, sweep, telegram_fanout, totals  # noqa: E402
+from bench import ingest, latency, parsers, study, sweep, telegram_fanout, totals  # noqa: E402
 from bench.common import verdict  # noqa: E402
 
 # name -> (module, quick arguments)
@@ -27,7 +27,8 @@ BENCHES = {
     "parsers": (parsers, ["--frames", "5000"]),
     "sweep": (sweep, ["--configs", "100", "--hours", "2000", "--live-ticks", "24"]),
     "study": (study, ["--loop-draws", "20", "--repeat", "1"]),
-    "telegram": (telegram_fanout, ["--chats", "1000", "--rates", "300", "--trials", "5"]),
+    "telegram": (telegram_fanout, ["--chats", "1000", "--rates", "300"]),
+    "latency": (latency, ["--trials", "10", "--baseline-trials", "3", "--events", "100000"]),
 }
 
 
