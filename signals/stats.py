@@ -87,7 +87,13 @@ def evaluated_windows(windows_ms: Iterable[int], bar_ms: int) -> list[int]:
 
 def could_fire(total_usd: float, window_ms: int, p: SignalParams) -> bool:
     """Cheap pre-filter: below both the relative floor and the first tier nothing fires."""
-    return total_usd >= min(p.floor_usd(window_ms), p.tier_usd(window_ms)[0])
+    return total_usd >= least_firing(window_ms, p)
+
+
+def least_firing(window_ms: int, p: SignalParams) -> float:
+    """The smallest window total that can fire (`could_fire`'s threshold, for callers that
+    check it per stored batch and compute it once)."""
+    return min(p.floor_usd(window_ms), p.tier_usd(window_ms)[0])
 
 
 def _context(source: StatsSource, scope: str, start_ms: int, end_ms: int) -> Context:

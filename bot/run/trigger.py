@@ -21,14 +21,14 @@ Every method runs on the writer thread (it reads the store), like `Pipeline`'s.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from feeds.model import HOUR_MS, MARKET, MINUTE_MS, Bucket, Liquidation, ceil_ms, floor_ms
+from feeds.model import HOUR_MS, MARKET, MINUTE_MS, Bucket, Liquidation, Side, ceil_ms, floor_ms
 from feeds.store import Store, parse_window
 from signals.params import SignalParams
 from signals.registry import REGISTRY
-from signals.stats import baseline_of, could_fire, evaluated_windows
+from signals.stats import baseline_of, evaluated_windows, least_firing
 from signals.windows import WindowStat
 
 Sums = list[float]  # [long_usd, short_usd]
@@ -45,6 +45,10 @@ class Trigger:
         self._minutes: dict[str, dict[int, Sums]] = {}
         # (kind, scope) -> the severity the last batch that touched the scope left it at
         self._level: dict[tuple[str, str], int] = {}
+        # scope -> (window end, [long_usd, short_usd] per window): the windows' totals
+        self._sums: dict[str, tuple[int, list[Sums]]] = {}
+        self._kinds = [kind.value for kind in REGISTRY]
+        self._least = [least_firing(w, params) for w in self._windows]  # could_fire's bar
         # (scope, window start) -> (lookback total, held_ms, whole_ms), for the current end
         self._base: dict[tuple[str, int], tuple[float, int, int]] = {}
         self._base_end = 0
@@ -58,6 +62,7 @@ class Trigger:
             return
         end = ceil_ms(now_ms, MINUTE_MS)
         self._minutes.clear()
+        self._sums.clear()
         for minute, coin, long_usd, short_usd in self._store.minute_sums(end - self._span,
                                                                          2**62):
             self._add(coin, minute, long_usd, short_usd)
@@ -69,32 +74,40 @@ class Trigger:
                 if level:
                     self._level[(kind, scope)] = level
 
-    def stored(self, items: Iterable[Any], now_ms: int) -> bool:
-        """After a batch went into the store: should the windows be evaluated now?"""
+    def stored(self, items: Sequence[Any], now_ms: int, new: int | None = None) -> bool:
+        """After a batch went into the store: should the windows be evaluated now?
+
+        `new`: how many of its liquidations the store kept (`Pipeline.ingest`). When that is
+        all of them, their sizes are the minute sums' changes; otherwise (a duplicate, a
+        print the plausibility gate refused) the touched minutes are read back instead.
+        """
         if not self._windows:
             return False
         end = ceil_ms(now_ms, MINUTE_MS)
-        touched: set[tuple[str, int]] = set()
-        aggregates = False
-        for item in items:
-            if isinstance(item, Liquidation):
-                touched.add((item.coin, floor_ms(item.ts_ms, MINUTE_MS)))
-            elif isinstance(item, Bucket):
-                aggregates = True
-        if not touched:
-            # Imported aggregate rows come from a poller every few minutes; a window that has
-            # no events of ours is summed from them, which the minute sums do not hold.
+        liqs = [i for i in items if isinstance(i, Liquidation)]
+        # Imported aggregate rows come from a poller every few minutes; a window that has no
+        # events of ours is summed from them, which the minute sums do not hold.
+        aggregates = any(isinstance(i, Bucket) for i in items)
+        if not liqs or new == 0:
             return aggregates
         self.checks += 1
         self._prune(end)
-        coins = {c for c, _ in touched}
-        minutes = [m for _, m in touched]
-        fresh = {(c, m): (lg, sh) for m, c, lg, sh in
-                 self._store.minute_sums(min(minutes), max(minutes) + MINUTE_MS, coins)}
-        for coin, minute in touched:
-            long_usd, short_usd = fresh.get((coin, minute), (0.0, 0.0))
-            old = self._minutes.get(coin, {}).get(minute, [0.0, 0.0])
-            self._add(coin, minute, long_usd - old[0], short_usd - old[1])
+        coins = {e.coin for e in liqs}
+        if new == len(liqs):
+            for e in liqs:
+                usd = float(e.notional_usd)
+                long = e.position_side is Side.LONG
+                self._add(e.coin, floor_ms(e.ts_ms, MINUTE_MS), usd if long else 0.0,
+                          0.0 if long else usd)
+        else:
+            touched = {(e.coin, floor_ms(e.ts_ms, MINUTE_MS)) for e in liqs}
+            minutes = [m for _, m in touched]
+            fresh = {(c, m): (lg, sh) for m, c, lg, sh in
+                     self._store.minute_sums(min(minutes), max(minutes) + MINUTE_MS, coins)}
+            for coin, minute in touched:
+                long_usd, short_usd = fresh.get((coin, minute), (0.0, 0.0))
+                old = self._minutes.get(coin, {}).get(minute, [0.0, 0.0])
+                self._add(coin, minute, long_usd - old[0], short_usd - old[1])
         fire = False
         for scope in (*sorted(coins), MARKET):
             for kind, level in self._levels(scope, end).items():
@@ -115,6 +128,13 @@ class Trigger:
             slot = self._minutes.setdefault(scope, {}).setdefault(minute, [0.0, 0.0])
             slot[0] += long_usd
             slot[1] += short_usd
+            cached = self._sums.get(scope)
+            if cached is not None:  # keep the current windows' totals without summing again
+                end, sums = cached
+                for window, total in zip(self._windows, sums, strict=True):
+                    if end - window <= minute < end:
+                        total[0] += long_usd
+                        total[1] += short_usd
 
     def _prune(self, end: int) -> None:
         """Forget minutes older than the longest window, once a minute."""
@@ -128,30 +148,41 @@ class Trigger:
                 del minutes[m]
             if not minutes:
                 del self._minutes[scope]
+                self._sums.pop(scope, None)
                 for kind in REGISTRY:
                     self._level.pop((kind.value, scope), None)
 
-    def _window(self, scope: str, end: int, window: int) -> tuple[float, float]:
+    def _totals(self, scope: str, end: int) -> list[Sums]:
+        """[long_usd, short_usd] of each window ending at `end`: summed once a minute, then
+        kept up to date by `_add`."""
+        cached = self._sums.get(scope)
+        if cached is not None and cached[0] == end:
+            return cached[1]
         minutes = self._minutes.get(scope, {})
-        long_usd = short_usd = 0.0
-        for m in range(end - window, end, MINUTE_MS):
-            slot = minutes.get(m)
-            if slot is not None:
-                long_usd += slot[0]
-                short_usd += slot[1]
-        return long_usd, short_usd
+        sums = []
+        for window in self._windows:
+            long_usd = short_usd = 0.0
+            for m in range(end - window, end, MINUTE_MS):
+                slot = minutes.get(m)
+                if slot is not None:
+                    long_usd += slot[0]
+                    short_usd += slot[1]
+            sums.append([long_usd, short_usd])
+        self._sums[scope] = (end, sums)
+        return sums
 
     # -- severity ----------------------------------------------------------------------------
 
     def _levels(self, scope: str, end: int) -> dict[str, int]:
         """The highest severity per kind over the windows ending at `end`, with no context."""
         p = self._p
-        levels = {kind.value: 0 for kind in REGISTRY}
-        for window in self._windows:
-            long_usd, short_usd = self._window(scope, end, window)
+        levels = dict.fromkeys(self._kinds, 0)
+        for window, (long_usd, short_usd), least in zip(self._windows, self._totals(scope, end),
+                                                         self._least, strict=True):
             total = long_usd + short_usd
-            # The evaluation's own pre-filter and the share rule: most batches stop here.
-            if not could_fire(total, window, p) or max(long_usd, short_usd) < p.min_share * total:
+            # The evaluation's own pre-filter (`could_fire`) and the share rule: most
+            # batches stop here.
+            if total < least or max(long_usd, short_usd) < p.min_share * total:
                 continue
             start = end - window
             baseline, coverage = None, None

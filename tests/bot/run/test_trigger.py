@@ -33,8 +33,8 @@ def rig(tmp_path, name: str = "t.db") -> tuple[Store, Pipeline, Trigger]:
 
 
 def put(pipeline: Pipeline, trigger: Trigger, items, now: int = NOW) -> bool:
-    pipeline.ingest(items)
-    return trigger.stored(items, now)
+    """Store a batch as the live run does, the trigger told how many events were new."""
+    return trigger.stored(items, now, pipeline.ingest(items))
 
 
 def test_small_batches_stay_quiet_and_a_crossing_fires_once(tmp_path):
