@@ -1,6 +1,6 @@
 """Run every benchmark (`make bench`) and print a one-line verdict for each; always exits 0.
 
-    .venv/bin/python bench/run_all.py            # full scale (about 16 minutes)
+    .venv/bin/python bench/run_all.py            # full scale (about 30 minutes)
     .venv/bin/python bench/run_all.py --quick    # a smaller scale of each, for a fast look
     .venv/bin/python bench/run_all.py --only ingest,totals
 

@@ -19,4 +19,4 @@ def test_latency_bench_small(tmp_path, capsys):
     assert 0 < ours["p50_s"] <= ours["p99_s"] and base["p50_s"] > 0
     out = capsys.readouterr().out
     assert "baseline: scheduled evaluation only" in out and "ratio baseline / ours" in out
-    assert "evaluate interval 2 s (NOT the default)" in out
+    assert "evaluate interval 2 s (NOT the default)" in out and "one evaluation" in out
