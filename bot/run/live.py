@@ -57,7 +57,7 @@ async def _serve(run: Run, stop: asyncio.Event, clock: Clock, feeds: Sequence[Fe
 
     def ingest(items: list[Any], now_ms: int) -> tuple[int, bool]:
         new = pipeline.ingest(items)  # the writer thread: the trigger reads what went in
-        return new, trigger is not None and trigger.stored(items, now_ms, new)
+        return new, trigger is not None and trigger.check(items, now_ms, new)
 
     async def store(items: list[Any]) -> None:
         new, hot = await writer.run(ingest, items, clock.now_ms())

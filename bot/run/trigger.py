@@ -21,6 +21,7 @@ Every method runs on the writer thread (it reads the store), like `Pipeline`'s.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,6 +33,7 @@ from signals.stats import baseline_of, evaluated_windows, least_firing
 from signals.windows import WindowStat
 
 Sums = list[float]  # [long_usd, short_usd]
+logger = logging.getLogger(__name__)
 
 
 class Trigger:
@@ -55,6 +57,7 @@ class Trigger:
         self._pruned_end = 0
         self.checks = 0  # batches looked at
         self.fired = 0  # evaluations asked for
+        self.failed = 0  # checks that raised (each asked for an evaluation)
 
     def seed(self, now_ms: int) -> None:
         """Load the minute sums the evaluated windows may still need (at start)."""
@@ -73,6 +76,18 @@ class Trigger:
             for kind, level in self._levels(scope, end).items():
                 if level:
                     self._level[(kind, scope)] = level
+
+    def check(self, items: Sequence[Any], now_ms: int, new: int | None = None) -> bool:
+        """`stored`, for the live run's write path: the batch is already in the store, so a
+        failing check must not read as a failed write (held, retried, 503). It asks for an
+        evaluation instead, which decides for itself, and is logged once."""
+        try:
+            return self.stored(items, now_ms, new)
+        except Exception:
+            if not self.failed:
+                logger.exception("event-driven check failed; evaluating after each batch")
+            self.failed += 1
+            return True
 
     def stored(self, items: Sequence[Any], now_ms: int, new: int | None = None) -> bool:
         """After a batch went into the store: should the windows be evaluated now?

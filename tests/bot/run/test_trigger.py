@@ -135,3 +135,13 @@ def test_every_alert_a_batch_causes_was_asked_for(tmp_path):
         assert asked <= 2 * news  # and quiet batches mostly stayed quiet
     finally:
         store.close()
+
+
+def test_a_check_that_fails_asks_for_an_evaluation_instead_of_failing_the_write(tmp_path,
+                                                                                  caplog):
+    store, _, trigger = rig(tmp_path)
+    store.close()  # every read now raises
+    assert trigger.check([liq("ABC", 1e3)], NOW, None)
+    assert trigger.check([liq("ABC", 1e3, n=1)], NOW, None)
+    assert trigger.failed == 2
+    assert caplog.text.count("event-driven check failed") == 1  # said once, not per batch
