@@ -1,6 +1,6 @@
 """Run every benchmark (`make bench`) and print a one-line verdict for each; always exits 0.
 
-    .venv/bin/python bench/run_all.py            # full scale (about 16 minutes)
+    .venv/bin/python bench/run_all.py            # full scale (about 30 minutes)
     .venv/bin/python bench/run_all.py --quick    # a smaller scale of each, for a fast look
     .venv/bin/python bench/run_all.py --only ingest,totals
 
@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import (  # noqa: E402
     chart,
     ingest,
+    latency,
     parsers,
     replay,
     startup,
@@ -37,7 +38,8 @@ BENCHES = {
     "parsers": (parsers, ["--frames", "5000"]),
     "sweep": (sweep, ["--configs", "100", "--hours", "2000", "--live-ticks", "24"]),
     "study": (study, ["--loop-draws", "20", "--repeat", "1"]),
-    "telegram": (telegram_fanout, ["--chats", "1000", "--rates", "300", "--trials", "5"]),
+    "telegram": (telegram_fanout, ["--chats", "1000", "--rates", "300"]),
+    "latency": (latency, ["--trials", "10", "--baseline-trials", "3", "--events", "100000"]),
     "chart": (chart, ["--events", "20000", "--repeat", "3"]),
     "startup": (startup, ["--runs", "3", "--idle-s", "10"]),
     "replay": (replay, ["--sizes", "100000,300000"]),

@@ -1,4 +1,4 @@
-"""Telegram fan-out and alert latency, through the real PTB client against the fake Bot API.
+"""Telegram fan-out, through the real PTB client against the fake Bot API.
 
 Fan-out: one alert to --chats subscribed chats (a --groups share of them groups), delivered
 by the outbox exactly as `liqbot run` does, to a fake server that enforces R messages/s
@@ -6,13 +6,10 @@ overall with a sliding window (plus 1/s per chat, 20/min per group) and answers 
 retry_after above it. Target: achieved rate / R >= 0.9, no message lost, no 429 unhandled
 (a chat asked again before its retry_after ended counts as unhandled).
 
-Latency: `run_live` with the real Binance connector on a fake exchange socket. Each trial
-pushes one forceOrder frame that takes a new coin over the squeeze threshold and measures
-from that push to the fake's arrival of the first sendMessage; compared with the
-scheduler's evaluate interval (alerts are delivered as soon as the evaluation records them).
+Alert latency (frame -> accepted sendMessage through `liqbot run`) is bench/latency.py.
 
     .venv/bin/python bench/telegram_fanout.py                      # 10,000 chats, R = 30 and 300
-    .venv/bin/python bench/telegram_fanout.py --rates 300 --chats 2000 --trials 10
+    .venv/bin/python bench/telegram_fanout.py --rates 300 --chats 2000
 """
 
 from __future__ import annotations
@@ -32,10 +29,9 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import loadavg, percentile, progress, table, verdict  # noqa: E402
+from bench.common import loadavg, progress, table, verdict  # noqa: E402
 from bot.chat.delivery import deliver_due  # noqa: E402
 from bot.policy import Policy  # noqa: E402
-from bot.run.live import run_live  # noqa: E402
 from bot.state.outbox import Outbox  # noqa: E402
 from bot.state.subscriptions import Subscription, Subscriptions  # noqa: E402
 from bot.state.writer import Writer  # noqa: E402
@@ -43,14 +39,9 @@ from bot.telegram.delivery import TelegramLimits  # noqa: E402
 from bot.telegram.service import TelegramService  # noqa: E402
 from signals import SignalParams  # noqa: E402
 from tests.helpers.factories import make_alert  # noqa: E402
-from tests.helpers.fake_telegram import TOKEN, FakeBotApi, telegram_settings  # noqa: E402
-from tests.helpers.fake_ws import DEFAULT_PATH, FakeExchange  # noqa: E402
+from tests.helpers.fake_telegram import TOKEN, telegram_settings  # noqa: E402
 
 TARGET_RATIO = 0.9
-COINS = ("ETH", "SOL", "XRP", "DOGE", "BNB", "SUI", "ADA", "AVAX", "LINK", "LTC", "DOT", "TRX",
-         "NEAR", "ARB", "WIF", "PEPE", "TON", "APT", "OP", "INJ")
-
-
 def chat_ids(n: int, groups: float, seed: int = 7) -> list[str]:
     """n distinct chats: private ids, and a share of supergroup ids (-100...)."""
     rng = random.Random(seed)
@@ -139,46 +130,7 @@ async def fanout(rate: float, chats: list[str], tmpdir: Path, parallel: int) -> 
     }
 
 
-def squeeze_frame(coin: str, usd: float) -> dict[str, Any]:
-    """A Binance forceOrder frame: BUY = a short was liquidated, `usd` of it, now."""
-    now = int(time.time() * 1000)
-    qty = f"{usd / 100.0:.3f}"
-    return {"e": "forceOrder", "E": now,
-            "o": {"s": f"{coin}USDT", "S": "BUY", "o": "LIMIT", "f": "IOC", "q": qty,
-                  "p": "100.5", "ap": "100.0", "X": "FILLED", "l": qty, "z": qty, "T": now}}
-
-
-async def latency(trials: int, eval_s: float, deliver_s: float, tmpdir: Path) -> dict[str, Any]:
-    """Push a threshold-crossing frame, time the first accepted sendMessage it causes."""
-    rng = random.Random(3)
-    samples: list[float] = []
-    async with FakeExchange([], path=DEFAULT_PATH) as exchange, FakeBotApi(TOKEN) as fake:
-        settings = telegram_settings(
-            fake, str(tmpdir / "latency.db"), chat_ids=("555",), venues=["binance"],
-            funding_venues=[], ws_urls={"binance": exchange.url},
-            eval_interval_s=eval_s, deliver_interval_s=deliver_s, console=False)
-        stop = asyncio.Event()
-        task = asyncio.create_task(run_live(settings, stop=stop))
-        try:
-            await exchange.wait_connections(1, timeout=10)
-            await asyncio.sleep(1.0)
-            for coin in COINS[:trials]:
-                await asyncio.sleep(rng.uniform(0, eval_s))  # a random phase against the jobs
-                before = len(fake.sent)
-                t0 = time.monotonic()
-                await exchange.push(squeeze_frame(coin, 5e6))  # 5m threshold: $2.89M
-                await fake.wait_sent(before + 1, timeout=eval_s * 3 + 10)
-                samples.append(fake.sent[before]["t"] - t0)
-                await asyncio.sleep(1.1)  # let the rest of this trial's messages go out
-        finally:
-            stop.set()
-            await asyncio.wait_for(task, 30)
-    return {"trials": len(samples), "eval_s": eval_s, "deliver_s": deliver_s,
-            "p50_s": percentile(samples, 50), "p99_s": percentile(samples, 99),
-            "max_s": max(samples), "samples": samples}
-
-
-def report(fan: list[dict[str, Any]], lat: dict[str, Any] | None) -> bool:
+def report(fan: list[dict[str, Any]]) -> bool:
     ok = True
     rows = []
     for r in fan:
@@ -193,16 +145,6 @@ def report(fan: list[dict[str, Any]], lat: dict[str, Any] | None) -> bool:
           f"{TARGET_RATIO}), no loss, no 429 unhandled")
     table(["R", "chats", "accepted", "lost", "dup", "achieved", "ratio", "429s", "unhandled",
            "seconds", "cpu ms/msg", "verdict"], rows)
-    if lat:
-        bound = lat["eval_s"] + 1.0
-        good = lat["p99_s"] <= bound
-        ok &= good
-        print(f"\nLatency: threshold-crossing frame -> accepted sendMessage, {lat['trials']} "
-              f"trials, evaluate every {lat['eval_s']:g}s (deliver tick {lat['deliver_s']:g}s)")
-        table(["p50", "p99", "max", "p50 / eval interval", "p99 / eval interval", "verdict"],
-              [[f"{lat['p50_s']:.3f}s", f"{lat['p99_s']:.3f}s", f"{lat['max_s']:.3f}s",
-                f"{lat['p50_s'] / lat['eval_s']:.2f}", f"{lat['p99_s'] / lat['eval_s']:.2f}",
-                verdict(good) + f" (p99 <= eval + 1s = {bound:g}s)"]])
     print(loadavg())
     return ok
 
@@ -215,30 +157,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--rates", default="30,300", help="comma list of R, messages/s")
     ap.add_argument("--parallel", type=int, default=TelegramLimits().parallel,
                     help="chats served at once by an outbox pass")
-    ap.add_argument("--trials", type=int, default=20, help="latency trials (0: skip)")
-    ap.add_argument("--eval-s", type=float, default=2.0, help="scheduler evaluate interval")
-    ap.add_argument("--deliver-s", type=float, default=2.0, help="scheduler deliver interval")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     chats = chat_ids(args.chats, args.groups)
 
-    async def run() -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    async def run() -> list[dict[str, Any]]:
         with tempfile.TemporaryDirectory(prefix="tgbench-") as tmp:
             fan = []
             for rate in (float(r) for r in args.rates.split(",") if r):
                 progress(f"fan-out: {len(chats)} chats at R = {rate:g}/s "
                          f"(about {len(chats) / rate / 0.95:.0f} s)")
                 fan.append(await fanout(rate, chats, Path(tmp), args.parallel))
-            lat = None
-            if args.trials:
-                progress(f"latency: {args.trials} trials")
-                lat = await latency(min(args.trials, len(COINS)), args.eval_s, args.deliver_s,
-                                    Path(tmp))
-            return fan, lat
+            return fan
 
-    fan, lat = asyncio.run(run())
-    passed = report(fan, lat)
-    return {"passed": passed, "fanout": fan, "latency": lat}
+    fan = asyncio.run(run())
+    passed = report(fan)
+    return {"passed": passed, "fanout": fan}
 
 
 if __name__ == "__main__":

@@ -39,6 +39,9 @@ class Settings:
     ws_urls: dict[str, str] = field(default_factory=dict)  # venue -> websocket URL override
     rest_urls: dict[str, str] = field(default_factory=dict)  # venue -> REST base URL override
     eval_interval_s: float = 15.0
+    # Also evaluate the moment a stored batch may have crossed a tier (bot/run/trigger.py);
+    # false: only every eval_interval_s, as before (the latency bench's baseline).
+    eval_on_events: bool = True
     deliver_interval_s: float = 2.0
     health_interval_s: float = 15.0
     down_after_s: float = 60.0
@@ -96,7 +99,7 @@ _FILE_KEYS: dict[str, dict[str, str]] = {
     "feeds": {"venues": "venues", "ws_urls": "ws_urls", "rest_urls": "rest_urls",
               "backoff_cap_s": "backoff_cap_s"},
     "scheduler": {"eval_interval_s": "eval_interval_s", "deliver_interval_s": "deliver_interval_s",
-                  "health_interval_s": "health_interval_s"},
+                  "health_interval_s": "health_interval_s", "eval_on_events": "eval_on_events"},
     "policy": {"cooldown_s": "cooldown_s"},
     "health": {"down_after_s": "down_after_s", "silent_after_s": "silent_after_s"},
     "retention": {"days": "retention_days"},

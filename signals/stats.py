@@ -91,7 +91,8 @@ def could_fire(total_usd: float, window_ms: int, p: SignalParams) -> bool:
 
 
 def fire_floor(window_ms: int, p: SignalParams) -> float:
-    """The least total a window of this length can fire at (what `could_fire` compares)."""
+    """The least total a window of this length can fire at (what `could_fire` compares;
+    callers that check it per stored batch compute it once)."""
     return min(p.floor_usd(window_ms), p.tier_usd(window_ms)[0])
 
 

@@ -44,7 +44,8 @@ class Feed(Protocol):
 class RunSummary:
     events_new: int = 0
     items: int = 0
-    evaluations: int = 0
+    evaluations: int = 0  # every evaluation, scheduled or woken by a batch
+    triggered: int = 0  # of them, woken by a batch that may have crossed a tier
     alerts: int = 0
     delivered: int = 0
 

@@ -1,9 +1,10 @@
-"""The live run's scheduled jobs: evaluate, deliver, watch feed health, prune."""
+"""The live run's jobs: evaluate (on a schedule and when woken), deliver, watch health, prune."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ from feeds.model import MINUTE_MS
 from feeds.store import StoreError
 
 Job = Callable[[], Coroutine[Any, Any, None]]
+logger = logging.getLogger(__name__)
 
 
 class Jobs:
@@ -38,6 +40,9 @@ class Jobs:
         # One outbox pass at a time: two passes would fetch and send the same items.
         self._delivering = asyncio.Lock()
         self._kicks: set[asyncio.Task[None]] = set()
+        # Set when a stored batch may have crossed a tier (bot/run/trigger.py): an event, so
+        # an idle run sleeps in `evaluator` instead of polling.
+        self._wake = asyncio.Event()
 
     def schedule(self, scheduler: AsyncIOScheduler) -> AsyncIOScheduler:
         # coalesce: a late loop runs a job once, not once per missed tick; max_instances=1:
@@ -84,6 +89,25 @@ class Jobs:
         """Wait until no job is running (the scheduler is paused first), at most `timeout_s`."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._idle.wait(), timeout_s)
+
+    def wake(self) -> None:
+        """Ask for an evaluation now; wakes that come while one runs make one more after it."""
+        self._wake.set()
+
+    async def evaluator(self) -> None:
+        """Evaluate whenever woken, for as long as the run lasts (a task; cancelled at stop).
+
+        The wake comes after the batch's write returned, and the evaluation queues behind it
+        on the writer thread, so it always sees that batch.
+        """
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self._track(self.evaluate)()
+                self.run.summary.triggered += 1
+            except Exception:  # the scheduled evaluation stays; this task must not die
+                logger.exception("event-driven evaluation failed")
 
     async def evaluate(self) -> None:
         run = self.run

@@ -21,6 +21,7 @@ from bot.ops.metrics import Metrics
 from bot.run.assembly import Feed, Run, RunSummary, assemble, build_feeds, gap_recorder
 from bot.run.jobs import Jobs
 from bot.run.sources import Sources
+from bot.run.trigger import Trigger, windows_of
 from bot.run.writes import WriteGuard
 from feeds.clock import Clock, WallClock
 from feeds.model import Liquidation
@@ -35,7 +36,8 @@ async def run_live(
     health: HealthConfig | None = None, services: Sequence[ChatService] | None = None,
     metrics: Metrics | None = None, ops_listen: str | None = None,
 ) -> RunSummary:
-    """Stream the configured venues, evaluate on a schedule, deliver alerts, until stopped.
+    """Stream the configured venues, evaluate as batches cross tiers and on a schedule,
+    deliver alerts, until stopped.
 
     Injected `feeds` (tests) stand for every market-data source: no REST pollers then.
     `metrics` are pushed as things happen; `ops_listen` also serves /healthz and /metrics.
@@ -50,9 +52,20 @@ async def run_live(
 async def _serve(run: Run, stop: asyncio.Event, clock: Clock, feeds: Sequence[Feed] | None,
                  health: HealthConfig | None) -> RunSummary:
     settings, writer, pipeline, ops = run.settings, run.writer, run.pipeline, run.ops
+    # Event-driven evaluation (bot/run/trigger.py); the scheduled one stays as the backstop.
+    trigger = Trigger(writer.store, settings.signals, windows_of(settings.signals)) \
+        if settings.eval_on_events else None
+    jobs: Jobs | None = None
+
+    def ingest(items: list[Any], now_ms: int) -> tuple[int, bool]:
+        new = pipeline.ingest(items)  # the writer thread: the trigger reads what went in
+        return new, trigger is not None and trigger.check(items, now_ms, new)
 
     async def store(items: list[Any]) -> None:
-        run.summary.events_new += await writer.run(pipeline.ingest, items)
+        new, hot = await writer.run(ingest, items, clock.now_ms())
+        run.summary.events_new += new
+        if hot and jobs is not None:
+            jobs.wake()
 
     async def notify(text: str) -> None:
         await notice_all(run.chats.notifiers, text)
@@ -74,6 +87,8 @@ async def _serve(run: Run, stop: asyncio.Event, clock: Clock, feeds: Sequence[Fe
                                     silent_after_ms=int(settings.silent_after_s * 1000))
     monitor = HealthMonitor(health, started_ms=clock.now_ms())
     jobs = Jobs(run, clock, feeds, monitor, sources, writes)
+    if trigger is not None:
+        await writer.run(trigger.seed, clock.now_ms())
     scheduler = jobs.schedule(AsyncIOScheduler(timezone="UTC"))
     await ops.serve(live_check(  # a busy port stops the start here
         scheduler, feeds, states=monitor.states, heartbeat=lambda: jobs.beat,
@@ -84,15 +99,10 @@ async def _serve(run: Run, stop: asyncio.Event, clock: Clock, feeds: Sequence[Fe
         tasks = [asyncio.create_task(f.run(), name=f"feed-{f.stats.exchange}") for f in feeds]
         tasks += sources.start() if sources else []
         _summarise(scheduler, run, clock, feeds, monitor, sources)
+        if trigger is not None:
+            tasks.append(asyncio.create_task(jobs.evaluator(), name="evaluate-on-events"))
         scheduler.start()
-        logger.info("liqbot %s running: venues %s, db %s; Ctrl-C stops", _version(),
-                    ", ".join(settings.venues), settings.db)
-        try:
-            lines = await writer.run(console.start_lines, settings, writer.store, clock.now_ms())
-        except StoreError as exc:  # a read that fails here is the write guard's to report
-            lines = [f"history and destinations unknown: {exc}"]
-        for line in lines:
-            logger.info("%s", line)
+        await _announce(run, clock)
         await stop.wait()
     finally:
         logger.info("stopping")
@@ -112,6 +122,19 @@ async def _serve(run: Run, stop: asyncio.Event, clock: Clock, feeds: Sequence[Fe
         await writes.settle()
         await run.stop()
     return run.summary
+
+
+async def _announce(run: Run, clock: Clock) -> None:
+    """The start lines: version, venues, where alerts go, the history the tiers still need."""
+    settings, writer = run.settings, run.writer
+    logger.info("liqbot %s running: venues %s, db %s; Ctrl-C stops", _version(),
+                ", ".join(settings.venues), settings.db)
+    try:
+        lines = await writer.run(console.start_lines, settings, writer.store, clock.now_ms())
+    except StoreError as exc:  # a read that fails here is the write guard's to report
+        lines = [f"history and destinations unknown: {exc}"]
+    for line in lines:
+        logger.info("%s", line)
 
 
 def _summarise(scheduler: AsyncIOScheduler, run: Run, clock: Clock, feeds: Sequence[Feed],

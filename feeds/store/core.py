@@ -406,6 +406,22 @@ class Store:
         ).fetchone()
         return None if row[0] is None else int(row[0])
 
+    def minute_sums(self, start_ms: int, end_ms: int, coins: Collection[str] | None = None
+                    ) -> list[tuple[int, str, float, float]]:
+        """(minute start, coin, long_usd, short_usd) of our own events, summed across venues,
+        for the minutes starting in [start, end); every coin, or those in `coins`.
+
+        What the live run keeps in memory to see a window cross a tier between evaluations.
+        """
+        sql = ("SELECT start_ms, coin, sum(long_usd), sum(short_usd) FROM buckets_1m "
+               "WHERE start_ms >= ? AND start_ms < ?")
+        args: list[Any] = [start_ms, end_ms]
+        if coins is not None:
+            sql += f" AND coin IN ({','.join('?' * len(coins))})"
+            args += list(coins)
+        rows = self._conn.execute(sql + " GROUP BY start_ms, coin", args).fetchall()
+        return [(int(m), str(c), float(lg), float(sh)) for m, c, lg, sh in rows]
+
 
 
 

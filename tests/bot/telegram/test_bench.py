@@ -6,7 +6,7 @@ from bench import telegram_fanout
 
 
 def test_fanout_bench_small(capsys):
-    res = telegram_fanout.main(["--chats", "120", "--rates", "300", "--trials", "0"])
+    res = telegram_fanout.main(["--chats", "120", "--rates", "300"])
     (run,) = res["fanout"]
     assert run["lost"] == 0 and run["duplicates"] == 0 and run["unhandled_429"] == 0
     assert run["outbox"] == {"sent": 120}
