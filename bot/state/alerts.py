@@ -16,14 +16,18 @@ class AlertLog:
         self._conn = store.database.conn
 
     def last_before(self, key: Key, before_ms: int) -> Last | None:
-        """The latest alert of (kind, scope) whose window ended strictly before `before_ms`.
+        """The latest alert of (kind, scope) whose window ended by `before_ms`.
 
-        Strictly before: a rerun over the same data then reaches the same decisions and
-        the same keys (and so sends nothing twice).
+        Windows end on the bar, and a live run evaluates several times a bar (every batch
+        that may cross a tier, and the scheduled tick): an alert at this very end counts,
+        or a second evaluation in the same minute would open a new episode and send the
+        same severity again for another window length. A rerun of a recorded evaluation
+        then finds its own alert and decides nothing: the alert and its deliveries were
+        stored in one transaction, so nothing is lost and nothing is sent twice.
         """
         row = self._conn.execute(
             "SELECT signal_ms, severity, episode_ms FROM alerts "
-            "WHERE kind = ? AND scope = ? AND signal_ms < ? ORDER BY signal_ms DESC LIMIT 1",
+            "WHERE kind = ? AND scope = ? AND signal_ms <= ? ORDER BY signal_ms DESC LIMIT 1",
             (*key, before_ms),
         ).fetchone()
         return None if row is None else Last(int(row[0]), int(row[1]), int(row[2]))
