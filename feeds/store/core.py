@@ -157,8 +157,9 @@ class Store:
                     rest = compact.remainder(raw, symbol, side, qty_s, price_s, ts)
                 if rest is None:
                     payloads.append((uid, raw))
-            # The side binds as its text ('long'): Side is a StrEnum.
-            add((uid, exchange, symbol, coin, side, qty_s, price_s, usd, ts, recv,
+            # The side as its plain text: sqlite3 binds a str subclass (the StrEnum itself)
+            # through its adapter lookup, 0.3 µs a row more.
+            add((uid, exchange, symbol, coin, side._value_, qty_s, price_s, usd, ts, recv,
                  1 if sampled else 0, rest))
             key = (ts - ts % MINUTE_MS, exchange, coin)
             acc = minutes.get(key)
