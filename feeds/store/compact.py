@@ -25,23 +25,26 @@ def remainder(raw: Any, symbol: str, side: str, qty: str, price: str, ts_ms: int
               ) -> bytes | None:
     """The part of a forceOrder frame its row does not hold, or None when the frame is of
     another shape (its payload is then kept whole). `qty` and `price` are the row's text."""
-    if type(raw) is not dict or len(raw) != 3 or raw.get("e") != "forceOrder":
+    o, event_ms = (raw.get("o"), raw.get("E")) if type(raw) is dict else (None, None)
+    if (type(o) is not dict or type(event_ms) is not int or len(raw) != 3
+            or raw.get("e") != "forceOrder" or "E" in o):
         return None
-    o, event_ms = raw.get("o"), raw.get("E")
-    if type(o) is not dict or type(event_ms) is not int or "E" in o:
-        return None
-    rest = o.copy()
-    pop = rest.pop
-    # The fields the row holds must be exactly the row's (ap is 0 on an unfilled edge case,
-    # when the parser takes p: the row's price is then not ap, and the frame stays whole),
-    # and the constants must be there. Straight-line code: a loop over these cost twice.
-    if (pop("s", None) != symbol or pop("S", None) != _SIDE_CODE[side]
-            or pop("z", None) != qty or pop("ap", None) != price or pop("T", None) != ts_ms
-            or pop("o", None) != "LIMIT" or pop("f", None) != "IOC"
-            or pop("X", None) != "FILLED"):
-        return None
+    if len(o) == 11:  # the documented frame, when these are its fields: nothing to copy
+        try:
+            if (o["s"] != symbol or o["S"] != _SIDE_CODE[side] or o["z"] != qty
+                    or o["ap"] != price or o["T"] != ts_ms or o["o"] != "LIMIT"
+                    or o["f"] != "IOC" or o["X"] != "FILLED"):
+                return None
+            q, last, p = o["q"], o["l"], o["p"]
+        except KeyError:  # eleven fields, not these: kept whole
+            return None
+        rest: dict[str, Any] = {}
+    else:  # later fields (ps, st) or fewer: whatever is not checked stays in the rest
+        fields = _checked_copy(o, symbol, side, qty, price, ts_ms)
+        if fields is None:
+            return None
+        rest, q, last, p = fields
     # Defaults: q and l are the filled qty, p the average price; absent or null stays whole.
-    q, last, p = pop("q", None), pop("l", None), pop("p", None)
     if q is None or last is None or p is None:
         return None
     if q != qty:
@@ -70,3 +73,20 @@ def frame(rest: bytes, symbol: str, side: str, qty: str, price: str, ts_ms: int
          "ap": price, "X": "FILLED", "l": qty, "z": qty, "T": ts_ms}
     o.update(extra)  # a default replaced keeps its place; later fields (ps, st) follow
     return {"e": "forceOrder", "E": event_ms, "o": o}
+
+
+def _checked_copy(o: dict[str, Any], symbol: str, side: str, qty: str, price: str, ts_ms: int
+                  ) -> tuple[dict[str, Any], Any, Any, Any] | None:
+    """`o` less the fields its row holds and the constants, and its q, l and p; None when
+    one of those is not what the row and the constants say."""
+    rest = o.copy()
+    pop = rest.pop
+    # The fields the row holds must be exactly the row's (ap is 0 on an unfilled edge case,
+    # when the parser takes p: the row's price is then not ap, and the frame stays whole),
+    # and the constants must be there.
+    if (pop("s", None) != symbol or pop("S", None) != _SIDE_CODE[side]
+            or pop("z", None) != qty or pop("ap", None) != price
+            or pop("T", None) != ts_ms or pop("o", None) != "LIMIT"
+            or pop("f", None) != "IOC" or pop("X", None) != "FILLED"):
+        return None
+    return rest, pop("q", None), pop("l", None), pop("p", None)

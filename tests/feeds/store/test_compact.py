@@ -60,6 +60,7 @@ def test_frames_of_another_shape_are_kept_whole(tmp_path: Path) -> None:
         lambda f: f["o"].pop("q"),                         # a defaulted field missing
         lambda f: f["o"].update(ap="0", p="9910"),         # the parser took p, not ap
         lambda f: f["o"].update(E=5),                      # a field named like the remainder's
+        lambda f: (f["o"].pop("f"), f["o"].update(st=1)),  # eleven fields, not the eleven
     ]):
         frame = copy.deepcopy(sample)
         frame["o"]["T"] += i
