@@ -1,7 +1,8 @@
 """Ingest benchmark: raw Binance forceOrder frames -> parse_message -> Store.insert_liquidations.
 
 Baseline, measured in the same run: plain `sqlite3` executemany of the very same event rows
-the store writes (already parsed, made untimed), with the store's own INSERT into a fresh
+the store writes (read back from a store fed the same frames, untimed: the Binance payload
+remainder of feeds/store/compact.py is in them), with the store's own INSERT into a fresh
 database of the store's schema (the same events table and unique index), one transaction
 per batch of the same size, in WAL. What the ratio prices is ours on top: JSON decoding,
 normalization, the plausibility gate, the event key, the bucket sums, the compressed venue
@@ -31,6 +32,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (  # noqa: E402
@@ -59,10 +62,23 @@ def ingest(store: Store, frames: Sequence[tuple[str, int]], batch: int) -> tuple
     return new, time.perf_counter() - t
 
 
-def stored_rows(frames: Sequence[tuple[str, int]], *, raw_text: bool) -> list[tuple[Any, ...]]:
-    """The event rows the store writes (payload NULL: it goes to a block), or with the
-    payload as JSON text in the row, the layout before schema v7 (`raw_text`)."""
-    return [_event_row(e, raw_text) for text, recv_ms in frames
+def stored_rows(path: Path, frames: Sequence[tuple[str, int]], batch: int
+                ) -> list[tuple[Any, ...]]:
+    """The event rows exactly as the store writes them (a Binance frame's payload remainder
+    in the row, feeds/store/compact.py), read back from a store fed the same frames."""
+    store = Store(path)
+    try:
+        ingest(store, frames, batch)
+        return store.database.conn.execute(
+            "SELECT uid, exchange, symbol, coin, side, qty, price, usd, ts_ms, recv_ms, "
+            "sampled, raw FROM events ORDER BY rowid").fetchall()
+    finally:
+        store.close()
+
+
+def v6_rows(frames: Sequence[tuple[str, int]]) -> list[tuple[Any, ...]]:
+    """The same events with the whole payload as JSON text in the row (before schema v7)."""
+    return [_event_row(e, True) for text, recv_ms in frames
             for e in parse_message(text, recv_ms)]
 
 
@@ -126,7 +142,8 @@ def first_round_checks(store: Store, frames: Sequence[tuple[str, int]], new: int
     progress("[ingest] re-ingesting the same frames ...")
     again, again_s = ingest(store, frames, batch)
     store._raw.flush()  # noqa: SLF001 - count the blocks as a close would leave them
-    blocked = conn.execute("SELECT coalesce(sum(n), 0) FROM raw_blocks").fetchone()[0]
+    blocked = conn.execute("SELECT coalesce(sum(n), 0) FROM raw_blocks").fetchone()[0] + \
+        conn.execute("SELECT count(*) FROM events WHERE raw IS NOT NULL").fetchone()[0]
     checks = {
         f"rows stored == N ({count:,})": count == n == new,
         "re-ingest added 0 rows": again == 0 and store.count_events() == n,
@@ -134,7 +151,7 @@ def first_round_checks(store: Store, frames: Sequence[tuple[str, int]], new: int
         and abs(bucket_usd - event_usd) <= 1e-9 * abs(event_usd),
         "one payload per event, none for duplicates": blocked == n,
         "last event's payload is its frame": payload is not None
-        and payload.get("o", {}).get("T") == last_ts,
+        and payload == orjson.loads(frames[-1][0]),
     }
     return {"checks": checks, "again": again, "again_s": again_s}
 
@@ -184,13 +201,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
           f"{loadavg()}\n  sample: {frames[0][0]}")
     first: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="liqbot-bench-", dir=args.tmpdir) as tmp:
-        rows = stored_rows(frames, raw_text=False)  # the baseline's input, made untimed
+        rows = stored_rows(Path(tmp) / "rows.db", frames, batch)  # the baseline's input, untimed
         batched = run_shape(tmp, "batched", frames, rows, batch, args.repeat, first)
         single = run_shape(tmp, "single", frames[:single_n], rows[:single_n], 1,
                            args.repeat, None)
         progress("[ingest] the layout before schema v7, for its size ...")
         old_path = Path(tmp) / "v6-layout.db"
-        baseline(old_path, stored_rows(frames, raw_text=True), batch)
+        baseline(old_path, v6_rows(frames), batch)
         old_bytes = bytes_per_event(old_path)
     print(f"{args.repeat} alternating rounds per shape; ratio = baseline s / ours s per round, "
           "median (min..max)")

@@ -162,12 +162,13 @@ class Liquidation:
         the text is what it always was: rows stored before ids were keyed keep their key.
         """
         # `_value_`, not `.value`: the enum's property costs as much as the rest of the key;
-        # the time inline, not through the `ts_ms` property, for the same reason.
+        # the time inline, not through the `ts_ms` property, for the same reason. `!s`: the
+        # same text as plain `{}`, without Decimal.__format__, a quarter of this method's time.
         ts = self.ts_exchange_ms
         text = (
             f"{self.exchange}|{self.symbol}|{self.position_side._value_}|"
             f"{self.ts_recv_ms if ts is None else ts}|"
-            f"{self.price.normalize()}|{self.qty_base.normalize()}"
+            f"{self.price.normalize()!s}|{self.qty_base.normalize()!s}"
         )
         if self.venue_id is not None:
             text += f"|id={self.venue_id}"

@@ -75,6 +75,26 @@ def fault(e: Liquidation, now_ms: int | None = None) -> str | None:
     return None
 
 
+def passes(qty: float, price: float, usd: float, ts_ms: int, coin_quoted: bool,
+           now_ms: int) -> bool:
+    """`fault(e, now_ms) is None` for an event whose (exchange, symbol) passed the name check
+    before, on its qty, price and USD as floats: one expression, so the store's single pass
+    over a batch checks each event for about a third of what `fault` costs. Anything it
+    refuses goes to `Gate.refuse`, which names the fault (tests/feeds/test_plausible.py
+    checks the two agree)."""
+    implied = qty * price
+    return (0 < qty < math.inf and MIN_PRICE <= price <= MAX_PRICE and implied != math.inf
+            and MIN_TS_MS <= ts_ms <= now_ms + MAX_AHEAD_MS
+            and ((usd == 0 and coin_quoted)
+                 or (0 < usd <= MAX_USD
+                     and (coin_quoted or implied / USD_FACTOR <= usd <= implied * USD_FACTOR))))
+
+
+def known_name(exchange: str, symbol: str) -> bool:
+    """The pair passed the name check before (the set is bounded: a miss only costs `fault`)."""
+    return (exchange, symbol) in _NAMES_SEEN
+
+
 def _names_ok(exchange: str, symbol: str) -> bool:
     """Printable names; a pair that passes is remembered (a venue lists a few hundred)."""
     if not (_printable(symbol) and _printable(exchange)):
@@ -93,17 +113,18 @@ class Gate:
     def admit(self, events: Iterable[Liquidation]) -> list[Liquidation]:
         """The events that pass; each one that does not is counted and never stored."""
         now_ms = int(time.time() * 1000)
-        kept = []
-        for e in events:
-            why = fault(e, now_ms)
-            if why is None:
-                kept.append(e)
-                continue
-            self.rejected[why] += 1
-            if self.rejected[why] == 1:  # once per fault; the counter tells the rest
-                logger.warning(
-                    "rejected an implausible %s event (%s): symbol %r, qty %s, price %s, "
-                    "usd %s, ts %s; further ones are only counted "
-                    "(liqbot_events_rejected_total)", e.exchange[:MAX_SYMBOL], why,
-                    e.symbol[:MAX_SYMBOL], e.qty_base, e.price, e.notional_usd, e.ts_ms)
-        return kept
+        return [e for e in events if not self.refuse(e, now_ms)]
+
+    def refuse(self, e: Liquidation, now_ms: int) -> bool:
+        """True when `e` is implausible: counted under its fault, logged the first time."""
+        why = fault(e, now_ms)
+        if why is None:
+            return False
+        self.rejected[why] += 1
+        if self.rejected[why] == 1:  # once per fault; the counter tells the rest
+            logger.warning(
+                "rejected an implausible %s event (%s): symbol %r, qty %s, price %s, "
+                "usd %s, ts %s; further ones are only counted "
+                "(liqbot_events_rejected_total)", e.exchange[:MAX_SYMBOL], why,
+                e.symbol[:MAX_SYMBOL], e.qty_base, e.price, e.notional_usd, e.ts_ms)
+        return True

@@ -6,7 +6,9 @@ worth keeping for audits but not worth 180 bytes of JSON text per row. Payloads 
 stored events are collected in memory and written as one zlib block per `BLOCK_EVENTS`
 events or `BLOCK_S` seconds, whichever comes first, and when the Store closes: about 50
 bytes per Binance event, its key included, instead of 180, for under 2 µs per event. A
-crash loses at most the payloads of the block not yet written, never an event. Events whose
+crash loses at most the payloads of the block not yet written, never an event. A Binance
+forceOrder frame of the usual shape does not come here: only what its row lacks is kept, in
+the row (feeds/store/compact.py), for half the cost of compressing it. Events whose
 fields are the whole record (normalized JSONL, CSV and parquet loads) carry no payload and
 store none.
 
