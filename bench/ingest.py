@@ -44,7 +44,8 @@ from bench.common import (  # noqa: E402
     table,
     verdict,
 )
-from feeds.store.core import _INSERT_EVENT, Store, _event_row  # noqa: E402
+from feeds.store import Store  # noqa: E402
+from feeds.store.ingest import _INSERT_EVENT, _event_row  # noqa: E402
 from feeds.venues.binance import parse_message  # noqa: E402
 
 TARGET = 0.5

@@ -53,7 +53,8 @@ from bench.common import (  # noqa: E402
     verdict,
 )
 from feeds.model import HOUR_MS, MINUTE_MS, Liquidation, Side  # noqa: E402
-from feeds.store.core import _INSERT_EVENT, Store  # noqa: E402
+from feeds.store import Store  # noqa: E402
+from feeds.store.ingest import _INSERT_EVENT  # noqa: E402
 from feeds.store.schema import MIGRATIONS  # noqa: E402
 
 GEN_VERSION = 2  # bump when synth_events changes, so cached DBs are rebuilt

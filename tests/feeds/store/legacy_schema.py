@@ -10,8 +10,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from feeds.model import Liquidation
-from feeds.store.core import _INSERT_EVENT, _event_row
 from feeds.store.db import split_sql
+from feeds.store.ingest import _INSERT_EVENT, _event_row
 
 # Each entry moves the schema from version i to i + 1. Never edit a shipped entry:
 # append a new one, so every existing database upgrades along the same path.

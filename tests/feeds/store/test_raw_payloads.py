@@ -10,8 +10,8 @@ from feeds.history.jsonl import load_events_jsonl
 from feeds.model import HOUR_MS, MINUTE_MS
 from feeds.store import Store
 from feeds.store import buckets as bucket_levels
-from feeds.store.core import _INSERT_EVENT, _event_row
 from feeds.store.db import Database
+from feeds.store.ingest import _INSERT_EVENT, _event_row
 from feeds.store.schema import MIGRATIONS, SCHEMA_KEY, SCHEMA_VERSION
 from feeds.venues.binance import parse_message
 from tests.helpers.factories import T0, make_liq
