@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from feeds.model import Funding, Liquidation, OpenInterest, ParseError, Side
 from feeds.net.http import decode_json
-from feeds.venues import binance
+from feeds.venues import binance_rest
 from feeds.venues.binance import DEFAULT_URL, binance_feed, parse_force_order, parse_message
 from tests.helpers.fake_http import fixture_text
 from tests.helpers.shared import FIXTURES
@@ -212,7 +212,7 @@ def load(name: str) -> Any:
 
 
 def test_binance_history_matches_readme_and_derives_8h_from_spacing() -> None:
-    rows = binance.parse_funding_history(load("binance_funding_history.json"))
+    rows = binance_rest.parse_funding_history(load("binance_funding_history.json"))
     assert rows == [
         Funding("binance", "BTCUSDT", 1570608000000, D("-0.03750000"), 8.0),
         Funding("binance", "BTCUSDT", 1570636800000, D("0.00010000"), 8.0),
@@ -221,7 +221,7 @@ def test_binance_history_matches_readme_and_derives_8h_from_spacing() -> None:
 
 
 def test_binance_history_uses_funding_info_interval_over_spacing() -> None:
-    rows = binance.parse_funding_history(load("binance_funding_history.json"),
+    rows = binance_rest.parse_funding_history(load("binance_funding_history.json"),
                                             {"BTCUSDT": 4.0})
     assert {r.interval_h for r in rows} == {4.0}
     assert rows[1].rate_8h == pytest.approx(0.0002)  # 4 h rate x 2
@@ -230,26 +230,26 @@ def test_binance_history_uses_funding_info_interval_over_spacing() -> None:
 def test_binance_history_derives_4h_when_symbol_is_not_in_funding_info() -> None:
     raw = [{"symbol": "XUSDT", "fundingRate": "0.0001", "fundingTime": 1700000000000 + i * d}
            for i, d in enumerate((0, 4 * 3_600_000 + 3, 8 * 3_600_000))]  # ms jitter included
-    assert {r.interval_h for r in binance.parse_funding_history(raw, {"BTCUSDT": 8.0})} == {
+    assert {r.interval_h for r in binance_rest.parse_funding_history(raw, {"BTCUSDT": 8.0})} == {
         4.0}
 
 
 def test_binance_single_row_without_info_falls_back_to_8h() -> None:
     raw = [{"symbol": "XUSDT", "fundingRate": "0.0001", "fundingTime": 1700000000000}]
-    assert binance.parse_funding_history(raw)[0].interval_h == 8.0
+    assert binance_rest.parse_funding_history(raw)[0].interval_h == 8.0
 
 
 def test_binance_funding_info_maps_symbol_to_hours() -> None:
     raw = [{"symbol": "BLZUSDT", "adjustedFundingRateCap": "0.02500000",
             "adjustedFundingRateFloor": "-0.02500000", "fundingIntervalHours": 4,
             "disclaimer": False}]
-    assert binance.parse_funding_info(raw) == {"BLZUSDT": 4.0}
+    assert binance_rest.parse_funding_info(raw) == {"BLZUSDT": 4.0}
     with pytest.raises(ParseError):
-        binance.parse_funding_info([{"symbol": "X", "fundingIntervalHours": 0}])
+        binance_rest.parse_funding_info([{"symbol": "X", "fundingIntervalHours": 0}])
 
 
 def test_binance_premium_index_matches_readme() -> None:
-    [p] = binance.parse_premium_index(load("binance_premium_index.json"))
+    [p] = binance_rest.parse_premium_index(load("binance_premium_index.json"))
     assert p.funding == Funding("binance", "BTCUSDT", 1597370495002, D("0.00038246"), 8.0)
     assert p.mark_price == D("11793.63104562")
     assert p.next_funding_ms == 1597392000000
@@ -258,14 +258,14 @@ def test_binance_premium_index_matches_readme() -> None:
 def test_binance_premium_index_array_skips_delivery_and_applies_4h() -> None:
     perp = load("binance_premium_index.json")
     delivery = {**perp, "symbol": "BTCUSDT_250926", "lastFundingRate": "", "nextFundingTime": 0}
-    [p] = binance.parse_premium_index([perp, delivery], {"BTCUSDT": 4.0})
+    [p] = binance_rest.parse_premium_index([perp, delivery], {"BTCUSDT": 4.0})
     assert p.funding.interval_h == 4.0
     assert p.funding.rate_8h == pytest.approx(2 * 0.00038246)
 
 
 def test_binance_open_interest_is_base_coin_and_usd_needs_mark() -> None:
     raw = load("binance_open_interest.json")
-    assert binance.parse_open_interest(raw) == OpenInterest(
+    assert binance_rest.parse_open_interest(raw) == OpenInterest(
         "binance", "BTCUSDT", 1589437530011, D("10659.509"), None)
-    oi = binance.parse_open_interest(raw, D("11793.63104562"))
+    oi = binance_rest.parse_open_interest(raw, D("11793.63104562"))
     assert oi.oi_usd == D("10659.509") * D("11793.63104562")

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from feeds.model import ParseError
 from feeds.net.http import decode_json
-from feeds.venues import binance, bybit, deribit, hyperliquid, okx
+from feeds.venues import binance_rest, bybit, deribit, hyperliquid, okx
 from tests.helpers.fake_http import fixture_text
 
 pytestmark = pytest.mark.playback
@@ -39,12 +39,12 @@ DERIBIT_TICKER = {"jsonrpc": "2.0", "result": {  # synthetic, per PROTOCOLS.md Â
     "open_interest": 960000000, "mark_price": 96000, "funding_8h": 0.00001}}
 
 PARSERS: dict[str, tuple[str | Any, Callable[[Any], Any]]] = {
-    "binance-history": ("binance_funding_history.json", binance.parse_funding_history),
-    "binance-premium": ("binance_premium_index.json", binance.parse_premium_index),
+    "binance-history": ("binance_funding_history.json", binance_rest.parse_funding_history),
+    "binance-premium": ("binance_premium_index.json", binance_rest.parse_premium_index),
     "binance-oi": ("binance_open_interest.json",
-                   lambda raw: binance.parse_open_interest(raw, D("1.5"))),
+                   lambda raw: binance_rest.parse_open_interest(raw, D("1.5"))),
     "binance-info": ([{"symbol": "BLZUSDT", "fundingIntervalHours": 4}],
-                     binance.parse_funding_info),
+                     binance_rest.parse_funding_info),
     "bybit-history": ("bybit_funding_history.json", bybit.parse_funding_history),
     "bybit-tickers": (BYBIT_TICKERS, bybit.parse_tickers),
     "bybit-instruments": ({"retCode": 0, "result": {"list": [
