@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 from backtests import cli as backtest_cli
+from bot import version
 from bot.cli import chart as cli_chart
 from bot.cli import ops as cli_ops
 from bot.config import ConfigError, Settings, load_settings
@@ -88,16 +89,6 @@ class _Version(argparse.Action):
         sys.stdout.write(f"liqbot {version()}\n")
         parser.exit()
 
-
-def version() -> str:
-    """The installed package's version (pyproject.toml), or "unknown" from a bare checkout."""
-    from importlib.metadata import PackageNotFoundError
-    from importlib.metadata import version as dist_version
-
-    try:
-        return dist_version("liqbot")
-    except PackageNotFoundError:
-        return "unknown (not installed)"
 
 
 def _common(p: argparse.ArgumentParser) -> None:

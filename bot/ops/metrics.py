@@ -22,6 +22,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.registry import Collector
 
+from bot import version
 from bot.alerts import Alert
 from bot.chat.attempt import counts_departure
 from bot.chat.base import Notifier
@@ -42,14 +43,6 @@ OUTBOX_STATUSES = ("pending", "dead")  # sent ones: liqbot_alerts_sent_total
 
 Rows = Iterable[tuple[Sequence[str], float]]  # (label values, value)
 
-
-def _version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("liqbot")
-    except Exception:  # running from a checkout that was never installed
-        return "unknown"
 
 
 class _Copied(Collector):
@@ -158,7 +151,7 @@ class Metrics:
         Gauge("process_start_time_seconds", "Start of the process, Unix time.",
               registry=r).set(time.time())
         Gauge("liqbot_build_info", "Always 1; the version is a label.", ["version"],
-              registry=r).labels(version=_version()).set(1)
+              registry=r).labels(version=version()).set(1)
 
     def render(self) -> str:
         return generate_latest(self.registry).decode()

@@ -11,6 +11,7 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot import version
 from bot.chat.base import ChatService, Notifier
 from bot.chat.delivery import notice_all
 from bot.config import Settings
@@ -127,7 +128,7 @@ async def _serve(run: Run, stop: asyncio.Event, clock: Clock, feeds: Sequence[Fe
 async def _announce(run: Run, clock: Clock) -> None:
     """The start lines: version, venues, where alerts go, the history the tiers still need."""
     settings, writer = run.settings, run.writer
-    logger.info("liqbot %s running: venues %s, db %s; Ctrl-C stops", _version(),
+    logger.info("liqbot %s running: venues %s, db %s; Ctrl-C stops", version(),
                 ", ".join(settings.venues), settings.db)
     try:
         lines = await writer.run(console.start_lines, settings, writer.store, clock.now_ms())
@@ -150,14 +151,6 @@ def _summarise(scheduler: AsyncIOScheduler, run: Run, clock: Clock, feeds: Seque
     scheduler.add_job(summary, "interval", seconds=run.settings.summary_interval_s,
                       id="summary", coalesce=True, max_instances=1, replace_existing=True)
 
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("liqbot")
-    except PackageNotFoundError:
-        return "(not installed)"
 
 
 def _stop_on_signals() -> asyncio.Event:

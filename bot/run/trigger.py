@@ -55,7 +55,6 @@ class Trigger:
         self._base: dict[tuple[str, int], tuple[float, int, int]] = {}
         self._base_end = 0
         self._pruned_end = 0
-        self.checks = 0  # batches looked at
         self.fired = 0  # evaluations asked for
         self.failed = 0  # checks that raised (each asked for an evaluation)
 
@@ -105,7 +104,6 @@ class Trigger:
         aggregates = any(isinstance(i, Bucket) for i in items)
         if not liqs or new == 0:
             return aggregates
-        self.checks += 1
         self._prune(end)
         coins = {e.coin for e in liqs}
         if new == len(liqs):
@@ -164,8 +162,8 @@ class Trigger:
             if not minutes:
                 del self._minutes[scope]
                 self._sums.pop(scope, None)
-                for kind in REGISTRY:
-                    self._level.pop((kind.value, scope), None)
+                for kind in self._kinds:
+                    self._level.pop((kind, scope), None)
 
     def _totals(self, scope: str, end: int) -> list[Sums]:
         """[long_usd, short_usd] of each window ending at `end`: summed once a minute, then

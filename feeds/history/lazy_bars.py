@@ -23,16 +23,16 @@ from feeds.history.parquet import (
     symbol_for,
     utc_ms,
 )
+from feeds.history.replay import _RANK
 from feeds.model import HOUR_MS, Candle, Funding, OpenInterest
 
 # (available_ms, rank, file number, position, item), as feeds.history.stream orders them.
 Keyed = tuple[int, int, int, int, Any]
-_RANKS = {Candle: 0, Funding: 1, OpenInterest: 2}  # feeds.history.replay._RANK
 
 
 def _in_time_order(n: int, at: Sequence[int], make: Callable[[int], Any], kind: type
                    ) -> Iterator[Keyed]:
-    rank = _RANKS[kind]
+    rank = _RANK[kind]  # the same order as whole-file loads
     order = np.argsort(np.asarray(at, dtype=np.int64), kind="stable")
     for i, j in enumerate(order.tolist()):
         yield at[j], rank, n, i, make(j)

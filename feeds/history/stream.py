@@ -77,7 +77,7 @@ _TS = re.compile(rb'"ts"\s*:\s*(\d+)')
 
 # (available_ms, rank, file number, position, item): the global order of ReplayData.timeline,
 # where position counts inside one file and kind.
-_Keyed = tuple[int, int, int, int, Item]
+_Keyed = lazy_bars.Keyed  # (time, file, kind rank, line, item)
 
 
 @dataclass
