@@ -22,7 +22,7 @@ from feeds.store import Store
 
 # Platform names as the subscriptions table stores them (bot/telegram, bot/discord); spelled
 # here so that saying where alerts go never imports a chat library.
-TELEGRAM, DISCORD, WEBHOOK = "telegram", "discord", "discord-webhook"
+TELEGRAM, DISCORD = "telegram", "discord"
 
 
 def _count(n: int, word: str) -> str:

@@ -57,10 +57,15 @@ def _hours(store: Store, hours: int) -> None:
 
 
 def test_history_line_counts_the_hours_the_store_holds(tmp_path):
-    s = settings()
+    s = settings(LIQBOT_TELEGRAM_TOKEN="1:" + "a" * 35)
     store = Store(tmp_path / "h.db")
     try:
+        assert start_lines(s, store, NOW)[0] == (
+            "alerts go to: the console; 0 Telegram chats (until a chat sends /subscribe)")
         Subscriptions(store).put(Subscription("telegram", "42"), NOW)
+        # The subscribed chat is read from the store: the destinations line counts it.
+        assert start_lines(s, store, NOW)[0] == (
+            "alerts go to: the console; 1 Telegram chat (1 subscribed)")
         assert start_lines(s, store, NOW)[1] == (
             "history: relative tiers (5×/10×/20× the trailing 168 h average) need 90% of those "
             "hours; the database holds 0 h (0%): until about 6d 8h more are stored, alerts "
