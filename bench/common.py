@@ -7,6 +7,8 @@ import math
 import os
 import random
 import resource
+import socket
+import sqlite3
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -161,3 +163,46 @@ def progress(msg: str) -> None:
 def loadavg() -> str:
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     return f"load average {load} on {os.cpu_count()} CPUs"
+
+
+# -- processes the benches start ---------------------------------------------------------------
+
+
+def rss_mb(pid: int) -> float:
+    """A running process's resident memory in MB (NaN once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return math.nan
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that was free a moment ago (closed again: connects are refused)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This environment minus the developer's LIQBOT_* settings, plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIQBOT_")}
+    env.update(extra)
+    return env
+
+
+def count_events(db: Path) -> int:
+    """Events stored in `db`, read on a read-only connection (-1 when it cannot be read)."""
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return -1
+    try:
+        return int(conn.execute("SELECT count(*) FROM events").fetchone()[0])
+    except sqlite3.Error:
+        return -1
+    finally:
+        conn.close()

@@ -34,7 +34,16 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import DATA_DIR, ROOT, loadavg, progress, synth_events, table, verdict  # noqa: E402
+from bench.common import (  # noqa: E402
+    DATA_DIR,
+    ROOT,
+    count_events,
+    loadavg,
+    progress,
+    synth_events,
+    table,
+    verdict,
+)
 
 TARGET_EPS = 50_000
 TARGET_RSS_MB = 300.0
@@ -124,12 +133,6 @@ def measured(cmd: list[str]) -> tuple[float, float, str, str]:
     return secs, rss_kib * 1024 / 1e6, proc.stdout, "\n".join(lines)
 
 
-def stored(db: Path) -> int:
-    conn = sqlite3.connect(db)
-    try:
-        return int(conn.execute("SELECT count(*) FROM events").fetchone()[0])
-    finally:
-        conn.close()
 
 
 def run_size(n: int, src: Path, tmp: Path) -> dict[str, Any]:
@@ -145,7 +148,7 @@ def run_size(n: int, src: Path, tmp: Path) -> dict[str, Any]:
                                    str(src), "--speed", "0", "--db", str(our_db)])
     res = {"n": n, "plain_s": b_s, "plain_eps": n / b_s, "plain_rss_mb": b_rss,
            "ours_s": o_s, "ours_eps": n / o_s, "ours_rss_mb": o_rss,
-           "stored": stored(our_db), "plain_stored": stored(base_db),
+           "stored": count_events(our_db), "plain_stored": count_events(base_db),
            "alerts": out.count("liquidated in ")}
     for suffix in ("", "-wal", "-shm", ".lock"):
         for db in (base_db, our_db):

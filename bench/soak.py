@@ -29,10 +29,8 @@ import argparse
 import asyncio
 import json
 import math
-import os
 import random
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -47,7 +45,17 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, loadavg, progress, table, verdict  # noqa: E402
+from bench.common import (  # noqa: E402
+    ROOT,
+    clean_env,
+    count_events,
+    free_port,
+    loadavg,
+    progress,
+    rss_mb,
+    table,
+    verdict,
+)
 from bench.soak_frames import (  # noqa: E402
     Event,
     binance_frames,
@@ -152,14 +160,10 @@ def _poisson(rng: random.Random, lam: float) -> int:
 # -- the bot and what we read from it --------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def write_config(folder: Path, venues: list[Venue], ops: str) -> Path:
-    dead = f"http://127.0.0.1:{_free_port()}"  # closed: REST falls back to shipped tables
+    dead = f"http://127.0.0.1:{free_port()}"  # closed: REST falls back to shipped tables
     urls = {v.name: v.fake.url for v in venues}
     lines = ["[feeds]", "venues = " + json.dumps([v.name for v in venues]), "[feeds.ws_urls]"]
     lines += [f'"{name}" = "{url}"' for name, url in urls.items()]
@@ -174,8 +178,7 @@ def write_config(folder: Path, venues: list[Venue], ops: str) -> Path:
 
 def start_bot(cfg: Path, folder: Path) -> tuple[subprocess.Popen[bytes], IO[str]]:
     """`liqbot run` as it ships, its own process; its log and alerts go to soak.log."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LIQBOT_")}
-    env["LIQBOT_COINGLASS_API_KEY"] = "soak-test-key-0123456789"  # CoinGlass needs a key
+    env = clean_env(LIQBOT_COINGLASS_API_KEY="soak-test-key-0123456789")  # CoinGlass needs a key
     log = open(folder / "soak.log", "w")  # noqa: SIM115 (open for the bot's whole life)
     bot = subprocess.Popen([sys.executable, "-m", "bot.cli.main", "run", "--config", str(cfg),
                             "--db", str(folder / "soak.db")], cwd=ROOT, env=env,
@@ -210,12 +213,6 @@ def lag_quantile(before: dict[str, float], after: dict[str, float], q: float) ->
     return math.inf
 
 
-def rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status", encoding="ascii") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return math.nan
 
 
 @dataclass
@@ -250,7 +247,7 @@ async def soak(minutes: float, rate: float, warmup_s: float, sample_s: float,
     tmp = tempfile.TemporaryDirectory(prefix="liqbot-soak-")
     folder = keep or Path(tmp.name)
     folder.mkdir(parents=True, exist_ok=True)
-    ops = f"127.0.0.1:{_free_port()}"
+    ops = f"127.0.0.1:{free_port()}"
     cfg = write_config(folder, fakes, ops)
     bot, log = start_bot(cfg, folder)
     samples: list[Sample] = []
@@ -310,7 +307,7 @@ async def soak(minutes: float, rate: float, warmup_s: float, sample_s: float,
         log.close()
         for v in fakes:
             await v.fake.stop()
-    stored = _stored(folder / "soak.db")
+    stored = count_events(folder / "soak.db")
     text = (folder / "soak.log").read_text()
     tmp.cleanup()
     return {"samples": samples, "sent_by": sent_by, "got_by": got_by, "stored": stored,
@@ -318,19 +315,6 @@ async def soak(minutes: float, rate: float, warmup_s: float, sample_s: float,
             "warmup_s": warmup_s, "minutes": minutes, "rate": rate}
 
 
-def _stored(db: Path) -> int:
-    import sqlite3
-
-    try:
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    except sqlite3.Error:
-        return -1
-    try:
-        return int(conn.execute("SELECT count(*) FROM events").fetchone()[0])
-    except sqlite3.Error:
-        return -1
-    finally:
-        conn.close()
 
 
 def report(res: dict[str, Any]) -> dict[str, Any]:

@@ -18,9 +18,7 @@ Measured in the same run, interleaved so machine load hits all alike:
 from __future__ import annotations
 
 import argparse
-import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,20 +29,29 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, loadavg, progress, table, verdict  # noqa: E402
+from bench.common import (  # noqa: E402
+    ROOT,
+    clean_env,
+    free_port,
+    loadavg,
+    progress,
+    rss_mb,
+    table,
+    verdict,
+)
+from feeds.venues.names import FUNDING_VENUES, VENUE_NAMES  # noqa: E402
 
 START_TARGET_S = 0.4
 IDLE_TARGET_MB = 120.0
 HEAVY = ("pandas", "pyarrow", "numpy", "matplotlib", "discord", "telegram", "sqlite_utils")
-VENUES = ("binance", "binance-coinm", "bybit", "okx", "bitmex", "deribit")
+VENUES = tuple(v for v in VENUE_NAMES if v != "coinglass")  # CoinGlass needs a paid key
 REST_VENUES = ("binance", "binance-coinm", "bybit", "okx")  # the others take no REST URL
-FUNDING = ("binance", "bybit", "okx", "deribit", "hyperliquid")
+FUNDING = FUNDING_VENUES
 
 
 def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LIQBOT_")}
-    env["PYTHONDONTWRITEBYTECODE"] = "1"  # every start reads the same cached bytecode
-    return env
+    # PYTHONDONTWRITEBYTECODE: every start reads the same cached bytecode
+    return clean_env(PYTHONDONTWRITEBYTECODE="1")
 
 
 def _liqbot(*args: str) -> list[str]:
@@ -115,12 +122,6 @@ def import_profile(args: list[str]) -> tuple[list[tuple[str, float]], list[str]]
     return top, sorted(n for n in HEAVY if n in per)
 
 
-def _rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status", encoding="ascii") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmRSS for {pid}")
 
 
 def _mapped_heavy(pid: int) -> list[str]:
@@ -130,14 +131,10 @@ def _mapped_heavy(pid: int) -> list[str]:
     return sorted(n for n in HEAVY if f"/site-packages/{n}/" in text or f"/{n}.libs/" in text)
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])  # closed again on exit: connects are refused
 
 
 def idle_rss(folder: Path, seconds: float) -> dict[str, Any]:
-    port = _closed_port()
+    port = free_port()
     dead = f"127.0.0.1:{port}"
     toml = ["[feeds]", f"venues = {list(VENUES)!r}".replace("'", '"'), "[feeds.ws_urls]"]
     toml += [f'{v} = "ws://{dead}/ws"' for v in VENUES]
@@ -162,7 +159,7 @@ def idle_rss(folder: Path, seconds: float) -> dict[str, Any]:
         while (elapsed := time.monotonic() - t0) < seconds:
             if proc.poll() is not None:
                 raise RuntimeError(f"liqbot run exited: {log.read_text()[-500:]}")
-            curve.append((elapsed, _rss_mb(proc.pid)))
+            curve.append((elapsed, rss_mb(proc.pid)))
             time.sleep(1.0)
         heavy = _mapped_heavy(proc.pid)
     finally:

@@ -15,11 +15,11 @@ import sys
 
 import pytest
 
+from bench.startup import HEAVY  # one list of the libraries a light command must not load
 from feeds.store import Store
 from tests.helpers.cli import REPO, clean_env
 from tests.helpers.factories import T0, make_liq
 
-HEAVY = ("pandas", "pyarrow", "numpy", "matplotlib", "discord", "telegram", "sqlite_utils")
 # Network clients: needed by a run, not by a command that reads the database.
 CLIENTS = ("aiohttp", "websockets")
 # Run main() as the console script would, then print which heavy packages were imported.
