@@ -19,13 +19,9 @@ from feeds.store.core import Store
 
 
 class QuietSource(Protocol):
-    """What a notifier is given: the chat ids to send `alert` to silently (None: always)."""
+    """What a notifier is given: whether `chat` gets `alert` without a notification sound."""
 
-    async def __call__(self, alert: Alert | None = None) -> set[str]: ...
-
-
-def silencing(store: Store, platform: str) -> dict[str, Subscription]:
-    return Subscriptions(store).silencing(platform)
+    async def __call__(self, chat: str, alert: Alert) -> bool: ...
 
 
 class QuietChats:
@@ -39,17 +35,16 @@ class QuietChats:
                  read: Callable[[Store], dict[str, Subscription]] | None = None,
                  ttl_s: float = 5.0, now_ms: Callable[[], int] | None = None) -> None:
         self.platform, self.ttl_s = platform, ttl_s
-        self.read = read or (lambda store: silencing(store, platform))
+        self.read = read or (lambda store: Subscriptions(store).silencing(platform))
         self.now_ms = now_ms or (lambda: int(time.time() * 1000))
         self.writer: Writer | None = None
         self._cache: tuple[float, dict[str, Subscription]] = (0.0, {})
 
-    async def __call__(self, alert: Alert | None = None) -> set[str]:
+    async def __call__(self, chat: str, alert: Alert) -> bool:
+        # One chat's settings, not the whole set: a fan-out asks once per chat.
         at, chats = self._cache
         if time.monotonic() - at > self.ttl_s and self.writer is not None:
             chats = await self.writer.run(self.read, self.writer.store)
             self._cache = (time.monotonic(), chats)
-        if alert is None:
-            return {c for c, s in chats.items() if s.quiet}
-        now = self.now_ms()
-        return {c for c, s in chats.items() if s.silent(alert, now)}
+        sub = chats.get(chat)
+        return sub is not None and sub.silent(alert, self.now_ms())

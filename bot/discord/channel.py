@@ -70,7 +70,7 @@ class ChannelNotifier:
         if (wait := self.gate.wait_s(GLOBAL)) > 0:  # nothing is sent: no invalid request
             raise DeliveryError(f"{destination}: rate limited for {wait:.1f}s",
                                 retry_after_s=wait)
-        quiet = chat in await self.quiet_chats(alert) if self.quiet_chats else False
+        quiet = await self.quiet_chats(chat, alert) if self.quiet_chats else False
         channel = self.client.get_partial_messageable(int(chat))
         png = await alert_chart(self.charts, alert)
         # A chart rides in the embed as an attachment; discord.py uploads it multipart.

@@ -204,7 +204,7 @@ class WebhookNotifier:
             return await self._request(hook, payload, failed + 1, files)
 
     async def _quiet(self, hook_id: str, alert: Alert) -> bool:
-        return hook_id in await self.quiet_chats(alert) if self.quiet_chats else False
+        return await self.quiet_chats(hook_id, alert) if self.quiet_chats else False
 
     async def notice(self, text: str) -> None:
         log_notice(text)

@@ -186,12 +186,6 @@ class Subscriptions:
             (platform, str(chat_id))).fetchone()
         return str(row[0] or "") if row else ""
 
-    def quiet_chats(self, platform: str) -> set[str]:
-        """Active chats of `platform` that asked for every alert to be silent."""
-        rows = self.conn.execute("SELECT chat_id FROM subscriptions WHERE platform = ? "
-                                 "AND active = 1 AND quiet = 1", (platform,))
-        return {str(r[0]) for r in rows}
-
     def silencing(self, platform: str) -> dict[str, Subscription]:
         """Active chats of `platform` where some alerts go out silently, by chat id."""
         # Only those few: a fan-out must not re-read every subscription.

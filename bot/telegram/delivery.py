@@ -270,7 +270,7 @@ class TelegramNotifier:
 
     async def send(self, alert: Alert, destination: str) -> None:
         chat = Destination.parse(destination).chat_id
-        quiet = chat in await self.quiet_chats(alert) if self.quiet_chats else False
+        quiet = await self.quiet_chats(chat, alert) if self.quiet_chats else False
         if await self._send_with_chart(alert, chat, quiet):
             return
         try:

@@ -131,7 +131,7 @@ def test_v5_to_v6_adds_notification_settings_and_keeps_every_subscription(tmp_pa
                                    quiet=True)
         assert (sub.levels, sub.quiet_hours, sub.tz, sub.digest, sub.digest_ms) == (
             (), "", "UTC", "off", 0)
-        assert subs.quiet_chats("telegram") == {"42"}  # the old toggle still silences
+        assert subs.silencing("telegram")["42"].quiet  # the old toggle still silences
         changed = sub.with_mode("long_cascade", "notable", "off")
         subs.put(changed, 1)
         assert subs.get("telegram", "42").levels == (("long_cascade.notable", "off"),)
