@@ -67,11 +67,13 @@ def compose(store: Store, sub: Subscription, end_ms: int) -> Alert:
         coins = [c for c in totals.by("coin") if c[0] != MARKET]
         if len(coins) > 1:
             lines.append("Top: " + top(coins, 5))
-        hours = sorted(((store.totals(h + HOUR_MS, HOUR_MS, coin=coin), h)
-                        for h in range(start, end_ms, HOUR_MS)),
-                       key=lambda th: -th[0].total_usd)
+        # One grouped read of the period's hours (the chart's), not a totals query per hour;
+        # a period held only as coarser imported buckets ranks those buckets instead.
+        bars, _ = store.liq_bars(coin, start, end_ms, HOUR_MS)
+        big = sorted(bars, key=lambda b: -(b.long_usd + b.short_usd))[:3]
         lines.append("Biggest hours: " + " · ".join(
-            f"{_hour(h, sub)} {money(t.total_usd)}" for t, h in hours[:3] if t.total_usd > 0))
+            f"{_hour(b.start_ms, sub)} {money(b.long_usd + b.short_usd)}" for b in big
+            if b.long_usd + b.short_usd > 0))
     else:
         lines.append(f"No liquidations recorded in these {span // HOUR_MS} hours.")
     sent = sent_alerts(store, sub.destination, start, end_ms)
