@@ -17,15 +17,16 @@ from bot.alerts import Alert
 from bot.chat.base import Notifier
 from bot.chat.delivery import deliver_due
 from bot.policy import Policy, PolicyConfig
+from bot.run.trigger import windows_of
 from bot.state.outbox import Outbox
 from bot.state.subscriptions import Router
 from bot.state.writer import Writer
 from feeds.model import DAY_MS, MARKET, Bucket, Candle, Funding, Liquidation, OpenInterest
-from feeds.store import Store, Totals, parse_window
+from feeds.store import Store, Totals
 from feeds.store.scoped import ScopedCoverage, ScopedTotals, SpanCache
 from feeds.venues.registry import SAMPLED_VENUES
 from signals import SignalParams, evaluate
-from signals.stats import build_stats, evaluated_windows
+from signals.stats import build_stats
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -61,7 +62,7 @@ class Pipeline:
 
     def evaluate(self, now_ms: int, bar_ms: int = 60_000) -> list[Alert]:
         """Classify the windows ending at `now_ms`; record and return the new alerts."""
-        windows = evaluated_windows(map(parse_window, self.params.windows), bar_ms)
+        windows = windows_of(self.params, bar_ms)
         with self.store.snapshot():  # one read transaction for the whole tick
             # What was written since the last tick may lie inside a kept span: forget it.
             self._spans.forget_from(self.store.take_write_floor())

@@ -227,5 +227,5 @@ class Trigger:
 
 
 def windows_of(params: SignalParams, bar_ms: int = MINUTE_MS) -> list[int]:
-    """The windows the live evaluation looks at (as `Pipeline.evaluate` picks them)."""
+    """The windows an evaluation looks at: `Pipeline.evaluate` and the trigger alike."""
     return evaluated_windows(map(parse_window, params.windows), bar_ms)
